@@ -1,0 +1,121 @@
+"""Face-caption pairs for contrastive training, with a resumable, rank-sharded order.
+
+Every sample is addressed by (epoch, index), and everything random about it -- which of the record's
+captions is used and the augmentation of its crop -- is drawn from a generator seeded by
+(seed, epoch, index). The order of indices is a permutation seeded by (seed, epoch). So a run resumed
+at step N sees exactly the batches an uninterrupted run would, whatever the number of loader workers.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Callable, Iterator, Sequence
+
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from facevlm.data.schema import FaceRecord, from_row
+from facevlm.errors import DataError
+
+
+def _face_crop(record: FaceRecord, margin: float) -> Any:
+    from facevlm.data.store import face_crop
+
+    return face_crop(record, size=None, margin=margin)
+
+
+class CaptionPairs(Dataset):
+    """(image tensor, caption tokens) for each face that has at least one caption.
+
+    `records` is a stored dataset (`datasets.Dataset` of `schema.hf_features()` rows) or a sequence of
+    FaceRecords; rows are decoded lazily so a large dataset is never held in memory as images.
+    """
+
+    def __init__(self, records: Any, transform: Callable, tokenizer: Callable, *, seed: int = 0,
+                 crop_margin: float = 0.2, name: str = "dataset"):
+        self.records = records
+        self.transform = transform
+        self.tokenizer = tokenizer
+        self.seed = seed
+        self.crop_margin = crop_margin
+        captions = records["captions"] if _is_hf(records) else [r.captions for r in records]
+        self.index = [i for i, caps in enumerate(captions) if caps and any(c.strip() for c in caps)]
+        if not self.index:
+            raise DataError(f"{name}: no record has a caption; run `facevlm data caption` first")
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def record(self, i: int) -> FaceRecord:
+        j = self.index[i]
+        return from_row(self.records[j]) if _is_hf(self.records) else self.records[j]
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        epoch, i = key
+        rng = random.Random(f"{self.seed}/{epoch}/{i}")
+        record = self.record(i)
+        caption = rng.choice([c for c in record.captions if c.strip()])
+        image = _face_crop(record, self.crop_margin).convert("RGB")
+        with torch.random.fork_rng(devices=[]):  # the augmentation draws from torch's global RNG
+            torch.manual_seed(rng.getrandbits(63))
+            pixels = self.transform(image)
+        return pixels, self.tokenizer([caption])[0]
+
+
+def _is_hf(records: Any) -> bool:
+    return hasattr(records, "column_names")
+
+
+class EpochSampler(Sampler):
+    """Yields (epoch, index) keys forever, from a given micro-batch on, for one rank.
+
+    Each epoch is a seeded permutation split round-robin over ranks and cut to whole batches (every
+    rank gets the same number of batches, as DDP requires).
+    """
+
+    def __init__(self, size: int, batch_size: int, *, seed: int = 0, rank: int = 0, world_size: int = 1,
+                 start_batch: int = 0):
+        self.size, self.batch_size, self.seed = size, batch_size, seed
+        self.rank, self.world_size, self.start_batch = rank, world_size, start_batch
+        if self.batches_per_epoch == 0:
+            raise DataError(f"{size} captioned faces cannot fill one batch of {batch_size} on each of "
+                            f"{world_size} rank(s); lower batch_size")
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return self.size // self.world_size // self.batch_size
+
+    def epoch_order(self, epoch: int) -> Sequence[int]:
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        order = torch.randperm(self.size, generator=gen)[self.rank::self.world_size]
+        return order[: self.batches_per_epoch * self.batch_size].tolist()
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        epoch, batch = divmod(self.start_batch, self.batches_per_epoch)
+        while True:
+            order = self.epoch_order(epoch)
+            for i in order[batch * self.batch_size:]:
+                yield epoch, i
+            epoch, batch = epoch + 1, 0
+
+
+def load_training_records(names: Sequence[str], splits: Sequence[str], max_records: int | None = None) -> Any:
+    """Concatenate the requested splits of stored face datasets (names or paths)."""
+    from datasets import concatenate_datasets
+
+    from facevlm.data.store import load_records
+
+    parts = []
+    for name in names:
+        ds = load_records(name)
+        if splits:
+            wanted = set(splits)
+            ds = ds.filter(lambda s: s in wanted, input_columns="split", keep_in_memory=True)
+        if len(ds):
+            parts.append(ds)
+    if not parts:
+        raise DataError(f"datasets {', '.join(names)}: no record in split(s) {', '.join(splits)}")
+    ds = concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+    if max_records is not None and len(ds) > max_records:
+        ds = ds.shuffle(seed=0, keep_in_memory=True).select(range(max_records))
+    return ds

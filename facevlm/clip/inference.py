@@ -1,0 +1,197 @@
+"""Embeddings, zero-shot attribute classification and top-k search for any open_clip model.
+
+Everything returns L2-normalised float32 CPU tensors so that a dot product is a cosine similarity
+and results can go straight into FAISS (IndexFlatIP) or numpy.
+
+Zero-shot classification follows FineCLIPER: each attribute value is described by several positive
+phrasings ("a person wearing eyeglasses") and negative ones ("a person without eyeglasses"); the score
+of a value is the similarity to its mean positive prompt minus `negative_weight` times the similarity
+to its mean negative prompt. Prompt ensembles (several templates, mean of normalised embeddings,
+renormalised) smooth over the wording the text tower happens to prefer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from facevlm.data.schema import VOCABULARY
+from facevlm.errors import FacevlmError
+
+TEMPLATES: tuple[str, ...] = ("a photo of {}.", "a close-up photo of {}.", "a cropped photo of {}.", "{}.")
+
+# Binary attributes: (positive, negative) noun phrases; others get "a person with/without <name>".
+BINARY_PHRASES: dict[str, tuple[str, str]] = {
+    "Eyeglasses": ("a person wearing eyeglasses", "a person without eyeglasses"),
+    "sunglasses": ("a person wearing sunglasses", "a person without sunglasses"),
+    "face_mask": ("a person wearing a face mask", "a person without a face mask"),
+    "Smiling": ("a smiling person", "a person who is not smiling"),
+    "Mouth_Slightly_Open": ("a person with the mouth slightly open", "a person with a closed mouth"),
+    "Wearing_Hat": ("a person wearing a hat", "a person without a hat"),
+    "Wearing_Earrings": ("a person wearing earrings", "a person without earrings"),
+    "Wearing_Lipstick": ("a person wearing lipstick", "a person without lipstick"),
+    "Wearing_Necklace": ("a person wearing a necklace", "a person without a necklace"),
+    "Wearing_Necktie": ("a person wearing a necktie", "a person without a necktie"),
+    "Heavy_Makeup": ("a person with heavy makeup", "a person without makeup"),
+    "No_Beard": ("a person without a beard", "a person with a beard"),
+    "Bald": ("a bald person", "a person who is not bald"),
+    "Blurry": ("a blurry face", "a sharp face"),
+    "Young": ("a young person", "an older person"),
+    "Male": ("a man", "a woman"),
+}
+EXPRESSION_WORDS: dict[str, str] = {"neutral": "neutral", "happy": "happy", "sad": "sad", "surprise": "surprised",
+                                    "anger": "angry", "disgust": "disgusted", "fear": "fearful"}
+
+
+def attribute_prompts(attribute: str) -> dict[str, tuple[list[str], list[str]]]:
+    """value -> (positive phrasings, negative phrasings), one template ensemble each."""
+    spec = VOCABULARY.get(attribute)
+    if spec is None:
+        raise FacevlmError(f"attribute {attribute!r}: not in facevlm.data.schema.VOCABULARY")
+    if spec.kind == "numeric":
+        raise FacevlmError(f"attribute {attribute!r} is numeric; zero-shot classification needs a categorical "
+                           f"or binary attribute (e.g. age_group instead of age)")
+    if spec.kind == "binary":
+        words = attribute.replace("_", " ").lower()
+        pos, neg = BINARY_PHRASES.get(attribute, (f"a person with {words}", f"a person without {words}"))
+        phrases = {"true": ([pos], [neg]), "false": ([neg], [pos])}
+    elif attribute == "expression":
+        phrases = {v: ([f"a {w} face", f"a person with a {w} expression", f"a person who looks {w}"],
+                       [f"a face that is not {w}", f"a person who does not look {w}"])
+                   for v, w in EXPRESSION_WORDS.items()}
+    elif spec.group == "hair":
+        phrases = {v: (["a bald person"], ["a person who is not bald"]) if v == "bald"
+                   else ([f"a person with {v} hair"], [f"a person whose hair is not {v}"]) for v in spec.values}
+    else:
+        words = attribute.replace("_", " ")
+        phrases = {v: ([f"a person whose {words} is {v}"], [f"a person whose {words} is not {v}"])
+                   for v in spec.values}
+    return {v: ([t.format(p) for p in pos for t in TEMPLATES], [t.format(p) for p in neg for t in TEMPLATES])
+            for v, (pos, neg) in phrases.items()}
+
+
+def _device_of(model: Any) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _load_image(item: Any) -> Any:
+    from PIL import Image
+
+    if isinstance(item, (str, Path)):
+        try:
+            with Image.open(item) as im:
+                return im.convert("RGB")
+        except OSError as exc:
+            raise FacevlmError(f"{item}: not a readable image ({exc})") from None
+    return item.convert("RGB") if hasattr(item, "convert") else item
+
+
+@torch.no_grad()
+def encode_images(model: Any, preprocess: Callable, images: Iterable[Any], batch_size: int = 32) -> torch.Tensor:
+    """Normalised image embeddings [N, D]; `images` are PIL images, paths, or already-preprocessed
+    [3, H, W] tensors. Preprocessing of a batch is done just before its forward, so memory stays flat."""
+    device = _device_of(model)
+    dtype = next(model.parameters()).dtype
+    out: list[torch.Tensor] = []
+    batch: list[torch.Tensor] = []
+
+    def flush() -> None:
+        pixels = torch.stack(batch).to(device=device, dtype=dtype)
+        out.append(F.normalize(model.encode_image(pixels).float(), dim=-1).cpu())
+        batch.clear()
+
+    model.eval()
+    for item in images:
+        batch.append(item if isinstance(item, torch.Tensor) else preprocess(_load_image(item)))
+        if len(batch) == batch_size:
+            flush()
+    if batch:
+        flush()
+    if not out:
+        return torch.empty(0, _embed_dim(model))
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def encode_texts(model: Any, tokenizer: Callable, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
+    """Normalised text embeddings [N, D]."""
+    if isinstance(texts, str):
+        texts = [texts]
+    device = _device_of(model)
+    model.eval()
+    out = [F.normalize(model.encode_text(tokenizer(list(texts[i:i + batch_size])).to(device)).float(), dim=-1).cpu()
+           for i in range(0, len(texts), batch_size)]
+    return torch.cat(out) if out else torch.empty(0, _embed_dim(model))
+
+
+def _embed_dim(model: Any) -> int:
+    proj = getattr(model, "text_projection", None)
+    if proj is not None:
+        return proj.shape[-1]
+    return getattr(model.text, "output_dim", 0)
+
+
+def ensemble(model: Any, tokenizer: Callable, prompts: Sequence[str]) -> torch.Tensor:
+    """One normalised embedding for a prompt ensemble (mean of normalised prompt embeddings)."""
+    return F.normalize(encode_texts(model, tokenizer, prompts).mean(0), dim=-1)
+
+
+@dataclass
+class ZeroShotHead:
+    """Class embeddings of one attribute: positive [V, D] and negative [V, D] ensembles."""
+
+    attribute: str
+    values: list[str]
+    positive: torch.Tensor
+    negative: torch.Tensor
+    negative_weight: float = 0.5
+
+    def scores(self, image_embeddings: torch.Tensor) -> torch.Tensor:
+        """[N, V] scores (higher = more likely); differences of cosines, not probabilities."""
+        return image_embeddings @ self.positive.T - self.negative_weight * (image_embeddings @ self.negative.T)
+
+    def predict(self, image_embeddings: torch.Tensor, temperature: float = 100.0) -> tuple[list[str], torch.Tensor]:
+        """Predicted value per image and the softmax over values at CLIP's usual logit scale."""
+        probs = (temperature * self.scores(image_embeddings)).softmax(-1)
+        return [self.values[i] for i in probs.argmax(-1).tolist()], probs
+
+
+def zero_shot_head(model: Any, tokenizer: Callable, attribute: str, *, negative_weight: float = 0.5,
+                   allow_sensitive: bool = False) -> ZeroShotHead:
+    """Build the prompt-ensemble classifier of one schema attribute.
+
+    Sensitive attributes (apparent age, gender presentation, skin tone, race) need `allow_sensitive`,
+    the same switch the rest of facevlm uses, so they are never predicted by accident.
+    """
+    spec = VOCABULARY.get(attribute)
+    if spec is not None and spec.sensitive and not allow_sensitive:
+        raise FacevlmError(f"attribute {attribute!r} is sensitive; pass allow_sensitive=True to classify it")
+    prompts = attribute_prompts(attribute)
+    values = list(prompts)
+    pos = torch.stack([ensemble(model, tokenizer, prompts[v][0]) for v in values])
+    neg = torch.stack([ensemble(model, tokenizer, prompts[v][1]) for v in values])
+    return ZeroShotHead(attribute, values, pos, neg, negative_weight)
+
+
+def topk(queries: torch.Tensor, gallery: torch.Tensor, k: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scores, indices), each [Q, min(k, N)], of the most similar gallery rows per query (cosine
+    similarity for normalised inputs)."""
+    if queries.ndim == 1:
+        queries = queries[None]
+    if queries.shape[-1] != gallery.shape[-1]:
+        raise FacevlmError(f"query dim {queries.shape[-1]} != gallery dim {gallery.shape[-1]}")
+    sims = queries.float() @ gallery.float().T
+    return sims.topk(min(k, gallery.shape[0]), dim=-1)
+
+
+def recall_at_k(queries: torch.Tensor, gallery: torch.Tensor, targets: Sequence[Sequence[int]] | torch.Tensor,
+                k: int = 1) -> float:
+    """Fraction of queries with a correct gallery item among their top k; `targets[i]` lists the
+    indices that count as correct for query i (several captions or images can match)."""
+    _, idx = topk(queries, gallery, k)
+    hits = [bool(set(row) & set(map(int, t))) for row, t in zip(idx.tolist(), targets)]
+    return sum(hits) / max(len(hits), 1)

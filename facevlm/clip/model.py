@@ -1,0 +1,110 @@
+"""`FaceCLIP`: one object holding an open_clip model with its preprocess and tokenizer, and `load()`.
+
+The wrapper adds no layers: `FaceCLIP.model` is the open_clip model itself (what open_clip tools and
+CLIP_benchmark use), so anything trained here can leave facevlm as a plain open_clip folder.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import torch
+
+from facevlm import paths
+from facevlm.clip import checkpoint, inference
+from facevlm.errors import FacevlmError
+
+
+@dataclass
+class FaceCLIP:
+    """An open_clip model ready for inference. `source` says where it came from (folder, hub id, name)."""
+
+    model: Any
+    preprocess: Callable
+    tokenizer: Callable
+    model_cfg: dict[str, Any]
+    source: str = ""
+    train_transform: Callable | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def embed_dim(self) -> int:
+        return int(self.model_cfg["embed_dim"])
+
+    def to(self, device: str | torch.device) -> "FaceCLIP":
+        self.model.to(device)
+        return self
+
+    def encode_images(self, images: Iterable[Any], batch_size: int = 32) -> torch.Tensor:
+        """Normalised [N, D] embeddings of PIL images or image paths."""
+        return inference.encode_images(self.model, self.preprocess, images, batch_size)
+
+    def encode_texts(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
+        """Normalised [N, D] embeddings of texts."""
+        return inference.encode_texts(self.model, self.tokenizer, texts, batch_size)
+
+    def zero_shot_head(self, attribute: str, **kwargs: Any) -> inference.ZeroShotHead:
+        return inference.zero_shot_head(self.model, self.tokenizer, attribute, **kwargs)
+
+    def classify(self, images: Iterable[Any], attribute: str, **kwargs: Any) -> tuple[list[str], torch.Tensor]:
+        """Zero-shot value of `attribute` for each image, with the softmax over values."""
+        head = self.zero_shot_head(attribute, **kwargs)
+        return head.predict(self.encode_images(images))
+
+    def search(self, query: str | torch.Tensor, gallery: torch.Tensor, k: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+        """Top-k gallery rows for a text query (or an embedding)."""
+        q = self.encode_texts([query]) if isinstance(query, str) else query
+        return inference.topk(q, gallery, k)
+
+    def save(self, out_dir: str | Path) -> Path:
+        """An open_clip-loadable folder (see facevlm.clip.checkpoint)."""
+        return checkpoint.save_model(self.model, self.tokenizer, self.model_cfg, out_dir, meta=self.meta)
+
+
+def load(path_or_id: str | Path = "facevlm-clip-small", pretrained: str | None = None, *,
+         device: str = "cpu", precision: str = "fp32") -> FaceCLIP:
+    """Load a FaceCLIP from any of:
+
+    - a saved folder (ours or any open_clip `open_clip_config.json` folder), or `local-dir:<folder>`;
+    - `hf-hub:org/repo` (downloaded by open_clip; needs the hub);
+    - a model name: the trained checkpoint under `$FACEVLM_HOME/models/<name>` if `make models` made
+      one, else the architecture built from its pretrained towers with fresh projections
+      (`pretrained` = an open_clip tag or weights file for stock names such as ViT-B-16).
+    """
+    ref = str(path_or_id)
+    if ref.startswith("local-dir:"):
+        ref = ref[len("local-dir:"):]
+    if ref.startswith("hf-hub:"):
+        import open_clip
+
+        try:
+            model, train_tf, val_tf = open_clip.create_model_and_transforms(ref, device=device, precision=precision)
+        except Exception as exc:  # hub errors come in many types; all mean "cannot fetch this id"
+            raise FacevlmError(f"{ref}: open_clip could not load it ({exc})") from None
+        return FaceCLIP(model, val_tf, open_clip.get_tokenizer(ref), open_clip.get_model_config(ref) or {},
+                        ref, train_tf)
+    folder = Path(ref).expanduser()
+    if not folder.exists() and "/" not in ref and pretrained is None:
+        cached = paths.models_dir() / ref
+        folder = cached if checkpoint.is_model_dir(cached) else folder
+    if folder.is_dir():
+        if not checkpoint.is_model_dir(folder):
+            raise FacevlmError(f"{folder}: no {checkpoint.CONFIG_FILE}; not a FaceCLIP/open_clip folder")
+        model, train_tf, val_tf, tok, cfg = checkpoint.load_model(folder, device, precision)
+        meta_file = folder / checkpoint.META_FILE
+        meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+        return FaceCLIP(model, val_tf, tok, cfg, str(folder), train_tf, meta)
+    if folder.exists() or "/" in ref:
+        raise FacevlmError(f"{ref}: no such FaceCLIP folder (a folder with {checkpoint.CONFIG_FILE})")
+    from facevlm.clip import factory
+
+    built = factory.create(ref, pretrained, device=device, precision=precision)
+    cfg = factory.model_config(ref)
+    return FaceCLIP(built.model, built.preprocess, built.tokenizer, cfg, ref, built.train_transform)

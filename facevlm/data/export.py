@@ -1,0 +1,271 @@
+"""Exports of a stored face dataset for the trainers that consume it.
+
+- `csv`: open_clip_train's CsvDataset input: columns `filepath` (absolute path of a written face crop) and
+  `title`, tab-separated by default because that is open_clip_train's `--csv-separator` default. With
+  `rows=caption` (default) every caption is its own row, so CLIP sees each caption as a positive;
+  `rows=image` writes one row per image with its first caption.
+- `wds`: webdataset tar shards (`<split>-000000.tar`, ...) of `NNNNNN.jpg` + `.txt` (first caption, what
+  open_clip's `--dataset-type webdataset` reads) + `.json` (id, source, licence, identity, attributes, all
+  captions), `samples_per_shard` samples per shard.
+- `chat`: JSONL chat samples for VLM SFT from `facevlm.data.qa.qa_samples`; image parts that name a
+  record id are rewritten to the relative path of its face crop, also listed in `images`.
+One file (or shard series) per split; records without a split go to `all`. Records that cannot be
+exported (no caption for csv/wds) are counted, not silently lost.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tarfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import click
+
+from facevlm.data.schema import FaceRecord
+from facevlm.errors import FacevlmError
+
+FORMATS = ("csv", "wds", "chat")
+
+
+@dataclass
+class ExportConfig:
+    format: str = "csv"
+    rows: str = "caption"  # csv: one row per caption | per image
+    size: int | None = None  # resize square face crops to this side (None: native resolution)
+    margin: float = 0.2  # face box margin, as in store.face_crop
+    samples_per_shard: int = 1000
+    sep: str = "\t"
+    quality: int = 95
+    split: str | None = None  # export only this split
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise FacevlmError(f"export format must be one of {', '.join(FORMATS)}, not {self.format!r}")
+        if self.rows not in ("caption", "image"):
+            raise FacevlmError(f"rows must be 'caption' or 'image', not {self.rows!r}")
+        if self.samples_per_shard < 1:
+            raise FacevlmError("samples_per_shard must be >= 1")
+
+
+@dataclass
+class ExportReport:
+    files: dict[str, list[str]] = field(default_factory=dict)  # split -> written csv/jsonl/tar files
+    rows: Counter = field(default_factory=Counter)  # split -> rows / samples written
+    skipped: Counter = field(default_factory=Counter)  # reason -> records
+
+    def lines(self) -> list[str]:
+        out = [f"{split}: {self.rows[split]} rows in {len(files)} file(s), e.g. {files[0]}"
+               for split, files in self.files.items()]
+        return out + [f"skipped {n} records: {reason}" for reason, n in self.skipped.items()]
+
+
+def crop_jpeg(record: FaceRecord, cfg: ExportConfig) -> bytes:
+    from facevlm.data.store import face_crop
+
+    buf = io.BytesIO()
+    face_crop(record, size=cfg.size, margin=cfg.margin).save(buf, format="JPEG", quality=cfg.quality)
+    return buf.getvalue()
+
+
+def sample_json(record: FaceRecord) -> dict[str, Any]:
+    return {"id": record.id, "source": record.source, "licence": record.licence, "identity": record.identity,
+            "split": record.split, "captions": record.captions,
+            "attributes": [{"name": a.name, "value": a.value, "origin": a.origin, "prob": a.prob, "model": a.model}
+                           for a in record.attributes]}
+
+
+def _by_split(records: Iterator[FaceRecord], cfg: ExportConfig) -> Iterator[tuple[str, FaceRecord]]:
+    for record in records:
+        split = record.split or "all"
+        if cfg.split is None or split == cfg.split:
+            yield split, record
+
+
+def export_csv(records: Iterator[FaceRecord], out: Path, cfg: ExportConfig) -> ExportReport:
+    report, writers, counters = ExportReport(), {}, Counter()
+    handles = []
+    try:
+        for split, record in _by_split(records, cfg):
+            if not record.captions:
+                report.skipped["no caption"] += 1
+                continue
+            if split not in writers:
+                path = out / f"{split}.csv"
+                handles.append(path.open("w", newline="", encoding="utf-8"))
+                writers[split] = csv.writer(handles[-1], delimiter=cfg.sep)
+                writers[split].writerow(["filepath", "title"])
+                report.files[split] = [str(path)]
+            image = out / "images" / split / f"{counters[split]:07d}.jpg"
+            counters[split] += 1
+            image.parent.mkdir(parents=True, exist_ok=True)
+            image.write_bytes(crop_jpeg(record, cfg))
+            for caption in record.captions if cfg.rows == "caption" else record.captions[:1]:
+                writers[split].writerow([str(image.resolve()), " ".join(caption.split())])
+                report.rows[split] += 1
+    finally:
+        for h in handles:
+            h.close()
+    return report
+
+
+def export_wds(records: Iterator[FaceRecord], out: Path, cfg: ExportConfig) -> ExportReport:
+    report, tars, counters = ExportReport(), {}, Counter()
+    try:
+        for split, record in _by_split(records, cfg):
+            if not record.captions:
+                report.skipped["no caption"] += 1
+                continue
+            index = counters[split]
+            if index % cfg.samples_per_shard == 0:
+                if split in tars:
+                    tars[split].close()
+                path = out / f"{split}-{index // cfg.samples_per_shard:06d}.tar"
+                tars[split] = tarfile.open(path, "w")
+                report.files.setdefault(split, []).append(str(path))
+            key = f"{index:06d}"
+            for ext, data in (("jpg", crop_jpeg(record, cfg)), ("txt", record.captions[0].encode()),
+                              ("json", json.dumps(sample_json(record)).encode())):
+                info = tarfile.TarInfo(f"{key}.{ext}")
+                info.size = len(data)
+                tars[split].addfile(info, io.BytesIO(data))
+            counters[split] += 1
+            report.rows[split] += 1
+    finally:
+        for t in tars.values():
+            t.close()
+    return report
+
+
+FULL = "full:"  # qa's ref to the whole photo of a record (face counting) rather than its face crop
+
+
+def _link_images(node: Any, resolve: Any, found: list[str]) -> Any:
+    """Rewrite image parts (`{"type": "image", "image": <record id | full:<record id>>}`) to file paths."""
+    if isinstance(node, dict):
+        if node.get("type") == "image" and isinstance(node.get("image"), str):
+            path = resolve(node["image"])
+            if path is not None:
+                found.append(path)
+                return {**node, "image": path}
+        return {k: _link_images(v, resolve, found) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_link_images(v, resolve, found) for v in node]
+    return node
+
+
+class _ImageWriter:
+    """Writes each record's face crop as it streams past, and its whole photo on demand (`full:` refs).
+
+    qa refers to the current record or to recent partners, so only a bounded window of records is kept
+    for whole-photo writes; photos shared by several faces (same image_key) are written once.
+    """
+
+    def __init__(self, out: Path, split: str, cfg: ExportConfig, window: int = 512):
+        self.out, self.split, self.cfg, self.window = out, split, cfg, window
+        self.crops: dict[str, str] = {}
+        self.full: dict[str, str] = {}
+        self.recent: dict[str, FaceRecord] = {}
+
+    def _write(self, name: str, data: bytes) -> str:
+        rel = Path("images") / self.split / name
+        (self.out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (self.out / rel).write_bytes(data)
+        return rel.as_posix()
+
+    def stream(self, records: Iterator[FaceRecord]) -> Iterator[FaceRecord]:
+        for record in records:
+            self.crops[record.id] = self._write(f"{len(self.crops):07d}.jpg", crop_jpeg(record, self.cfg))
+            self.recent[record.id] = record
+            if len(self.recent) > self.window:
+                self.recent.pop(next(iter(self.recent)))
+            yield record
+
+    def resolve(self, ref: str) -> str | None:
+        if not ref.startswith(FULL):
+            return self.crops.get(ref)
+        record = self.recent.get(ref[len(FULL):])
+        if record is None:
+            return None
+        key = record.image_key or record.id
+        if key not in self.full:
+            from facevlm.data.store import open_image
+
+            buf = io.BytesIO()
+            open_image(record.image).save(buf, format="JPEG", quality=self.cfg.quality)
+            self.full[key] = self._write(f"full-{len(self.full):07d}.jpg", buf.getvalue())
+        return self.full[key]
+
+
+def export_chat(ds: Any, out: Path, cfg: ExportConfig, qa_cfg: Any = None) -> ExportReport:
+    """Chat samples from `qa_samples`, per split (so no sample mixes faces of two splits).
+
+    Face crops are written as records stream into `qa_samples`; the samples' image refs (record ids,
+    `full:<id>` for a whole photo) become paths relative to `out`, also listed in `images`. Text-only
+    samples (e.g. a search by gallery face id) keep `images: []`.
+    """
+    from facevlm.data.store import iter_records
+
+    try:
+        from facevlm.data.qa import QAConfig, qa_samples
+    except ModuleNotFoundError as exc:
+        raise FacevlmError(f"chat export needs facevlm.data.qa.qa_samples ({exc.name} is not in this build)") from None
+    qa_cfg = qa_cfg if qa_cfg is not None else QAConfig()
+    report = ExportReport()
+    split_col = ds["split"]
+    for split in sorted({s or "all" for s in split_col}):
+        if cfg.split is not None and split != cfg.split:
+            continue
+        part = ds.select([i for i, s in enumerate(split_col) if (s or "all") == split], keep_in_memory=True)
+        writer = _ImageWriter(out, split, cfg)
+        path = out / f"{split}.jsonl"
+        with path.open("w", encoding="utf-8") as f:
+            for sample in qa_samples(writer.stream(iter_records(part)), qa_cfg):
+                images: list[str] = []
+                linked = _link_images(sample, writer.resolve, images)
+                f.write(json.dumps({**linked, "images": images}) + "\n")
+                report.rows[split] += 1
+        report.files[split] = [str(path)]
+    return report
+
+
+def export_dataset(src: str | Path, out: str | Path, cfg: ExportConfig, qa_cfg: Any = None) -> ExportReport:
+    from facevlm.data.store import iter_records, load_records
+
+    ds = load_records(src, split=cfg.split if cfg.split != "all" else None)
+    out = Path(out).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.format == "csv":
+        report = export_csv(iter_records(ds), out, cfg)
+    elif cfg.format == "wds":
+        report = export_wds(iter_records(ds), out, cfg)
+    else:
+        report = export_chat(ds, out, cfg, qa_cfg)
+    (out / "export_report.json").write_text(json.dumps(
+        {"format": cfg.format, "files": report.files, "rows": report.rows, "skipped": report.skipped}, indent=2))
+    return report
+
+
+@click.command("export", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("src")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True)
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output directory.")
+@click.option("--rows", type=click.Choice(["caption", "image"]), default="caption", show_default=True,
+              help="csv: one row per caption (each caption a positive) or per image (first caption).")
+@click.option("--size", type=int, default=None, help="Resize square face crops to SIZE (default: native).")
+@click.option("--margin", type=float, default=0.2, show_default=True, help="Margin around the face box.")
+@click.option("--samples-per-shard", type=int, default=1000, show_default=True)
+@click.option("--sep", default="\t", show_default="tab", help="csv separator (open_clip_train default: tab).")
+@click.option("--split", default=None, help="Export only this split.")
+def export_cmd(src: str, fmt: str, out: str, rows: str, size: int | None, margin: float,
+               samples_per_shard: int, sep: str, split: str | None) -> None:
+    """Export stored dataset SRC as open_clip CSV, webdataset shards or JSONL chat samples."""
+    cfg = ExportConfig(format=fmt, rows=rows, size=size, margin=margin, samples_per_shard=samples_per_shard,
+                       sep=sep, split=split)
+    report = export_dataset(src, out, cfg)
+    for line in report.lines():
+        click.echo(line)

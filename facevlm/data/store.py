@@ -1,0 +1,166 @@
+"""Storage of face records: Hugging Face `datasets` on disk, with `schema.hf_features()`.
+
+Records are written through an `ArrowWriter` as they stream in (a 200k-image import never sits in RAM),
+then saved with `save_to_disk`, so any `datasets` user can `load_from_disk` the result. Images are stored
+as their original encoded bytes inside the Arrow files, so a stored dataset is self-contained and can be
+moved or shared without the source folders.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import click
+
+from facevlm import paths
+from facevlm.data.schema import FaceRecord, from_row, hf_features, to_row
+from facevlm.errors import FacevlmError
+
+WRITER_BATCH = 256  # rows per Arrow record batch: bounds memory when rows carry full-size images
+
+
+def dataset_path(name_or_path: str | Path) -> Path:
+    """A bare name means `$FACEVLM_HOME/datasets/<name>`; anything path-like is used as given."""
+    text = str(name_or_path)
+    if Path(text).is_absolute() or text.startswith((".", "~")) or "/" in text or "\\" in text:
+        return Path(text).expanduser()
+    return paths.datasets_dir() / text
+
+
+def save_records(records: Iterable[FaceRecord], out_dir: str | Path) -> Path:
+    """Write `records` as a `datasets` dataset at `out_dir` (replaced if it exists); returns the path.
+
+    The new dataset is built next to the target and swapped in at the end, so a failed run never leaves
+    a half-written dataset and the input may be the dataset being replaced.
+    """
+    from datasets import Dataset
+    from datasets.arrow_writer import ArrowWriter
+
+    out = Path(out_dir).expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        features = hf_features()
+        arrow = work / "records.arrow"
+        with ArrowWriter(features=features, path=str(arrow), writer_batch_size=WRITER_BATCH) as writer:
+            for record in records:
+                writer.write(features.encode_example(to_row(record)))
+            writer.finalize()
+        staged = work / "dataset"
+        ds = Dataset.from_file(str(arrow))
+        # an empty dataset still gets one (empty) shard: zero shards cannot be loaded back
+        ds.save_to_disk(str(staged), num_shards=None if len(ds) else 1)
+        if out.exists():
+            shutil.rmtree(out)
+        staged.rename(out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def load_records(path_or_name: str | Path, split: str | None = None):
+    """The stored dataset (a `datasets.Dataset`); `split` keeps only rows whose `split` column matches."""
+    from datasets import Dataset, load_from_disk
+
+    path = dataset_path(path_or_name)
+    if not (path / "dataset_info.json").is_file():
+        raise FacevlmError(f"{path}: no stored face dataset here (make one with `facevlm data build` or `import`)")
+    ds = load_from_disk(str(path))
+    if not isinstance(ds, Dataset) or "attributes" not in ds.column_names:
+        raise FacevlmError(f"{path}: not a facevlm face dataset (expected one Dataset with schema.hf_features())")
+    if split is not None:
+        keep = [i for i, s in enumerate(ds["split"]) if s == split]
+        ds = ds.select(keep, keep_in_memory=True)
+    return ds
+
+
+def iter_records(ds: Any) -> Iterator[FaceRecord]:
+    """FaceRecords from a stored dataset (images decoded to PIL by `datasets`)."""
+    for row in ds:
+        yield from_row(row)
+
+
+def open_image(image: Any):
+    """A PIL image (RGB) from any of the forms a record's `image` takes: PIL, bytes, {bytes, path}, path."""
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        img = image
+    elif isinstance(image, dict):
+        img = Image.open(io.BytesIO(image["bytes"])) if image.get("bytes") else Image.open(image["path"])
+    elif isinstance(image, (bytes, bytearray)):
+        img = Image.open(io.BytesIO(image))
+    elif isinstance(image, (str, Path)):
+        img = Image.open(image)
+    else:
+        raise FacevlmError(f"cannot open an image from {type(image).__name__}")
+    return img.convert("RGB")
+
+
+def face_crop(record: FaceRecord, size: int | None = None, margin: float = 0.2):
+    """The record's face: its box grown by `margin` of the box size on each side, or the whole image.
+
+    With `size`, the region is made square around the face centre before resizing, so faces are never
+    stretched; parts outside the photo are filled black (PIL's crop). A record without a box is already
+    a face crop: with `size` it is centre-cropped to a square.
+    """
+    from PIL import Image
+
+    img = open_image(record.image)
+    w, h = img.size
+    if record.box is None:
+        if size is None:
+            return img
+        side = min(w, h)
+        x0, y0 = (w - side) / 2, (h - side) / 2
+        return img.crop((round(x0), round(y0), round(x0 + side), round(y0 + side))).resize(
+            (size, size), Image.Resampling.BICUBIC)
+    x0, y0, x1, y1 = record.box
+    bw, bh = x1 - x0, y1 - y0
+    x0, y0, x1, y1 = x0 - margin * bw, y0 - margin * bh, x1 + margin * bw, y1 + margin * bh
+    if size is not None:
+        cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0) / 2
+        x0, y0, x1, y1 = cx - half, cy - half, cx + half, cy + half
+    crop = img.crop((round(x0), round(y0), max(round(x1), round(x0) + 1), max(round(y1), round(y0) + 1)))
+    return crop if size is None else crop.resize((size, size), Image.Resampling.BICUBIC)
+
+
+def summarize(ds: Any) -> dict[str, Any]:
+    """Counts per source, split, licence and attribute value (gt vs pseudo), without decoding images."""
+    cols = ds.select_columns(["source", "split", "identity", "box", "attributes", "captions"])
+    out: dict[str, Any] = {"records": len(ds), "sources": Counter(), "splits": Counter(), "identities": set(),
+                           "with_box": 0, "captions": 0, "attributes": {}}
+    for batch in cols.iter(batch_size=1024):
+        out["sources"].update(batch["source"])
+        out["splits"].update(s or "(none)" for s in batch["split"])
+        out["identities"].update(i for i in batch["identity"] if i)
+        out["with_box"] += sum(1 for b in batch["box"] if b)
+        out["captions"] += sum(len(c) for c in batch["captions"])
+        for attrs in batch["attributes"]:
+            for a in attrs:
+                out["attributes"].setdefault(a["name"], Counter())[f"{a['value']} ({a['origin']})"] += 1
+    out["identities"] = len(out["identities"])
+    return out
+
+
+@click.command("info", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("dataset")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def info_cmd(dataset: str, as_json: bool) -> None:
+    """Summarise a stored DATASET (name or path): records, sources, splits, attribute counts."""
+    summary = summarize(load_records(dataset))
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, sort_keys=True))
+        return
+    click.echo(f"{dataset_path(dataset)}: {summary['records']} faces, {summary['identities']} identities, "
+               f"{summary['with_box']} with a box, {summary['captions']} captions")
+    click.echo("sources: " + ", ".join(f"{k} {v}" for k, v in summary["sources"].most_common()))
+    click.echo("splits:  " + ", ".join(f"{k} {v}" for k, v in summary["splits"].most_common()))
+    for name, counts in sorted(summary["attributes"].items()):
+        click.echo(f"  {name:<22} " + ", ".join(f"{k} {v}" for k, v in counts.most_common(8)))

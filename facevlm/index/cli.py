@@ -1,0 +1,184 @@
+"""`facevlm index …`: add images to a gallery, search it, erase faces, show its statistics."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from facevlm.errors import FacevlmError
+
+CTX = {"help_option_names": ["-h", "--help"]}
+
+
+@click.group("index", context_settings=CTX)
+def index() -> None:
+    """Face galleries (FAISS or Milvus + SQLite + image store): add, search, rm, stats."""
+
+
+def _open(gallery: str, model: str | None = None, backend: str | None = None, read_only: bool = False) -> Any:
+    from facevlm.index.backends import BackendConfig
+    from facevlm.index.embed import get_embedder
+    from facevlm.index.store import Gallery, gallery_dir
+
+    exists = (gallery_dir(gallery) / "gallery.json").is_file()
+    if not exists and read_only:
+        raise FacevlmError(f"gallery {gallery_dir(gallery)} does not exist; add images with `facevlm index add`")
+    if exists:
+        g = Gallery.open(gallery, model=model, read_only=read_only)
+        return g, get_embedder(g.model)
+    emb = get_embedder(model or "facevlm-clip-small")
+    cfg = BackendConfig(kind=backend or "faiss")
+    return Gallery.open(gallery, model=emb.model, dim=emb.dim, backend=cfg), emb
+
+
+@index.command("add", context_settings=CTX)
+@click.argument("gallery")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--no-detect", is_flag=True, help="Each image is one pre-cropped face (no detector).")
+@click.option("--no-label", is_flag=True, help="Skip expression pseudo-labels.")
+@click.option("--identity", default=None, help="Identity of every face added (your own gallery only).")
+@click.option("--dataset", is_flag=True, help="PATHS are stored face datasets (facevlm data ...), not images.")
+@click.option("--model", default=None, help="FaceCLIP for a NEW gallery (name, folder or hub id).")
+@click.option("--backend", type=click.Choice(["faiss", "milvus"]), default=None, help="Backend of a NEW gallery.")
+@click.option("--batch-size", type=int, default=32, show_default=True)
+def add_cmd(gallery: str, paths: tuple[str, ...], no_detect: bool, no_label: bool, identity: str | None,
+            dataset: bool, model: str | None, backend: str | None, batch_size: int) -> None:
+    """Add images (files or folders, recursively) to GALLERY; re-running skips images already added,
+    so an interrupted ingest is finished by running the same command again."""
+    from collections import Counter
+
+    from tqdm import tqdm
+
+    from facevlm.index.ingest import IngestConfig, Ingestor, image_files
+
+    g, emb = _open(gallery, model, backend)
+    counts: Counter[str] = Counter()
+    faces = 0
+    try:
+        ingestor = Ingestor(g, emb, IngestConfig(detect=not no_detect, label=not no_label, batch_size=batch_size))
+        if dataset:
+            from facevlm.data.store import iter_records, load_records
+
+            results = (r for p in paths for r in ingestor.add_records(iter_records(load_records(p))))
+            total = None
+        else:
+            files = image_files(paths)
+            results, total = ingestor.add_paths(files, identity), len(files)
+        for result in tqdm(results, total=total, unit="img", desc=f"index add {gallery}"):
+            counts[result.status] += 1
+            faces += len(result.face_ids)
+            if result.status == "error":
+                tqdm.write(f"skipped: {result.error}")
+    finally:
+        g.close()
+    click.echo(f"{faces} faces added; " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) +
+               f"; gallery now {_count(gallery)} faces")
+
+
+def _count(gallery: str) -> int:
+    from facevlm.index.store import Gallery
+
+    g = Gallery.open(gallery, read_only=True)
+    try:
+        return g.count()
+    finally:
+        g.close()
+
+
+@index.command("search", context_settings=CTX)
+@click.argument("gallery")
+@click.argument("text", required=False)
+@click.option("-k", "--k", "top_k", type=int, default=10, show_default=True)
+@click.option("--face-id", type=int, default=None, help="Query by a gallery face instead of text.")
+@click.option("--image", type=click.Path(exists=True, dir_okay=False), default=None, help="Query by a photo.")
+@click.option("--match", type=click.Choice(["same_person", "look_alike"]), default="look_alike")
+@click.option("--edit", default=None, help="Composed query: the face plus this change (e.g. 'smiling').")
+@click.option("--filter", "filters", multiple=True, help="name=value[,value] (attribute or identity).")
+@click.option("--min-prob", type=float, default=0.0, help="Minimum probability of filtered labels.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def search_cmd(gallery: str, text: str | None, top_k: int, face_id: int | None, image: str | None, match: str,
+               edit: str | None, filters: tuple[str, ...], min_prob: float, as_json: bool) -> None:
+    """Search GALLERY by TEXT, by a face (--face-id / --image), or a face plus an --edit."""
+    from pathlib import Path
+
+    from facevlm.index.ingest import FaceExperts, IngestConfig
+    from facevlm.index.search import Query, Searcher
+    from facevlm.serve.images import decode_image
+
+    if sum(x is not None for x in (text, face_id, image)) != 1:
+        raise FacevlmError("give exactly one of TEXT, --face-id, --image")
+    parsed: dict[str, list[str]] = {}
+    for item in filters:
+        name, sep, values = item.partition("=")
+        if not sep or not values:
+            raise FacevlmError(f"--filter {item!r}: expected name=value[,value]")
+        parsed[name.strip()] = [v.strip() for v in values.split(",")]
+    query = Query(text=text, face_id=face_id, image=decode_image(Path(image).read_bytes(), where=image).image
+                  if image else None, match=match, edit=edit, filters=parsed, min_prob=min_prob, top_k=top_k)
+    g, emb = _open(gallery, read_only=True)
+    try:
+        experts = FaceExperts(IngestConfig()) if image else None
+        hits = Searcher(g, emb, experts=experts).run(query)
+    finally:
+        g.close()
+    rows = [{"rank": h.rank, "face_id": h.face.id, "score": round(h.score, 4), "identity": h.face.identity,
+             "source": h.face.source, "box": h.face.box, "thumbnail": h.face.thumb,
+             "labels": {a.name: f"{a.value} ({a.origin} {a.prob:.2f})" for a in h.face.attributes}} for h in hits]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{query.kind} search in {gallery} (top {top_k})")
+    for col in ("rank", "face", "score", "identity", "source", "labels"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(str(r["rank"]), str(r["face_id"]), f"{r['score']:.4f}", r["identity"] or "", r["source"],
+                      "; ".join(f"{k}={v}" for k, v in r["labels"].items()))
+    Console().print(table)
+
+
+@index.command("rm", context_settings=CTX)
+@click.argument("gallery")
+@click.argument("face_ids", nargs=-1, type=int)
+@click.option("--image", "image_ids", multiple=True, type=int, help="Erase every face of this image id.")
+def rm_cmd(gallery: str, face_ids: tuple[int, ...], image_ids: tuple[int, ...]) -> None:
+    """Erase faces: vectors, metadata, crops, thumbnails (and originals no other face uses)."""
+    from facevlm.index.store import Gallery
+
+    if not face_ids and not image_ids:
+        raise FacevlmError("give FACE_IDS or --image IMAGE_ID")
+    g = Gallery.open(gallery, create=False)
+    try:
+        ids = list(face_ids) + [i for img in image_ids for i in g.list_ids(0, 1 << 30, img)]
+        removed = g.remove_faces(ids)
+    finally:
+        g.close()
+    click.echo(f"erased {removed} of {len(ids)} faces")
+    if removed < len(ids):
+        raise FacevlmError(f"{len(ids) - removed} face id(s) were not in gallery {gallery}")
+
+
+@index.command("stats", context_settings=CTX)
+@click.argument("gallery")
+@click.option("--json", "as_json", is_flag=True)
+def stats_cmd(gallery: str, as_json: bool) -> None:
+    """Faces, images, identities, label counts, index kind and disk use of GALLERY."""
+    from facevlm.index.store import Gallery
+
+    g = Gallery.open(gallery, read_only=True)
+    try:
+        stats = g.stats()
+    finally:
+        g.close()
+    if as_json:
+        click.echo(json.dumps(stats, indent=2))
+        return
+    for key, value in stats.items():
+        if key != "attributes":
+            click.echo(f"{key:12s} {value}")
+    for key, value in stats["attributes"].items():
+        click.echo(f"  {key:30s} {value}")

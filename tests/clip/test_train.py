@@ -1,0 +1,103 @@
+"""Tiny FaceCLIP end to end: training lowers the loss, resume reproduces the uninterrupted run, and the
+run folder loads through facevlm.clip.load and through open_clip itself with identical embeddings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from facevlm.clip.train import DataConfig, FinetuneConfig, run
+
+
+def _cfg(dataset: Path, out: Path, steps: int, **kw) -> FinetuneConfig:
+    base = dict(model="facevlm-clip-tiny", pretrained_towers=False, out=str(out), steps=steps, batch_size=16,
+                lr=2e-3, warmup_steps=2, checkpoint_every=3, log_every=1, keep_checkpoints=0,
+                data=DataConfig(datasets=[str(dataset)], splits=["train"]), aug={"scale": [0.85, 1.0]})
+    base.update(kw)
+    return FinetuneConfig(**base)
+
+
+def _losses(run_dir: Path) -> list[float]:
+    return [json.loads(l)["loss"] for l in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def trained(toy_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return run(_cfg(toy_dataset, tmp_path_factory.mktemp("run") / "tiny", steps=30), progress=False)
+
+
+def test_loss_falls_and_run_folder_is_complete(trained: Path) -> None:
+    losses = _losses(trained)
+    assert len(losses) == 30
+    assert sum(losses[-5:]) / 5 < 0.85 * sum(losses[:5]) / 5
+    for name in ("config.yaml", "metrics.json", "loss_curve.png", "open_clip_config.json",
+                 "open_clip_model.safetensors"):
+        assert (trained / name).is_file(), name
+    assert json.loads((trained / "metrics.json").read_text())["steps"] == 30
+
+
+def test_resume_matches_uninterrupted(toy_dataset: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    full = run(_cfg(toy_dataset, tmp_path / "full", steps=6), progress=False)
+    half = _cfg(toy_dataset, tmp_path / "half", steps=6)
+    half.steps = 3  # stop after the first checkpoint, as if interrupted there
+    run(half, progress=False)
+    half.steps = 6
+    resumed = run(half, resume=str(tmp_path / "half"), progress=False)
+    assert _losses(resumed)[3:] == pytest.approx(_losses(full)[3:], rel=1e-5)
+    a, b = load_file(str(full / "open_clip_model.safetensors")), load_file(str(resumed / "open_clip_model.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+
+
+def test_augmented_batches_depend_only_on_position(toy_dataset: Path) -> None:
+    import open_clip
+
+    from facevlm.clip.data import CaptionPairs, EpochSampler, load_training_records
+    from facevlm.clip.factory import create
+
+    built = create("facevlm-clip-tiny", pretrained_towers=False, aug_cfg={"scale": [0.5, 1.0]})
+    ds = CaptionPairs(load_training_records([str(toy_dataset)], ["train"]), built.train_transform, built.tokenizer)
+    x1, t1 = ds[(3, 7)]
+    torch.manual_seed(123)  # global RNG state must not matter
+    x2, t2 = ds[(3, 7)]
+    assert torch.equal(x1, x2) and torch.equal(t1, t2)
+    assert not torch.equal(ds[(4, 7)][0], x1)  # another epoch, another augmentation
+    s = EpochSampler(len(ds), 16, seed=0, start_batch=7)
+    it = iter(s)
+    later = [next(it) for _ in range(16)]
+    it0 = iter(EpochSampler(len(ds), 16, seed=0))
+    assert [next(it0) for _ in range(16 * 8)][-16:] == later
+    ranks = [set(EpochSampler(len(ds), 8, rank=r, world_size=2).epoch_order(0)) for r in (0, 1)]
+    assert not ranks[0] & ranks[1]
+    assert isinstance(open_clip.list_models(), list)
+
+
+def test_save_load_identical_embeddings(trained: Path, tmp_path: Path) -> None:
+    import open_clip
+
+    from facevlm.clip import load
+    from clip_toyfaces import toy_records
+
+    images = [r.image for r in toy_records(5, seed=9)]
+    texts = ["a smiling face with red hair.", "a person wearing eyeglasses."]
+    clip = load(trained)
+    e1, t1 = clip.encode_images(images), clip.encode_texts(texts)
+    again = load(clip.save(tmp_path / "copy"))
+    torch.testing.assert_close(again.encode_images(images), e1, rtol=0, atol=0)
+    torch.testing.assert_close(again.encode_texts(texts), t1, rtol=0, atol=0)
+
+    # open_clip alone (as CLIP_benchmark would call it) loads the folder and agrees
+    model, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{tmp_path / 'copy'}")
+    tokenizer = open_clip.get_tokenizer(f"local-dir:{tmp_path / 'copy'}")
+    model.eval()
+    with torch.no_grad():
+        img = torch.nn.functional.normalize(model.encode_image(torch.stack([preprocess(i) for i in images])), dim=-1)
+        txt = torch.nn.functional.normalize(model.encode_text(tokenizer(texts)), dim=-1)
+    torch.testing.assert_close(img, e1, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(txt, t1, rtol=1e-5, atol=1e-6)

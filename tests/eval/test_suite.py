@@ -1,0 +1,106 @@
+"""End to end: a suite on a stored face dataset with a random baseline and a tiny untrained open_clip
+model; result JSONs in CLIP_benchmark's layout, paired comparisons, report with plots."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from facevlm.errors import FacevlmError
+from facevlm.eval.output import CLIP_BENCHMARK_KEYS, OUR_KEYS
+
+
+def _suite(path, stored, config, **extra):
+    suite = {
+        "name": "e2e", "seed": 0, "n_boot": 50,
+        "datasets": [{"name": "faces", "source": "store", "ref": str(stored), "split": "test", "train_split": "train"}],
+        "models": [{"name": "random", "kind": "random"},
+                   {"name": "tiny", "kind": "open_clip", "model": "facevlm-eval-test-tiny", "config": config}],
+        "tasks": [{"task": "zeroshot", "attributes": ["expression", "Smiling", "Eyeglasses"]},
+                  {"task": "retrieval"},
+                  {"task": "identity", "fars": [0.01, 0.1]},
+                  {"task": "linear_probe", "attributes": ["expression"], "shots": [0, 1], "probe_seeds": [0, 1]},
+                  {"task": "robustness", "inner": "identity", "corruptions": ["blur", "occlusion"], "severities": [1, 3]},
+                  {"task": "efficiency", "n_images": 8, "n_queries": 4, "repeats": 1}],
+        "paired": [{"a": "random", "b": "tiny"}],
+        "min_group_size": 3,
+        **extra,
+    }
+    path.write_text(yaml.safe_dump(suite))
+    return path
+
+
+def test_suite_end_to_end(tmp_path, eval_home, stored_faces, tiny_clip_config):
+    from click.testing import CliRunner
+
+    from facevlm.eval.cli import eval_group
+
+    suite_file = _suite(tmp_path / "suite.yaml", stored_faces, tiny_clip_config)
+    out = tmp_path / "run"
+    res = CliRunner().invoke(eval_group, ["run", str(suite_file), "--out", str(out)], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    files = {p.name: json.loads(p.read_text()) for p in out.glob("*.json")}
+    expected_tasks = {"zeroshot_classification", "zeroshot_retrieval", "identity", "linear_probe", "robustness",
+                      "efficiency"}
+    for model in ("random", "tiny"):
+        got = {d["task"] for d in files.values() if d.get("model") == model}
+        assert got == expected_tasks, (model, got)
+    tiny_zs = files["faces__tiny__zeroshot_classification.json"]
+    assert set(tiny_zs) == set(CLIP_BENCHMARK_KEYS) | set(OUR_KEYS)
+    assert tiny_zs["model"] == "facevlm-eval-test-tiny" or tiny_zs["pretrained"].startswith("random-init")
+    assert tiny_zs["n"] == 24 and tiny_zs["language"] == "en" and tiny_zs["suite"] == "e2e"
+    m, ci = tiny_zs["metrics"], tiny_zs["ci"]
+    for key in ("expression/acc1", "expression/balanced_accuracy", "mAP", "mean_accuracy", "acc/Smiling"):
+        assert key in m and ci[key][0] <= m[key] <= ci[key][1]
+    assert "ap/Bald" not in m  # pseudo-labels are not ground truth
+    assert set(tiny_zs["groups"]) == {"gender_presentation", "skin_tone"}
+    g = tiny_zs["groups"]["gender_presentation"]
+    assert set(g["n"].values()) == {12} and g["gap"] == pytest.approx(
+        abs(g["values"]["feminine"] - g["values"]["masculine"]))
+    retr = files["faces__tiny__zeroshot_retrieval.json"]["metrics"]
+    assert {"image_retrieval_recall@1", "text_retrieval_recall@10", "image_retrieval_mAP",
+            "text_retrieval_median_rank"} <= set(retr)
+    ident = files["faces__random__identity.json"]
+    assert ident["metrics"]["tar@far=0.1"] is not None and 0 <= ident["metrics"]["roc_auc"] <= 1
+    probe = files["faces__tiny__linear_probe.json"]["metrics"]
+    assert {"expression/full/acc1", "expression/1shot/acc1"} <= set(probe)
+    rob = files["faces__tiny__robustness.json"]["metrics"]
+    assert {"clean/rank1", "blur@1/rank1", "occlusion@3/rank1", "mean_corrupted/rank1"} <= set(rob)
+    eff = files["faces__tiny__efficiency.json"]["metrics"]
+    assert eff["images_per_s"] > 0 and eff["ms_per_query"] > 0
+    pairs = [d for d in files.values() if d.get("kind") == "paired"]
+    assert {p["task"] for p in pairs} >= {"zeroshot_classification", "identity", "linear_probe"}
+    zs_pair = next(p for p in pairs if p["task"] == "zeroshot_classification")
+    h = zs_pair["headline"]
+    assert zs_pair["diff"][h] == pytest.approx(m[h] - files["faces__random__zeroshot_classification.json"]["metrics"][h])
+    report = (out / "report" / "report.md").read_text()
+    assert "faces · zeroshot_classification" in report and "Paired comparisons" in report
+    assert (out / "report" / "report.html").is_file()
+    plots = {p.name for p in (out / "report" / "plots").glob("*.png")}
+    assert "recall_at_k__faces.png" in plots and "robustness__faces.png" in plots
+    assert "groups__faces__zeroshot_classification.png" in plots
+    cached = list((eval_home / "cache" / "embeddings").rglob("*.npy"))
+    assert cached  # embeddings cached by model + dataset fingerprint
+    # compare and report commands on the written files
+    res = CliRunner().invoke(eval_group, ["compare", str(out / "faces__random__identity.json"),
+                                          str(out / "faces__tiny__identity.json")], catch_exceptions=False)
+    assert res.exit_code == 0 and "rank1" in res.output
+    res = CliRunner().invoke(eval_group, ["report", str(out), "--out", str(tmp_path / "merged")], catch_exceptions=False)
+    assert res.exit_code == 0 and (tmp_path / "merged" / "report.md").is_file()
+
+
+def test_suite_errors_name_the_problem(tmp_path, stored_faces, tiny_clip_config):
+    from facevlm.eval.suite import load_suite
+
+    bad = _suite(tmp_path / "bad.yaml", stored_faces, tiny_clip_config, colour="blue")
+    with pytest.raises(FacevlmError, match="unknown key"):
+        load_suite(bad)
+    data = yaml.safe_load((tmp_path / "bad.yaml").read_text())
+    data.pop("colour")
+    data["tasks"].append({"task": "zeroshot", "models": ["nope"]})
+    bad.write_text(yaml.safe_dump(data))
+    with pytest.raises(FacevlmError, match=r"tasks\[6\] names unknown model"):
+        load_suite(bad)

@@ -1,0 +1,78 @@
+"""Face detection + dlib 5-point landmarks on real sample photos."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from facevlm.errors import FacevlmError
+from facevlm.vision.detect import DetectorConfig, FaceDetector, _ssd_shape
+
+# OpenCV 5 dropped the Caffe importer the res10 SSD needs; the dlib backends and everything downstream
+# are tested with either OpenCV.
+HAS_CAFFE = hasattr(cv2.dnn, "readNetFromCaffe")
+needs_caffe = pytest.mark.skipif(not HAS_CAFFE, reason=f"OpenCV {cv2.__version__} has no Caffe importer (needs opencv<5)")
+
+
+def _inside(points: np.ndarray, box) -> bool:
+    x0, y0, x1, y1 = box
+    return bool(((points[:, 0] >= x0) & (points[:, 0] <= x1) & (points[:, 1] >= y0) & (points[:, 1] <= y1)).all())
+
+
+def test_ssd_input_keeps_the_aspect_ratio():
+    assert _ssd_shape((1280, 1920), 300) == (300, 200)
+    assert _ssd_shape((600, 512), 300) == (256, 300)
+    assert _ssd_shape((10, 5000), 300) == (300, 32)
+
+
+@needs_caffe
+def test_ssd_finds_every_face_of_a_group_photo_with_landmarks(sample_path):
+    detector = FaceDetector(DetectorConfig(min_confidence=0.9))
+    image = Image.open(sample_path("multi_face.jpg"))
+    faces = detector.detect(image)
+    assert len(faces) == 5
+    assert [f.score for f in faces] == sorted((f.score for f in faces), reverse=True)
+    for face in faces:
+        assert face.landmarks.shape == (5, 2) and _inside(face.landmarks, face.box)
+        # dlib5 order: the two image-right eye corners, then the two image-left ones, then the nose base
+        assert face.landmarks[:2, 0].min() > face.landmarks[2:4, 0].max()
+        assert face.landmarks[4, 1] > face.landmarks[:4, 1].max()
+    # the same faces from a grey numpy array, an RGBA array and a path; batched with another image
+    grey = np.asarray(image.convert("L"))
+    rgba = np.asarray(image.convert("RGBA"))
+    batch = detector.detect_batch([grey, rgba, sample_path("grace_hopper.jpg")])
+    assert [len(b) for b in batch] == [5, 5, 1]
+    np.testing.assert_allclose(batch[1][0].box, faces[0].box, atol=1)
+
+
+@needs_caffe
+def test_size_and_confidence_filters(sample_path):
+    image = sample_path("multi_face.jpg")
+    assert FaceDetector(DetectorConfig(min_size=100, landmarks=False)).detect(image) != []
+    assert FaceDetector(DetectorConfig(min_size=400, landmarks=False)).detect(image) == []
+    assert FaceDetector(DetectorConfig(min_confidence=1.01, landmarks=False)).detect(image) == []
+    assert FaceDetector(DetectorConfig(landmarks=False)).detect(np.full((240, 320, 3), 127, np.uint8)) == []
+
+
+def test_dlib_hog_backend_finds_the_portrait(sample_path):
+    faces = FaceDetector(DetectorConfig(backend="hog", min_confidence=0.0)).detect(sample_path("grace_hopper.jpg"))
+    assert len(faces) == 1
+    assert faces[0].size > 100 and _inside(faces[0].landmarks, faces[0].box)
+
+
+def test_bad_inputs_raise(assets_home):
+    detector = FaceDetector(DetectorConfig(backend="hog", landmarks=False))
+    with pytest.raises(FacevlmError, match="image 0: expected a PIL image"):
+        detector.detect_batch([42])
+    with pytest.raises(FacevlmError, match="not a readable image"):
+        detector.detect("/nonexistent.jpg")
+    with pytest.raises(FacevlmError, match="backend 'yolo'"):
+        FaceDetector(DetectorConfig(backend="yolo"))
+
+
+@pytest.mark.skipif(HAS_CAFFE, reason="this OpenCV can read Caffe models")
+def test_ssd_on_opencv5_says_what_to_do(assets_home):
+    with pytest.raises(FacevlmError, match="no Caffe importer.*opencv-python-headless<5.*hog or mmod"):
+        FaceDetector()
