@@ -21,8 +21,7 @@ def test_contact_sheet_draws_box_and_label_where_the_face_is(tmp_path):
 
 
 def test_demo_on_the_samples(assets_home, tmp_path):
-    result = CliRunner().invoke(demo, ["--out", str(tmp_path), "--backend", "hog", "--min-conf", "0",
-                                       "--frames", "1"])
+    result = CliRunner().invoke(demo, ["--out", str(tmp_path), "--frames", "1"])
     assert result.exit_code == 0, result.output
     assert "grace_hopper.jpg" in result.output and "contact sheet:" in result.output
     assert "happy" in result.output  # obama.jpg and the smiling samples

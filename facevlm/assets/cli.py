@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import sys
+
 import click
 
 from facevlm.assets import manifest, registry
@@ -61,7 +63,8 @@ def list_cmd(shallow: bool) -> None:
             table.add_row(asset.name if i == 0 else "", sources if i == 0 else "", shown, file, sha[:12],
                           str(manifest.asset_dir(asset.name)) if i == 0 else "",
                           f"[{colours[status]}]{status}[/]", end_section=i == len(rows) - 1)
-    Console().print(table)
+    # Piped output (logs, CI) gets a wide console instead of rich's 80-column fallback.
+    Console(width=None if sys.stdout.isatty() else 220).print(table)
 
 
 @assets.command("path")

@@ -22,7 +22,12 @@ def finetune(recipe: Path, resume: Path | None, out: Path | None, steps: int | N
     from facevlm.clip.train import FinetuneConfig, run
     from facevlm.config import load_recipe
 
-    cfg = load_recipe(FinetuneConfig, recipe)
+    from facevlm.errors import FacevlmError
+
+    try:
+        cfg = load_recipe(FinetuneConfig, recipe)
+    except FacevlmError as exc:
+        raise FacevlmError(str(exc) if str(recipe) in str(exc) else f"{recipe}: {exc}") from None
     if out is not None:
         cfg.out = str(out)
     if steps is not None:

@@ -8,6 +8,7 @@ at step N sees exactly the batches an uninterrupted run would, whatever the numb
 
 from __future__ import annotations
 
+import contextlib
 import random
 from typing import Any, Callable, Iterator, Sequence
 
@@ -56,10 +57,23 @@ class CaptionPairs(Dataset):
         record = self.record(i)
         caption = rng.choice([c for c in record.captions if c.strip()])
         image = _face_crop(record, self.crop_margin).convert("RGB")
-        with torch.random.fork_rng(devices=[]):  # the augmentation draws from torch's global RNG
-            torch.manual_seed(rng.getrandbits(63))
+        with _seeded(rng.getrandbits(63)):
             pixels = self.transform(image)
         return pixels, self.tokenizer([caption])[0]
+
+
+@contextlib.contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """Seed the global RNGs augmentations draw from (torchvision: torch; open_clip's colour jitter and
+    grayscale: python `random`), restoring them afterwards so training RNG streams are untouched."""
+    state = random.getstate()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        random.seed(seed)
+        try:
+            yield
+        finally:
+            random.setstate(state)
 
 
 def _is_hf(records: Any) -> bool:

@@ -116,6 +116,20 @@ def encode_images(model: Any, preprocess: Callable, images: Iterable[Any], batch
     return torch.cat(out)
 
 
+def trim_padding(tokens: torch.Tensor, tokenizer: Any) -> torch.Tensor:
+    """For HF text towers, drop the trailing columns that are padding in every row.
+
+    open_clip pads to the full context length; an HF tower (attention mask from the pad id, mean
+    pooling) gives the same features without those columns, and short captions then cost 2-3x less.
+    open_clip's own text transformer adds its full positional table, so its tokens are left alone.
+    """
+    hf = getattr(tokenizer, "tokenizer", None)
+    if hf is None or getattr(hf, "pad_token_id", None) is None:
+        return tokens
+    used = (tokens != hf.pad_token_id).any(0).nonzero()
+    return tokens[:, : int(used.max()) + 1] if len(used) else tokens[:, :1]
+
+
 @torch.no_grad()
 def encode_texts(model: Any, tokenizer: Callable, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
     """Normalised text embeddings [N, D]."""
@@ -123,8 +137,8 @@ def encode_texts(model: Any, tokenizer: Callable, texts: Sequence[str], batch_si
         texts = [texts]
     device = _device_of(model)
     model.eval()
-    out = [F.normalize(model.encode_text(tokenizer(list(texts[i:i + batch_size])).to(device)).float(), dim=-1).cpu()
-           for i in range(0, len(texts), batch_size)]
+    out = [F.normalize(model.encode_text(trim_padding(tokenizer(list(texts[i:i + batch_size])), tokenizer).to(device))
+                       .float(), dim=-1).cpu() for i in range(0, len(texts), batch_size)]
     return torch.cat(out) if out else torch.empty(0, _embed_dim(model))
 
 

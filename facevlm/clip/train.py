@@ -61,13 +61,27 @@ class FinetuneConfig:
     image_unlocked_groups: int | None = None  # None: whole image tower trains; 0: frozen; n: last n groups
     text_unlocked_layers: int | None = None  # None: whole text tower trains; 0: frozen; n: last n layers
     precision: Literal["auto", "fp32", "bf16", "amp"] = "auto"  # auto: bf16 autocast on GPU, fp32 on CPU
-    aug: dict[str, Any] = field(default_factory=lambda: {"scale": [0.8, 1.0], "color_jitter": 0.2,
+    aug: dict[str, Any] = field(default_factory=lambda: {"scale": [0.8, 1.0], "color_jitter": [0.3, 0.3, 0.2, 0.05],
                                                          "color_jitter_prob": 0.5, "gray_scale_prob": 0.1})
     checkpoint_every: int = 100
     keep_checkpoints: int = 2
     log_every: int = 10
     seed: int = 0
     threads: int | None = None  # torch CPU threads (None: torch's default)
+
+    def __post_init__(self) -> None:
+        checks = [("loss", self.loss in ("clip", "siglip"), "clip or siglip"),
+                  ("precision", self.precision in ("auto", "fp32", "bf16", "amp"), "auto, fp32, bf16 or amp"),
+                  ("steps", isinstance(self.steps, int) and self.steps > 0, "a positive integer"),
+                  ("batch_size", isinstance(self.batch_size, int) and self.batch_size > 1, "an integer > 1"),
+                  ("accum_steps", isinstance(self.accum_steps, int) and self.accum_steps > 0, "a positive integer"),
+                  ("lr", isinstance(self.lr, (int, float)) and self.lr > 0, "a positive number"),
+                  ("checkpoint_every", isinstance(self.checkpoint_every, int) and self.checkpoint_every > 0,
+                   "a positive integer"),
+                  ("data.datasets", bool(self.data.datasets), "a non-empty list")]
+        for name, ok, what in checks:
+            if not ok:
+                raise FacevlmError(f"{name}: must be {what}")
 
 
 @dataclass
@@ -101,6 +115,11 @@ def _freeze(model: Any, cfg: FinetuneConfig) -> None:
         model.lock_image_tower(unlocked_groups=cfg.image_unlocked_groups)
     if cfg.text_unlocked_layers is not None:
         if hasattr(model, "lock_text_tower"):
+            from open_clip.hf_configs import arch_dict
+
+            # open_clip 3.3's BERT entry lacks the names its HF `lock` needs (MiniLM is a BERT)
+            arch_dict["bert"]["config_names"].setdefault("layer_attr", "layer")
+            arch_dict["bert"]["config_names"].setdefault("token_embeddings_attr", "embeddings")
             model.lock_text_tower(unlocked_layers=cfg.text_unlocked_layers, freeze_layer_norm=True)
         else:
             raise FacevlmError(f"{cfg.model}: text_unlocked_layers needs a custom/HF text tower")
@@ -200,6 +219,7 @@ def run(cfg: FinetuneConfig, *, resume: str | None = None, recipe_name: str = "c
 
     from facevlm.clip import factory
     from facevlm.clip.data import CaptionPairs, EpochSampler, load_training_records
+    from facevlm.clip.inference import trim_padding
     from facevlm.clip.report import write_report
 
     if cfg.threads:
@@ -266,6 +286,7 @@ def run(cfg: FinetuneConfig, *, resume: str | None = None, recipe_name: str = "c
         micro = []
         for _ in range(cfg.accum_steps):
             images, texts = next(batches)
+            texts = trim_padding(texts, tokenizer)
             micro.append((images.to(dist.device, non_blocking=True), texts.to(dist.device, non_blocking=True)))
         _train_mode(model)
         optimizer.zero_grad(set_to_none=True)

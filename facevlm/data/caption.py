@@ -21,6 +21,7 @@ import click
 from facevlm.data.facts import DEFAULT_THRESHOLD, Fact, check, extract_facts, phrases
 from facevlm.data.rewrite import RewriteConfig
 from facevlm.data.schema import FaceRecord
+from facevlm.errors import FacevlmError
 
 WEAR = frozenset({"eyeglasses", "sunglasses", "face_mask", "hat", "earrings", "necklace", "necktie", "lipstick",
                   "heavy_makeup"})
@@ -47,8 +48,6 @@ class CaptionConfig:
     rewrite: RewriteConfig | None = None
 
     def __post_init__(self) -> None:
-        from facevlm.errors import FacevlmError
-
         if self.n < 1:
             raise FacevlmError(f"caption: n must be >= 1, not {self.n}")
         if not 0.0 <= self.threshold <= 1.0 or not 0.0 <= self.negatives <= 1.0:
@@ -70,6 +69,12 @@ class Piece:
 
 
 _INFINITIVE = {"is": "be", "is wearing": "be wearing", "has": "have"}
+# (plural verb, negated, hedged, hedged negated) per singular verb of caption.Piece
+VERBS = {"is": ("are", "are not", "seem to be", "do not seem to be"),
+         "is wearing": ("are wearing", "are not wearing", "seem to be wearing", "do not seem to be wearing"),
+         "has": ("have", "do not have", "seem to have", "do not seem to have"),
+         "appears to be": ("appear to be", "do not appear to be", "appear to be", "do not appear to be")}
+
 
 @dataclass
 class CaptionStats:
@@ -79,29 +84,30 @@ class CaptionStats:
     rewrite: dict[str, int] = field(default_factory=dict)
 
 
-def _join(items: list[str], rng: random.Random) -> str:
+def join_phrases(items: list[str], rng: random.Random) -> str:
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + (", and " if len(items) > 2 and rng.random() < 0.3 else " and ") + items[-1]
 
 
-def _plural(vp: str) -> str:
+def plural_vp(vp: str) -> str:
     """Singular verb phrase -> plural, for "They ..." sentences."""
     head, _, rest = vp.partition(" ")
     head = {"is": "are", "has": "have", "appears": "appear"}.get(head, head)
     return f"{head} {rest}".strip()
 
 
-def _clauses(pieces: list[Piece], rng: random.Random, verb_map: dict[str, str] | None = None) -> list[str]:
+def merge_clauses(pieces: list[Piece], rng: random.Random, verb_map: dict[str, str] | None = None) -> list[str]:
     """Verb phrases with pieces of the same verb merged: "is wearing glasses and a hat"."""
     groups: dict[str, list[str]] = {}
     for p in pieces:
         verb = verb_map.get(p.verb, p.verb) if verb_map else p.verb
         groups.setdefault(verb, []).append(p.comp)
-    return [f"{verb} {_join(comps, rng)}" for verb, comps in groups.items()]
+    return [f"{verb} {join_phrases(comps, rng)}" for verb, comps in groups.items()]
 
 
 def piece_for(fact: Fact, rng: random.Random) -> Piece:
+    """A fact in its grammatical slot with a random synonym; sensitive facts come out as apparent."""
     text = rng.choice(phrases(fact))
     c = fact.concept
     if c in NOTE:
@@ -121,6 +127,15 @@ def piece_for(fact: Fact, rng: random.Random) -> Piece:
     return Piece(fact, "pred", text, "is", text) if c in PRED else Piece(fact, "has", text, "has", text)
 
 
+def clause(fact: Fact, rng: random.Random, negate: bool = False, hedge: bool = False) -> str:
+    """"they are wearing glasses" / "they do not seem to have a beard": answers and comparisons (qa.py)."""
+    p = piece_for(fact, rng)
+    plural, neg, hplural, hneg = VERBS[p.verb]
+    if hedge and fact.origin == "pseudo" and not fact.sensitive:
+        return f"they {hneg if negate else hplural} {p.comp}"
+    return f"they {neg if negate else plural} {p.comp}"
+
+
 def _choose(facts: list[Fact], cfg: CaptionConfig, rng: random.Random) -> list[Fact]:
     """A random subset: up to max_facts stated positives, plus a few true absences."""
     pos = [f for f in facts if f.stated and not (f.value == "false")]
@@ -138,19 +153,19 @@ def _main_sentence(subject: str, has: list[Piece], preds: list[Piece], rng: rand
     options = ["with", "who", "this", "list"] + (["front"] if preds and nps else [])
     form = rng.choice(options) if (nps or preds) else "bare"
     if form == "with":
-        tail = f" with {_join(nps, rng)}" if nps else ""
-        return f"{subject}{tail}{', ' if preds else ''}{_join([p.np for p in preds], rng)}."
+        tail = f" with {join_phrases(nps, rng)}" if nps else ""
+        return f"{subject}{tail}{', ' if preds else ''}{join_phrases([p.np for p in preds], rng)}."
     if form == "who":
-        return f"{subject} who {_join(_clauses(preds + has, rng), rng)}."
+        return f"{subject} who {join_phrases(merge_clauses(preds + has, rng), rng)}."
     if form == "this":
         who = rng.choice(["This person", "They"])
-        vps = _clauses(has + preds, rng)
-        return f"{who} {_join(vps if who == 'This person' else [_plural(v) for v in vps], rng)}."
+        vps = merge_clauses(has + preds, rng)
+        return f"{who} {join_phrases(vps if who == 'This person' else [plural_vp(v) for v in vps], rng)}."
     if form == "list":
         return f"{rng.choice(LIST_HEADS)}: {', '.join(p.np for p in has + preds)}."
     if form == "front":
-        lead = _join([p.np for p in preds], rng)
-        return f"{lead[0].upper()}{lead[1:]}, {subject[0].lower()}{subject[1:]} with {_join(nps, rng)}."
+        lead = join_phrases([p.np for p in preds], rng)
+        return f"{lead[0].upper()}{lead[1:]}, {subject[0].lower()}{subject[1:]} with {join_phrases(nps, rng)}."
     return f"{subject}."
 
 
@@ -168,7 +183,7 @@ def build_caption(facts: list[Fact], cfg: CaptionConfig, rng: random.Random) -> 
     parts = [_main_sentence(rng.choice(SUBJECTS), has, preds, rng)]
     if hedged:
         verb = rng.choice(["seem to", "appear to", "are likely to"])
-        parts.append(f"They {verb} {_join(_clauses(hedged, rng, _INFINITIVE), rng)}.")
+        parts.append(f"They {verb} {join_phrases(merge_clauses(hedged, rng, _INFINITIVE), rng)}.")
     for p in pieces:
         if p.slot == "scene":
             looks = "looks" if hedge and p.fact.origin == "pseudo" else "is"
@@ -255,21 +270,24 @@ def _rewrite_batch(rewriter, batch, cfg: CaptionConfig, stats: CaptionStats) -> 
 @click.option("--threshold", default=DEFAULT_THRESHOLD, show_default=True,
               help="Minimum probability for a pseudo-label to be stated.")
 @click.option("--sensitive/--no-sensitive", default=False, show_default=True,
-              help="Include sensitive attributes (apparent age, gender presentation, skin tone, race), phrased as apparent.")
+              help="Include sensitive attributes (apparent age, gender presentation, skin tone, race), "
+                   "phrased as apparent.")
 @click.option("--negatives", default=0.5, show_default=True, help="Chance a caption also states true absences.")
 @click.option("--rewrite", is_flag=True, help="Rewrite captions with a local LLM; unfaithful rewrites are rejected.")
 @click.option("--model", default="smollm2-135m-instruct", show_default=True,
               help="Rewrite model: asset name, local path or hub id.")
 @click.option("--base-url", default=None, help="Use an OpenAI-compatible server (e.g. `facevlm engine`) instead.")
 @click.option("--batch-size", default=8, show_default=True)
+@click.option("--threads", type=int, default=None, help="torch CPU threads for the local rewrite model.")
 def caption_cmd(in_path: str, out_path: str, n: int, seed: int, threshold: float, sensitive: bool,
-                negatives: float, rewrite: bool, model: str, base_url: str | None, batch_size: int) -> None:
+                negatives: float, rewrite: bool, model: str, base_url: str | None, batch_size: int,
+                threads: int | None) -> None:
     """Caption every face of dataset IN (path or name) and save the result as dataset OUT."""
     from tqdm import tqdm
 
     from facevlm.data.store import iter_records, load_records, save_records
 
-    rw = RewriteConfig(model=model, base_url=base_url, batch_size=batch_size,
+    rw = RewriteConfig(model=model, base_url=base_url, batch_size=batch_size, threads=threads,
                        backend="openai" if base_url else "transformers") if rewrite else None
     cfg = CaptionConfig(n=n, seed=seed, threshold=threshold, sensitive=sensitive, negatives=negatives, rewrite=rw)
     ds = load_records(in_path)

@@ -215,6 +215,7 @@ def export_chat(ds: Any, out: Path, cfg: ExportConfig, qa_cfg: Any = None) -> Ex
     except ModuleNotFoundError as exc:
         raise FacevlmError(f"chat export needs facevlm.data.qa.qa_samples ({exc.name} is not in this build)") from None
     qa_cfg = qa_cfg if qa_cfg is not None else QAConfig()
+    out.mkdir(parents=True, exist_ok=True)
     report = ExportReport()
     split_col = ds["split"]
     for split in sorted({s or "all" for s in split_col}):

@@ -44,7 +44,8 @@ LEXICON: dict[str, tuple[str, dict[str, tuple[str, ...]], dict[str, tuple[str, .
                    {"true": (r"sun-?glasses", r"shades")}),
     "face_mask": (_B, {"true": ("a face mask", "a mask"), "false": ("no face mask",)}, {"true": (r"masks?",)}),
     "hat": (_B, {"true": ("a hat", "a cap"), "false": ("no hat",)},
-            {"true": (r"hats?", r"caps?", r"beanies?", r"headwear", r"headdress", r"helmets?", r"hoods?", r"bandanas?")}),
+            {"true": (r"hats?", r"caps?", r"beanies?", r"headwear", r"headdress", r"helmets?", r"hoods?",
+                      r"bandanas?")}),
     "earrings": (_B, {"true": ("earrings",), "false": ("",)}, {"true": (r"earrings?",)}),
     "necklace": (_B, {"true": ("a necklace",), "false": ("",)}, {"true": (r"necklaces?",)}),
     "necktie": (_B, {"true": ("a necktie", "a tie"), "false": ("",)}, {"true": (r"neck-?ties?", r"ties?")}),
@@ -85,8 +86,10 @@ LEXICON: dict[str, tuple[str, dict[str, tuple[str, ...]], dict[str, tuple[str, .
                {"true": (r"blurr?y", r"blurred", r"out of focus")}),
     "hair_colour": (_C, {v: (f"{v} hair",) for v in ("black", "brown", "blond", "red", "gray", "white")}
                     | {"blond": ("blond hair", "blonde hair"), "gray": ("gray hair", "grey hair")},
-                    {"blond": (r"blonde?" + _HAIR, r"blonde", r"fair-haired"), "black": (r"black" + _HAIR, r"dark" + _HAIR),
-                     "brown": (r"brown" + _HAIR, r"brunette", r"dark" + _HAIR), "red": (r"(?:red|ginger|auburn)" + _HAIR, r"redhead"),
+                    {"blond": (r"blonde?" + _HAIR, r"blonde", r"fair-haired"),
+                     "black": (r"black" + _HAIR, r"dark" + _HAIR),  # "dark hair" = black or brown
+                     "brown": (r"brown" + _HAIR, r"brunette", r"dark" + _HAIR),
+                     "red": (r"(?:red|ginger|auburn)" + _HAIR, r"redhead"),
                      "gray": (r"(?:gr[ae]y|silver)" + _HAIR,), "white": (r"white" + _HAIR,)}),
     "hair_length": (_C, {"bald": ("a bald head",), "short": ("short hair",), "medium": ("medium-length hair",),
                          "long": ("long hair",)},
@@ -276,6 +279,9 @@ def extract_facts(attributes: Iterable[AttributeValue], *, threshold: float = DE
     facts: list[Fact] = []
     conflicted: set[str] = set()
     for concept, group in by_concept.items():
+        if concept == "hair_colour" and {f.value for f in group if f.positive} == {"gray", "white"}:
+            # CelebA's Gray_Hair covers white hair: the specific categorical label wins
+            group = [f for f in group if not (f.positive and f.value == "gray" and f.attribute == "Gray_Hair")]
         pos = {f.value for f in group if f.positive}
         neg = {f.value for f in group if not f.positive}
         if len(pos) > 1 or pos & neg:
@@ -329,7 +335,7 @@ def find_claims(text: str) -> list[Claim]:
         if LEXICON[concept][0] == _B and value == "false":  # "clean-shaven" = beard false
             value, negated = "true", not negated
         same = [i for i, c in enumerate(claims) if c.span == (start, end) and c.concept == concept]
-        if same:  # one phrase naming several values ("the 70s" is not used, but e.g. race synonyms)
+        if same:  # one phrase naming several values: "dark hair" is black or brown
             c = claims[same[0]]
             claims[same[0]] = Claim(concept, c.values | {value}, c.negated, c.span, c.text)
         elif not any(c.span[0] <= start and end <= c.span[1] for c in claims):  # "sun-glasses" is not "glasses"

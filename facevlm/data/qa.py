@@ -24,64 +24,70 @@ from typing import Any, Callable, Iterable, Iterator
 
 import click
 
-from facevlm.data.caption import CaptionConfig, build_caption, piece_for, record_rng
-from facevlm.data.facts import DEFAULT_THRESHOLD, LEXICON, Fact, check, extract_facts, phrases
+from facevlm.data.caption import (WEAR, CaptionConfig, build_caption, clause, join_phrases, merge_clauses,
+                                   piece_for, plural_vp, record_rng)
+from facevlm.data.facts import DEFAULT_THRESHOLD, LEXICON, Fact, check, extract_facts, find_claims, phrases
 from facevlm.data.schema import FaceRecord
 from facevlm.data.search_call import SearchCall
 from facevlm.errors import FacevlmError
 
-T = dict[str, list[tuple[str, str]]]  # kind -> [(template id, text)]
-TEMPLATES: T = {
-    "yn.is wearing": [("yn.wear.1", "Is this person wearing {c}?"), ("yn.wear.2", "Are they wearing {c}?"),
-                      ("yn.wear.h1", "Does the person in this photo have {c} on?")],
-    "yn.has": [("yn.has.1", "Does this person have {c}?"), ("yn.has.2", "Do they have {c}?"),
-               ("yn.has.h1", "Can you see {c} on this face?")],
-    "yn.is": [("yn.is.1", "Is this person {c}?"), ("yn.is.2", "Are they {c}?"),
-              ("yn.is.h1", "Would you say this person is {c}?")],
-    "yn.appears to be": [("yn.app.1", "Does this person appear to be {c}?"), ("yn.app.h1", "Would you guess they are {c}?")],
-    "yn.expr": [("yn.expr.1", "Does this person look {c}?"), ("yn.expr.2", "Are they {c}?"),
-                ("yn.expr.h1", "Is the person in the photo {c}?")],
-    "open.hair_colour": [("open.hair.1", "What colour is this person's hair?"), ("open.hair.2", "What is their hair colour?"),
-                         ("open.hair.h1", "Describe the colour of their hair.")],
-    "open.hair_length": [("open.len.1", "How long is their hair?"), ("open.len.h1", "What length is this person's hair?")],
-    "open.expression": [("expr.1", "What expression does this person have?"), ("expr.2", "How does this person seem to feel?"),
-                        ("expr.3", "What emotion does this face show?"), ("expr.h1", "Which facial expression can you see?")],
-    "open.age_group": [("age.1", "How old does this person look?"),
-                       ("age.2", "What age group does this person appear to belong to?"),
-                       ("age.h1", "Roughly how old would you guess they are?")],
-    "open.gender": [("gender.1", "How would you describe this person's apparent gender presentation?"),
-                    ("gender.h1", "Does this person present as feminine or masculine?")],
-    "open.head_turn": [("pose.1", "Which way is their head turned?"), ("pose.h1", "Is this person facing the camera or turned away?")],
-    "accessories": [("acc.1", "What is this person wearing on their face or head?"), ("acc.2", "Are they wearing any accessories?"),
-                    ("acc.h1", "List the accessories you can see on this person.")],
-    "describe": [("desc.1", "Describe this person's face."), ("desc.2", "What does this person look like?"),
-                 ("desc.3", "Give a short description of the face in this photo."),
-                 ("desc.h1", "Write one sentence describing this face.")],
-    "count": [("count.1", "How many faces are in this photo?"), ("count.2", "How many people can you see in this picture?"),
-              ("count.h1", "Count the faces in this image.")],
-    "cmp.same": [("cmp.same.1", "Are these two photos of the same person?"), ("cmp.same.2", "Do these images show the same person?"),
-                 ("cmp.same.h1", "Is the person in the first photo also in the second one?")],
-    "cmp.both": [("cmp.both.1", "Are both of these people {c}?"), ("cmp.both.h1", "Is each person in these photos {c}?")],
-    "cmp.older": [("cmp.older.1", "Which of these two people looks older?"),
-                  ("cmp.older.h1", "Who looks older: the person in the first photo or the second?")],
-    "ret.same": [("ret.same.1", "Find more photos of this person in my gallery."),
-                 ("ret.same.2", "Search my gallery for other pictures of this person."),
-                 ("ret.same.h1", "Can you look for this person in my photos?")],
-    "ident": [("ident.1", "Who is this?"), ("ident.2", "What is this person's name?"),
-              ("ident.h1", "Do you know who this person is?")],
-    "ret.alike": [("ret.alike.1", "Find people who look like this person in my gallery."),
-                  ("ret.alike.h1", "Show me faces in my gallery that resemble this one.")],
-    "ret.text": [("ret.text.1", "Find people {c} in my gallery."), ("ret.text.2", "Show me the top {k} photos of people {c}."),
-                 ("ret.text.h1", "Search my gallery for anyone {c}.")],
-    "ret.edit": [("ret.edit.1", "Find photos of this person {c}."), ("ret.edit.2", "Show me this person {c}, from my gallery."),
-                 ("ret.edit.h1", "Are there pictures of this person {c} in my gallery?")],
-    "ret.editalike": [("ret.editalike.1", "Find people who look like this but {c}."),
-                      ("ret.editalike.h1", "Search for look-alikes of this face, {c}.")],
-    "ret.id": [("ret.id.1", "Find more photos of gallery face {c}."),
-               ("ret.id.h1", "Show me other pictures of the person with face id {c}.")],
+# kind -> question templates separated by " | "; a leading "*" marks a HELD-OUT template (evaluation only).
+# Ids are "<kind>.<n>" (train) and "<kind>.h<n>" (held out), stable as long as the order is kept.
+_SPEC = {
+    "yn.wear": "Is this person wearing {c}? | Are they wearing {c}? | *Does the person in this photo have {c} on?",
+    "yn.has": "Does this person have {c}? | Do they have {c}? | *Can you see {c} on this face?",
+    "yn.is": "Is this person {c}? | Are they {c}? | *Would you say this person is {c}?",
+    "yn.app": "Does this person appear to be {c}? | *Would you guess they are {c}?",
+    "yn.expr": "Does this person look {c}? | Are they {c}? | *Is the person in the photo {c}?",
+    "open.hair_colour": ("What colour is this person's hair? | What is their hair colour? | "
+                         "*Describe the colour of their hair."),
+    "open.hair_length": "How long is their hair? | *What length is this person's hair?",
+    "open.expression": ("What expression does this person have? | How does this person seem to feel? | "
+                        "What emotion does this face show? | *Which facial expression can you see?"),
+    "open.age_group": ("How old does this person look? | What age group does this person appear to belong to? | "
+                       "*Roughly how old would you guess they are?"),
+    "open.gender": ("How would you describe this person's apparent gender presentation? | "
+                    "*Does this person present as feminine or masculine?"),
+    "open.head_turn": "Which way is their head turned? | *Is this person facing the camera or turned away?",
+    "accessories": ("What is this person wearing on their face or head? | Are they wearing any accessories? | "
+                    "*List the accessories you can see on this person."),
+    "describe": ("Describe this person's face. | What does this person look like? | "
+                 "Give a short description of the face in this photo. | *Write one sentence describing this face."),
+    "count": ("How many faces are in this photo? | How many people can you see in this picture? | "
+              "*Count the faces in this image."),
+    "cmp.same": ("Are these two photos of the same person? | Do these images show the same person? | "
+                 "*Is the person in the first photo also in the second one?"),
+    "cmp.both": "Are both of these people {c}? | *Is each person in these photos {c}?",
+    "cmp.older": ("Which of these two people looks older? | "
+                  "*Who looks older: the person in the first photo or the second?"),
+    "ret.same": ("Find more photos of this person in my gallery. | "
+                 "Search my gallery for other pictures of this person. | *Can you look for this person in my photos?"),
+    "ident": "Who is this? | What is this person's name? | *Do you know who this person is?",
+    "ret.alike": ("Find people who look like this person in my gallery. | "
+                  "*Show me faces in my gallery that resemble this one."),
+    "ret.text": ("Find people {c} in my gallery. | Show me the top {k} photos of people {c}. | "
+                 "*Search my gallery for anyone {c}."),
+    "ret.edit": ("Find photos of this person {c}. | Show me this person {c}, from my gallery. | "
+                 "*Are there pictures of this person {c} in my gallery?"),
+    "ret.editalike": "Find people who look like this but {c}. | *Search for look-alikes of this face, {c}.",
+    "ret.id": "Find more photos of gallery face {c}. | *Show me other pictures of the person with face id {c}.",
 }
+
+
+def _table(spec: dict[str, str]) -> dict[str, list[tuple[str, str]]]:
+    table: dict[str, list[tuple[str, str]]] = {}
+    for kind, texts in spec.items():
+        count = {False: 0, True: 0}
+        for text in texts.split(" | "):
+            held = text.startswith("*")
+            count[held] += 1
+            table.setdefault(kind, []).append((f"{kind}.{'h' if held else ''}{count[held]}", text.lstrip("*")))
+    return table
+
+
+TEMPLATES = _table(_SPEC)
 HELDOUT = frozenset(tid for rows in TEMPLATES.values() for tid, _ in rows if tid.rsplit(".", 1)[-1].startswith("h"))
-EXPR_ADJ = {"neutral": "neutral", "happy": "happy", "sad": "sad", "surprise": "surprised", "anger": "angry",
+EXPR_ADJ = {"neutral": "neutral-looking", "happy": "happy", "sad": "sad", "surprise": "surprised", "anger": "angry",
             "disgust": "disgusted", "fear": "afraid"}
 CAVEAT = {"age_group": "Apparent age from a photo is only an estimate.", "young": "Apparent age is only an estimate.",
           "gender": "This describes appearance only, not the person's gender identity.",
@@ -89,23 +95,23 @@ CAVEAT = {"age_group": "Apparent age from a photo is only an estimate.", "young"
           "pale_skin": "This is an estimate that depends on the photo and lighting.",
           "race": "This is a perceived category, not a fact about the person."}
 NUMBERS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
-# (plural verb, negated, hedged, hedged negated) per singular verb of caption.Piece
-VERBS = {"is": ("are", "are not", "seem to be", "do not seem to be"),
-         "is wearing": ("are wearing", "are not wearing", "seem to be wearing", "do not seem to be wearing"),
-         "has": ("have", "do not have", "seem to have", "do not seem to have"),
-         "appears to be": ("appear to be", "do not appear to be", "appear to be", "do not appear to be")}
+YN_KIND = {"is wearing": "yn.wear", "has": "yn.has", "is": "yn.is", "appears to be": "yn.app"}
 UNASKED = frozenset({"race", "skin_tone", "blurry"})  # said as notes in captions, not asked about
 KIND_WEIGHTS = {"yn": 5, "open": 3, "accessories": 1, "describe": 2, "count": 1, "cmp": 2, "ret": 2, "multi": 2}
 
 
 @dataclass
 class QAConfig:
+    """`kinds` weights the sample kinds (multi = 2-3 turn conversations); `pair_buffer` bounds the
+    memory used to pair faces for two-image questions (pairs come from the last N faces streamed)."""
+
     per_face: int = 4
     threshold: float = DEFAULT_THRESHOLD
     sensitive: bool = False
     heldout: bool = False  # evaluation: only held-out templates
     pair_buffer: int = 256  # recent faces kept to build two-image questions
     seed: int = 0
+    hedge_pseudo: bool = True  # "they seem to be smiling" for pseudo-labels
     kinds: dict[str, int] = field(default_factory=lambda: dict(KIND_WEIGHTS))
 
     def __post_init__(self) -> None:
@@ -140,15 +146,6 @@ def _template(kind: str, cfg: QAConfig, rng: random.Random) -> tuple[str, str]:
     return rng.choice(rows)
 
 
-def clause(fact: Fact, rng: random.Random, negate: bool = False, hedge: bool = False) -> str:
-    """"they are wearing glasses" / "they do not seem to have a beard" for a positive-phrased fact."""
-    p = piece_for(fact, rng)
-    plural, neg, hplural, hneg = VERBS[p.verb]
-    if hedge and fact.origin == "pseudo" and not fact.sensitive:
-        return f"they {hneg if negate else hplural} {p.comp}"
-    return f"they {neg if negate else plural} {p.comp}"
-
-
 def _asked(concept: str, value: str, fact: Fact) -> Fact:
     return Fact(concept, value, True, fact.origin, fact.prob, fact.sensitive, fact.attribute)
 
@@ -181,7 +178,7 @@ def yes_no(face: Face, cfg: QAConfig, rng: random.Random) -> Turn | None:
         return None
     asked, fact = rng.choice(options)
     p = piece_for(asked, rng)
-    kind = "yn.expr" if asked.concept == "expression" else f"yn.{p.verb}"
+    kind = "yn.expr" if asked.concept == "expression" else YN_KIND[p.verb]
     tid, text = _template(kind, cfg, rng)
     question = text.format(c=EXPR_ADJ[asked.value] if kind == "yn.expr" else p.comp)
     if yes:
@@ -214,15 +211,18 @@ def open_question(face: Face, cfg: QAConfig, rng: random.Random) -> Turn | None:
 
 
 def accessories(face: Face, cfg: QAConfig, rng: random.Random) -> Turn | None:
-    from facevlm.data.caption import WEAR
-
     worn = [f for f in face.facts if f.concept in WEAR and f.value == "true"]
     absent = [_asked(f.concept, "true", f) for f in face.facts if f.concept in WEAR and f.value == "false"
               and phrases(_asked(f.concept, "true", f))[0]]
     if not worn and len(absent) < 2:
         return None
     tid, question = _template("accessories", cfg, rng)
-    parts = [clause(f, rng, hedge=face.hedge) for f in worn]
+    hedged = [f for f in worn if face.hedge and f.origin == "pseudo"]
+    plain = [piece_for(f, rng).comp for f in worn if f not in hedged]
+    parts = [f"they are wearing {join_phrases(plain, rng)}"] if plain else []
+    if hedged:
+        parts.append(f"they {'also ' if plain else ''}seem to be wearing "
+                     f"{join_phrases([piece_for(f, rng).comp for f in hedged], rng)}")
     if worn:
         answer = "; ".join(parts) + "."
     else:  # "they are not wearing glasses or a hat": one negated clause lists absences
@@ -237,7 +237,7 @@ def accessories(face: Face, cfg: QAConfig, rng: random.Random) -> Turn | None:
 
 def describe(face: Face, cfg: QAConfig, rng: random.Random) -> Turn | None:
     tid, question = _template("describe", cfg, rng)
-    text, used = build_caption(face.facts, CaptionConfig(seed=cfg.seed, sensitive=cfg.sensitive), rng)
+    text, used = build_caption(face.facts, CaptionConfig(sensitive=cfg.sensitive, hedge_pseudo=face.hedge), rng)
     if not _ok(text, used, face):
         return None
     return Turn(question, text, {"template": tid, "kind": "describe"})
@@ -281,10 +281,10 @@ def retrieval(face: Face, cfg: QAConfig, rng: random.Random) -> Turn | None:
             return None
         chosen = rng.sample(usable, min(len(usable), rng.randint(1, 3)))
         pieces = [piece_for(f, rng) for f in chosen]
-        who = "who " + " and ".join(clause(f, rng)[5:] for f in chosen)  # drop "they "
-        text = "a person " + ("with " + " and ".join(p.np for p in pieces if p.slot != "pred")
-                              if any(p.slot != "pred" for p in pieces) else "")
-        text = (text + " " + " ".join(p.np for p in pieces if p.slot == "pred")).strip()
+        who = "who " + join_phrases([plural_vp(v) for v in merge_clauses(pieces, rng)], rng)
+        nps = [p.np for p in pieces if p.slot != "pred"]
+        text = " ".join(["a person"] + ([f"with {join_phrases(nps, rng)}"] if nps else [])
+                        + [p.np for p in pieces if p.slot == "pred"])
         filters = {f.attribute: _label_value(face, f.attribute) for f in chosen}
         return _search(kind, cfg, rng, {"text": text}, c=who, filters=filters)
     edits = [f for f in _edit_candidates(face) if cfg.sensitive or not f.sensitive]
@@ -313,61 +313,50 @@ def _edit_candidates(face: Face) -> list[Fact]:
     return [f for f in out if phrases(f)[0]]
 
 
-def _segments_ok(answer: str, a: Face, b: Face, required: tuple[list[Fact], list[Fact]]) -> bool:
+def _segments_ok(answer: str, a: Face, b: Face, required: tuple[list[Fact], ...]) -> bool:
     """Two-image answers say "First image: ... Second image: ..."; each part is checked against its face."""
     head, _, rest = answer.partition("First image:")
     first, _, second = rest.partition("Second image:")
-    return (not find_any(head) and _ok(first, required[0], a) and _ok(second, required[1], b))
-
-
-def find_any(text: str) -> bool:
-    from facevlm.data.facts import find_claims
-
-    return bool(find_claims(text))
+    return (not find_claims(head) and _ok(first, required[0], a) and _ok(second, required[1], b))
 
 
 def compare(a: Face, b: Face, cfg: QAConfig, rng: random.Random) -> Turn | None:
     """Two faces: same identity? both with X? who looks older (sensitive only)?"""
-    from facevlm.data.caption import WEAR
-
-    kinds = []
-    if a.record.identity and b.record.identity:
-        kinds.append("cmp.same")
-    shared = [(fa, b.known(fa.concept)) for fa in a.facts if LEXICON[fa.concept][0] == "binary"
-              and b.known(fa.concept) is not None and (fa.concept in WEAR or fa.concept == "smiling")]
-    if shared:
-        kinds.append("cmp.both")
-    age_a, age_b = a.known("age_group"), b.known("age_group")
-    if age_a and age_b and age_a.positive and age_b.positive and age_a.value != age_b.value:
+    kinds = ["cmp.same"] if a.record.identity and b.record.identity else []
+    shared = [(fa, fb) for fa in a.facts if LEXICON[fa.concept][0] == "binary"
+              and (fa.concept in WEAR or fa.concept == "smiling") and (fb := b.known(fa.concept)) is not None]
+    kinds += ["cmp.both"] if shared else []
+    ages = (a.known("age_group"), b.known("age_group"))
+    if ages[0] and ages[1] and ages[0].positive and ages[1].positive and ages[0].value != ages[1].value:
         kinds.append("cmp.older")
     if not kinds:
         return None
     kind = rng.choice(kinds)
     tid, text = _template(kind, cfg, rng)
+    meta: dict[str, Any] = {"template": tid, "kind": "compare"}
     if kind == "cmp.same":
         same = a.record.identity == b.record.identity
-        answer = ("Yes, these appear to be the same person." if same
-                  else "No, these appear to be two different people.")
-        return Turn(text, answer, {"template": tid, "kind": "compare", "answer": "yes" if same else "no"})
+        answer = "Yes, these appear to be the same person." if same else "No, these appear to be two different people."
+        return Turn(text, answer, {**meta, "answer": "yes" if same else "no"})
     if kind == "cmp.both":
-        fa, fb = rng.choice(shared)
-        asked = _asked(fa.concept, "true", fa)
-        p = piece_for(asked, rng)
-        both = fa.value == "true" and fb.value == "true"  # type: ignore[union-attr]
-        sa = clause(_asked(fa.concept, "true", fa), rng, negate=fa.value == "false", hedge=a.hedge)
-        sb = clause(_asked(fb.concept, "true", fb), rng, negate=fb.value == "false", hedge=b.hedge)  # type: ignore[union-attr, arg-type]
-        answer = f"{'Yes' if both else 'No'}. First image: {sa}. Second image: {sb}."
-        req = ([fa] if fa.value == "true" else [], [fb] if fb.value == "true" else [])  # type: ignore[union-attr]
-        ok = _segments_ok(answer, a, b, req)  # type: ignore[arg-type]
-        comp = p.comp if p.verb == "is" else f"wearing {p.comp}"
-        return Turn(text.format(c=comp), answer, {"template": tid, "kind": "compare", "concept": fa.concept,
-                                                  "answer": "yes" if both else "no"}) if ok else None
-    older_first = _age_rank(age_a) > _age_rank(age_b)  # type: ignore[arg-type]
-    answer = (f"The person in the {'first' if older_first else 'second'} image looks older. First image: "
-              f"{clause(age_a, rng)}. Second image: {clause(age_b, rng)}. {CAVEAT['age_group']}")  # type: ignore[arg-type]
-    if not _segments_ok(answer.replace(CAVEAT["age_group"], ""), a, b, ([age_a], [age_b])):  # type: ignore[list-item]
+        pair = rng.choice(shared)
+        both = all(f.value == "true" for f in pair)
+        says = [clause(_asked(f.concept, "true", f), rng, negate=f.value == "false", hedge=face.hedge)
+                for f, face in zip(pair, (a, b))]
+        answer = f"{'Yes' if both else 'No'}. First image: {says[0]}. Second image: {says[1]}."
+        p = piece_for(_asked(pair[0].concept, "true", pair[0]), rng)
+        ok = _segments_ok(answer, a, b, tuple([f] if f.value == "true" else [] for f in pair))
+        question = text.format(c=p.comp if p.verb == "is" else f"wearing {p.comp}")
+        return Turn(question, answer, {**meta, "concept": pair[0].concept, "answer": "yes" if both else "no"}) \
+            if ok else None
+    age_a, age_b = ages[0], ages[1]
+    assert age_a is not None and age_b is not None
+    older_first = _age_rank(age_a) > _age_rank(age_b)
+    answer = (f"The person in the {'first' if older_first else 'second'} image looks older. "
+              f"First image: {clause(age_a, rng)}. Second image: {clause(age_b, rng)}.")
+    if not _segments_ok(answer, a, b, ([age_a], [age_b])):
         return None
-    return Turn(text, answer, {"template": tid, "kind": "compare", "answer": "first" if older_first else "second"})
+    return Turn(text, f"{answer} {CAVEAT['age_group']}", {**meta, "answer": "first" if older_first else "second"})
 
 
 def _age_rank(f: Fact) -> int:
@@ -406,7 +395,8 @@ def _conversation(face: Face, kind: str, partner: Face | None, cfg: QAConfig,
     turns: list[Turn] = []  # multi-turn: 2-3 single-face questions of different kinds, maybe then a search
     for name in rng.sample(list(SINGLE_GEN), rng.choice([2, 3])):
         turn = SINGLE_GEN[name](face, cfg, rng)
-        if turn:
+        concept = turn.meta.get("concept") if turn else None
+        if turn and (concept is None or all(t.meta.get("concept") != concept for t in turns)):
             turns.append(turn)
     if len(turns) < 2:
         return None
@@ -424,7 +414,7 @@ def qa_samples(records: Iterable[FaceRecord], cfg: QAConfig, stats: Counter[str]
     by_identity: dict[str, list[Face]] = {}
     for record in records:
         facts, conflicted = extract_facts(record.attributes, threshold=cfg.threshold, sensitive=cfg.sensitive)
-        face = Face(record, facts, conflicted)
+        face = Face(record, facts, conflicted, cfg.hedge_pseudo)
         rng = record_rng(cfg.seed, record.id, "qa")
         made = 0
         for attempt in range(cfg.per_face * 5):

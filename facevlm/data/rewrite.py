@@ -27,6 +27,7 @@ FEW_SHOT = (
     ("This person has a beard and short hair. They seem to be facing the camera.",
      "This person with short hair and a beard seems to be facing the camera."),
 )
+_HEDGE = re.compile(r"\b(seem\w*|appear\w*|apparent\w*|likely|probably|possibly|perhaps|looks? like)\b", re.I)
 _PREFIX = re.compile(r"^(?:sure[^:]*:|here(?: is|'s)[^:]*:|rewritten(?: sentence)?:|rewrite:|answer:)\s*", re.I)
 
 Item = tuple[str, Sequence[Fact], Sequence[Fact], set[str] | frozenset[str]]  # caption, stated, known, conflicted
@@ -48,6 +49,7 @@ class RewriteConfig:
     dtype: str = "float32"
     strict: bool = True
     few_shot: bool = True
+    threads: int | None = None  # torch threads while generating; 1 is far faster on a busy shared CPU
 
     def __post_init__(self) -> None:
         if self.backend not in ("transformers", "openai"):
@@ -62,7 +64,8 @@ class RewriteConfig:
 class RewriteResult:
     text: str  # what goes into the dataset: the rewrite if accepted, else the grammar caption
     accepted: bool
-    reason: str  # ok | contradiction | dropped_fact | unsupported_claim | style | empty | unchanged | too_long
+    reason: str  # ok | contradiction | dropped_fact | unsupported_claim | style | dropped_hedge | empty
+    #              | unchanged | too_long
     candidate: str  # the model's raw (cleaned) output, kept for inspection
 
 
@@ -89,6 +92,8 @@ def judge(caption: str, candidate: str, stated: Sequence[Fact], known: Sequence[
         return RewriteResult(caption, False, "unchanged", candidate)
     if len(candidate) > 2 * len(caption) + 40:
         return RewriteResult(caption, False, "too_long", candidate)
+    if _HEDGE.search(caption) and not _HEDGE.search(candidate):  # a pseudo-label must not become certain
+        return RewriteResult(caption, False, "dropped_hedge", candidate)
     result = check(candidate, stated, known, conflicted=conflicted, strict=strict)
     if not result.ok:
         return RewriteResult(caption, False, result.reason(), candidate)
@@ -123,10 +128,15 @@ class _Transformers:
         texts = self.tok.apply_chat_template(conversations, add_generation_prompt=True, tokenize=False)
         enc = self.tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.cfg.device)
         sample = self.cfg.temperature > 0
-        with torch.inference_mode():
-            out = self.model.generate(**enc, max_new_tokens=self.cfg.max_new_tokens, do_sample=sample,
-                                      temperature=self.cfg.temperature if sample else None, top_p=None, top_k=None,
-                                      pad_token_id=self.tok.pad_token_id)
+        threads = torch.get_num_threads()  # restored after: the setting is process-wide
+        torch.set_num_threads(self.cfg.threads or threads)
+        try:
+            with torch.inference_mode():
+                out = self.model.generate(**enc, max_new_tokens=self.cfg.max_new_tokens, do_sample=sample,
+                                          temperature=self.cfg.temperature if sample else None, top_p=None,
+                                          top_k=None, pad_token_id=self.tok.pad_token_id)
+        finally:
+            torch.set_num_threads(threads)
         return self.tok.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
 
 

@@ -88,7 +88,8 @@ def _query_kind(v: Any) -> str | None:
 
 
 Query = Annotated[
-    Union[Annotated[TextQuery, Tag("text")], Annotated[FaceQuery, Tag("face")], Annotated[ComposedQuery, Tag("composed")]],
+    Union[Annotated[TextQuery, Tag("text")], Annotated[FaceQuery, Tag("face")],
+          Annotated[ComposedQuery, Tag("composed")]],
     Discriminator(_query_kind, custom_error_type="query_kind",
                   custom_error_message="query needs 'text', or 'face' (+ 'match'), or 'face' + 'edit'"),
 ]

@@ -12,6 +12,7 @@ import io
 import json
 import shutil
 import tempfile
+import zlib
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -50,7 +51,9 @@ def save_records(records: Iterable[FaceRecord], out_dir: str | Path) -> Path:
         arrow = work / "records.arrow"
         with ArrowWriter(features=features, path=str(arrow), writer_batch_size=WRITER_BATCH) as writer:
             for record in records:
-                writer.write(features.encode_example(to_row(record)))
+                row = to_row(record)
+                row["image"] = _original_bytes(record.image) or row["image"]
+                writer.write(features.encode_example(row))
             writer.finalize()
         staged = work / "dataset"
         ds = Dataset.from_file(str(arrow))
@@ -80,10 +83,44 @@ def load_records(path_or_name: str | Path, split: str | None = None):
     return ds
 
 
+SOURCE_KEY = "facevlm_source"  # PIL info key: (pixel digest, original encoded bytes)
+
+
+def _digest(img: Any) -> tuple[int, str, tuple[int, int]]:
+    """Pixel checksum: detects an edited image (not an adversary), so a fast CRC is enough."""
+    return zlib.crc32(img.tobytes()), img.mode, img.size
+
+
 def iter_records(ds: Any) -> Iterator[FaceRecord]:
-    """FaceRecords from a stored dataset (images decoded to PIL by `datasets`)."""
+    """FaceRecords from a stored dataset, images decoded to PIL.
+
+    Each image remembers its original encoded bytes and a digest of its pixels, so `save_records` can
+    store the same bytes again when the pixels are unchanged: re-saving after detect/label/split never
+    re-encodes a JPEG (no generation loss, no PNG blow-up).
+    """
+    from datasets import Image as ImageFeature
+    from PIL import Image
+
+    if "image" in getattr(ds, "column_names", []):
+        ds = ds.cast_column("image", ImageFeature(decode=False))
     for row in ds:
+        raw = row["image"]
+        if isinstance(raw, dict):
+            data = raw["bytes"] if raw.get("bytes") is not None else Path(raw["path"]).read_bytes()
+            img = Image.open(io.BytesIO(data))
+            img.load()
+            img.info[SOURCE_KEY] = (_digest(img), data)
+            row = {**row, "image": img}
         yield from_row(row)
+
+
+def _original_bytes(image: Any) -> dict[str, Any] | None:
+    """The stored bytes of an image read by `iter_records`, if its pixels are still exactly those."""
+    info = getattr(image, "info", None)
+    source = info.get(SOURCE_KEY) if isinstance(info, dict) else None
+    if source is not None and source[0] == _digest(image):
+        return {"bytes": source[1], "path": None}
+    return None
 
 
 def open_image(image: Any):

@@ -18,11 +18,14 @@ def eval_group() -> None:
               help="Output directory (default $FACEVLM_HOME/eval/<suite>/<UTC time>).")
 @click.option("--n-boot", type=int, default=None, help="Override the suite's bootstrap resamples.")
 @click.option("--no-cache", is_flag=True, help="Recompute embeddings instead of using the cache.")
-def run_cmd(suite_file: str, out: str | None, n_boot: int | None, no_cache: bool) -> None:
+@click.option("--models", "only_models", default="", help="Comma-separated subset of the suite's models.")
+@click.option("--datasets", "only_datasets", default="", help="Comma-separated subset of the suite's datasets.")
+def run_cmd(suite_file: str, out: str | None, n_boot: int | None, no_cache: bool, only_models: str,
+            only_datasets: str) -> None:
     """Run every task of SUITE_FILE; writes one JSON per (model, dataset, task) and the report."""
-    from facevlm.eval.suite import default_out_dir, load_suite, run_suite
+    from facevlm.eval.suite import default_out_dir, load_suite, run_suite, select
 
-    suite = load_suite(suite_file)
+    suite = select(load_suite(suite_file), _names(only_models), _names(only_datasets))
     if n_boot is not None:
         suite.n_boot = n_boot
     if no_cache:
@@ -60,6 +63,10 @@ def compare_cmd(a: str, b: str) -> None:
             continue
         ca, cb = ra.get("ci", {}).get(key), rb.get("ci", {}).get(key)
         click.echo(f"{key:40s} {ra['model']}={va:.4f}{_fmt(ca)} {rb['model']}={vb:.4f}{_fmt(cb)} diff={vb - va:+.4f}")
+
+
+def _names(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
 
 
 def _fmt(ci: list | None) -> str:

@@ -13,7 +13,6 @@ import hashlib
 import importlib
 import os
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -59,7 +58,7 @@ class EvalDataset:
     def with_images(self, images: list[Any], tag: str) -> "EvalDataset":
         """Same labels, transformed images (robustness); the fingerprint records the transform."""
         fp = hashlib.sha256(f"{self.fingerprint}|{tag}".encode()).hexdigest()[:16]
-        return replace(self, images=images, name=f"{self.name}", fingerprint=fp)
+        return replace(self, images=images, fingerprint=fp)
 
 
 def _crop(record: Any) -> Any:

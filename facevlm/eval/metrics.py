@@ -240,13 +240,24 @@ def grouped_accuracy_fn(correct: np.ndarray, kinds: np.ndarray, name: str = "acc
 
 # ---------------------------------------------------------------- combinators
 def merged(fns: Sequence[MetricFn]) -> MetricFn:
-    """One metric function returning the union of several (same item space)."""
+    """One metric function returning the union of several (same item space); `narrow` can pick the
+    member that computes one metric back out of it."""
     def fn(idx: np.ndarray) -> dict[str, float]:
         out: dict[str, float] = {}
         for f in fns:
             out.update(f(idx))
         return out
 
+    fn.members = list(fns)  # type: ignore[attr-defined]
+    return fn
+
+
+def narrow(fn: MetricFn, metric: str, items: np.ndarray) -> MetricFn:
+    """The cheapest member of a merged metric function that still returns `metric`: fairness and
+    robustness resample one headline metric thousands of times and need not recompute the rest."""
+    for member in getattr(fn, "members", ()):
+        if metric in member(items):
+            return narrow(member, metric, items)
     return fn
 
 

@@ -32,9 +32,11 @@ def _video_frames(path: Any, n: int) -> list[Any]:
     return frames
 
 
-def sample_records(frames_per_video: int = 8, min_confidence: float = 0.5,
+def sample_records(frames_per_video: int = 8, min_confidence: float = 0.5, video_identities: bool = True,
                    require: tuple[str, ...] = ()) -> Iterator[FaceRecord]:
-    """One FaceRecord per labelled face; `require` keeps only samples having those labels."""
+    """One FaceRecord per labelled face; `require` keeps only samples having those labels. With
+    `video_identities`, the frames of a single-subject video share the identity "video:<file>" (one
+    person throughout), which turns each video into several views of one identity."""
     from PIL import Image
 
     from facevlm.assets import samples
@@ -43,7 +45,9 @@ def sample_records(frames_per_video: int = 8, min_confidence: float = 0.5,
     detector = FaceDetector(DetectorConfig(min_confidence=min_confidence, landmarks=False))
     found = False
     for sample in samples():
-        labels = sample.get("labels") or {}
+        labels = dict(sample.get("labels") or {})
+        if sample["kind"] == "video" and video_identities and "identity" not in labels:
+            labels["identity"] = f"video:{sample['file']}"
         if not labels or any(k not in labels for k in require):
             continue
         if sample["kind"] == "video":

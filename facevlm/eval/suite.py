@@ -38,6 +38,7 @@ class TaskSpec:
     recall_k: list[int] = field(default_factory=lambda: [1, 5, 10])
     fars: list[float] = field(default_factory=lambda: [1e-3, 1e-2])
     max_pairs: int = 200_000
+    pairs_file: str = ""  # identity: a verification protocol file (LFW pairs.txt format); "$VAR" expanded
     shots: list[int] = field(default_factory=lambda: [0, 1, 5, 10])  # linear probe; 0 = all training data
     probe_seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     probe_c: float = 1.0
@@ -93,6 +94,30 @@ def load_suite(path: str | Path) -> Suite:
         bad = [m for m in (p.a, p.b) if m not in model_names]
         if bad:
             raise FacevlmError(f"{path}: paired[{i}] names unknown model(s) {', '.join(bad)}")
+    return suite
+
+
+def select(suite: Suite, models: list[str], datasets: list[str]) -> Suite:
+    """The suite restricted to some models/datasets (e.g. leave out a model not trained yet)."""
+    for wanted, pool, what in ((models, [m.name for m in suite.models], "model"),
+                               (datasets, [d.name for d in suite.datasets], "dataset")):
+        bad = [w for w in wanted if w not in pool]
+        if bad:
+            raise FacevlmError(f"suite {suite.name}: no {what}(s) {', '.join(bad)}; it has {', '.join(pool)}")
+    if models:
+        suite.models = [m for m in suite.models if m.name in models]
+        suite.tasks = [t for t in suite.tasks if not t.models or any(m in models for m in t.models)]
+        suite.paired = [p for p in suite.paired if p.a in models and p.b in models]
+    if datasets:
+        suite.datasets = [d for d in suite.datasets if d.name in datasets]
+        kept = []
+        for t in suite.tasks:
+            if t.datasets:  # an explicit list emptied by the selection drops the task (empty = all)
+                t.datasets = [d for d in t.datasets if d in datasets]
+                if not t.datasets:
+                    continue
+            kept.append(t)
+        suite.tasks = kept
     return suite
 
 

@@ -97,9 +97,10 @@ def _count(gallery: str) -> int:
 @click.option("--edit", default=None, help="Composed query: the face plus this change (e.g. 'smiling').")
 @click.option("--filter", "filters", multiple=True, help="name=value[,value] (attribute or identity).")
 @click.option("--min-prob", type=float, default=0.0, help="Minimum probability of filtered labels.")
+@click.option("--no-detect", is_flag=True, help="--image is already a face crop (no detector).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def search_cmd(gallery: str, text: str | None, top_k: int, face_id: int | None, image: str | None, match: str,
-               edit: str | None, filters: tuple[str, ...], min_prob: float, as_json: bool) -> None:
+               edit: str | None, filters: tuple[str, ...], min_prob: float, no_detect: bool, as_json: bool) -> None:
     """Search GALLERY by TEXT, by a face (--face-id / --image), or a face plus an --edit."""
     from pathlib import Path
 
@@ -119,7 +120,7 @@ def search_cmd(gallery: str, text: str | None, top_k: int, face_id: int | None, 
                   if image else None, match=match, edit=edit, filters=parsed, min_prob=min_prob, top_k=top_k)
     g, emb = _open(gallery, read_only=True)
     try:
-        experts = FaceExperts(IngestConfig()) if image else None
+        experts = FaceExperts(IngestConfig()) if image and not no_detect else None
         hits = Searcher(g, emb, experts=experts).run(query)
     finally:
         g.close()

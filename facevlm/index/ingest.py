@@ -78,9 +78,10 @@ class FaceExperts:
 
     def detect(self, image: Any) -> list[tuple[list[float], float, list[list[float]]]]:
         if self._detector is None:
-            from facevlm.vision.detect import FaceDetector
+            from facevlm.vision.detect import DetectorConfig, FaceDetector
 
-            self._detector = FaceDetector(min_confidence=self.cfg.min_confidence, min_size=self.cfg.min_size)
+            self._detector = FaceDetector(DetectorConfig(min_confidence=self.cfg.min_confidence,
+                                                         min_size=self.cfg.min_size))
         found = self._detector.detect(image)
         return [(list(map(float, d.box)), float(d.score), [list(map(float, p)) for p in d.landmarks])
                 for d in found]
@@ -89,7 +90,7 @@ class FaceExperts:
         if len(landmarks) == 5:
             from facevlm.vision.align import align_face
 
-            return align_face(image, np.asarray(landmarks, np.float32), size=self.cfg.aligned_size)
+            return align_face(image, np.asarray(landmarks, np.float32), size=self.cfg.aligned_size)  # RGB uint8
         return margin_crop(image, box, 0.0)
 
     def expressions(self, crops: list[Any]) -> np.ndarray:

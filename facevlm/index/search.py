@@ -150,16 +150,33 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
 
 
-def from_search_call(call: Any, images: dict[str, Any] | None = None) -> tuple[str, Query]:
-    """(gallery name, Query) from a facevlm.data.search_call.SearchCall (or its arguments dict).
-
-    `images` maps image references ("image_1", ...) to decoded PIL images (chat attachments, multipart
-    uploads); data: URIs inside the call are decoded here with the safe decoder."""
+def from_search_call(call: Any, images: dict[str, Any] | None = None, limits: Any = None,
+                     allow_sensitive: bool = False) -> tuple[str, Query]:
+    """(gallery name, Query) from a facevlm.data.search_call.SearchCall, an OpenAI tool call, or the
+    bare arguments (dict or JSON). `images` maps chat/multipart references ("image_1", ...) to decoded
+    PIL images; data: URIs inside the call go through the safe decoder with `limits`."""
     from facevlm.data.search_call import SearchCall
+    from facevlm.serve.images import ImageLimits, decode_image, parse_data_uri
 
-    args = call if isinstance(call, SearchCall) else SearchCall.parse(call)
-    return _query_from_args(args, images or {})
-
-
-def _query_from_args(args: Any, images: dict[str, Any]) -> tuple[str, Query]:
-    raise NotImplementedError  # replaced below once the SearchCall fields are known
+    call = call if isinstance(call, SearchCall) else SearchCall.parse(call, allow_sensitive=allow_sensitive)
+    args = call.arguments
+    q = Query(filters=call.filter_values(), min_prob=args.filters.min_prob or 0.0, top_k=args.top_k)
+    if hasattr(args.query, "text"):
+        q.text = args.query.text
+        return args.gallery, q
+    ref = args.query.face
+    if ref.face_id is not None:
+        if not ref.face_id.isdigit():
+            raise FacevlmError(f"query.face.face_id: {ref.face_id!r} is not a face id of this gallery (digits)")
+        q.face_id = int(ref.face_id)
+    elif ref.image.startswith("data:"):
+        q.image = decode_image(parse_data_uri(ref.image, "query.face.image"), limits or ImageLimits(),
+                               "query.face.image").image
+    elif ref.image in (images or {}):
+        q.image = images[ref.image]
+    else:
+        raise FacevlmError(f"query.face.image: {ref.image!r} was not uploaded with the request", code="missing_image")
+    q.match = args.query.match
+    q.edit = getattr(args.query, "edit", None)
+    q.edit_weight = getattr(args.query, "edit_weight", None)
+    return args.gallery, q

@@ -101,8 +101,8 @@ def gallery_dir(name_or_path: str | Path) -> Path:
     text = str(name_or_path)
     if os.sep in text or text.startswith("."):
         return Path(text).expanduser()
-    if not text or not all(c.isalnum() or c in "-_" for c in text) or len(text) > 64:
-        raise FacevlmError(f"gallery name {text!r}: use 1-64 letters, digits, '-' or '_' (or a path)")
+    if not text or not all(c.isalnum() or c in "-_." for c in text) or len(text) > 64:
+        raise FacevlmError(f"gallery name {text!r}: use 1-64 letters, digits, '-', '_' or '.' (or a path)")
     return paths.home() / "galleries" / text
 
 

@@ -59,3 +59,16 @@ def fill_random(gallery: Gallery, n: int, seed: int = 0, batch: int = 1000) -> N
     for start in range(0, n, batch):
         gallery.add_faces([FaceEntry(v, source="random") for v in vecs[start:start + batch]])
     gallery.flush()
+
+
+def save_tiny_model(folder: Path, seed: int = 0) -> str:
+    """Save a seeded `facevlm-clip-tiny` (builds without assets) to `folder`, so every process of a test
+    session or a benchmark loads the same weights; returns the folder for facevlm.clip.load."""
+    import torch
+
+    from facevlm.clip import load
+
+    if not (folder / "open_clip_config.json").is_file():
+        torch.manual_seed(seed)
+        load("facevlm-clip-tiny").save(folder)
+    return str(folder)

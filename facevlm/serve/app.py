@@ -193,7 +193,7 @@ def create_app(cfg: ServeConfig, embedder: Any = None) -> FastAPI:
         args, uploads = await _read_body(request, "arguments", cfg)
         limits = galleries().limits
         images = {f"image_{i + 1}": decode_image(data, limits, name).image for i, (name, data) in enumerate(uploads)}
-        name, query = from_search_call(args, images, limits)
+        name, query = from_search_call(args, images, limits, allow_sensitive=cfg.sensitive_attributes)
         name = name or cfg.default_gallery
         _, searcher, _ = galleries().get(name)
         hits = await run_in_threadpool(searcher.run, query)

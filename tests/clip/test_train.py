@@ -4,6 +4,7 @@ run folder loads through facevlm.clip.load and through open_clip itself with ide
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from facevlm.clip.train import DataConfig, FinetuneConfig, run
 
 def _cfg(dataset: Path, out: Path, steps: int, **kw) -> FinetuneConfig:
     base = dict(model="facevlm-clip-tiny", pretrained_towers=False, out=str(out), steps=steps, batch_size=16,
-                lr=2e-3, warmup_steps=2, checkpoint_every=3, log_every=1, keep_checkpoints=0,
+                lr=1e-3, warmup_steps=5, checkpoint_every=3, log_every=1, keep_checkpoints=0, threads=1,
                 data=DataConfig(datasets=[str(dataset)], splits=["train"]), aug={"scale": [0.85, 1.0]})
     base.update(kw)
     return FinetuneConfig(**base)
@@ -26,17 +27,18 @@ def _losses(run_dir: Path) -> list[float]:
 
 @pytest.fixture(scope="module")
 def trained(toy_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return run(_cfg(toy_dataset, tmp_path_factory.mktemp("run") / "tiny", steps=30), progress=False)
+    return run(_cfg(toy_dataset, tmp_path_factory.mktemp("run") / "tiny", steps=60), progress=False)
 
 
 def test_loss_falls_and_run_folder_is_complete(trained: Path) -> None:
     losses = _losses(trained)
-    assert len(losses) == 30
-    assert sum(losses[-5:]) / 5 < 0.85 * sum(losses[:5]) / 5
+    assert len(losses) == 60
+    chance = math.log(16)  # a batch of 16: uniform similarities give ln(16)
+    assert sum(losses[-5:]) / 5 < min(sum(losses[:5]) / 5, chance) - 0.15
     for name in ("config.yaml", "metrics.json", "loss_curve.png", "open_clip_config.json",
                  "open_clip_model.safetensors"):
         assert (trained / name).is_file(), name
-    assert json.loads((trained / "metrics.json").read_text())["steps"] == 30
+    assert json.loads((trained / "metrics.json").read_text())["steps"] == 60
 
 
 def test_resume_matches_uninterrupted(toy_dataset: Path, tmp_path: Path) -> None:

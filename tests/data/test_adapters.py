@@ -180,7 +180,7 @@ def test_samples_photos_and_video_frames(tmp_path):
 def test_bad_options_and_roots(tmp_path):
     with pytest.raises(FacevlmError, match="unknown option"):
         open_source("celeba", tmp_path, "train", colour="red")
-    with pytest.raises(FacevlmError, match="no such directory"):
+    with pytest.raises(FacevlmError, match="no such file or directory"):
         open_source("celeba", tmp_path / "nope", "train")
     with pytest.raises(DataError, match="image folder"):
         list(open_source("celeba", tmp_path, "train"))

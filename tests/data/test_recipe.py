@@ -35,6 +35,7 @@ sources:
   - adapter: {{name: lfw, root: {lfw}, split: all}}
 detect: {{enabled: false}}
 caption: {{n: 2, seed: 1}}
+qa: {{per_face: 1}}
 splits: {{val: 0.2, test: 0.2, seed: 0}}
 """)
     result = CliRunner().invoke(cli, ["data", "build", str(recipe)])
@@ -50,6 +51,10 @@ splits: {{val: 0.2, test: 0.2, seed: 0}}
     prov = json.loads((tmp_path / "home" / "datasets" / "tiny" / "recipe.json").read_text())
     assert [s["source"] for s in prov["sources"]] == ["celeba", "lfw"] and prov["sources"][0]["loaded"] == 20
     assert not (tmp_path / "home" / "datasets" / "tiny.unsplit").exists()
+    qa_dir = tmp_path / "home" / "datasets" / "tiny" / "qa"
+    samples = [json.loads(x) for s in ("train", "val", "test") for x in (qa_dir / f"{s}.jsonl").read_text().splitlines()]
+    assert samples and all((qa_dir / p).is_file() for s in samples for p in s["images"])
+    assert sum(prov["qa"]["rows"].values()) == len(samples)
 
 
 def test_missing_stage_fails_before_any_work(tmp_path, monkeypatch):

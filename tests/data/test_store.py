@@ -105,3 +105,22 @@ def test_info_cmd(tmp_path, monkeypatch):
     as_json = json.loads(CliRunner().invoke(cli, ["data", "info", "mini", "--json"]).output)
     assert as_json["attributes"]["Eyeglasses"] == {"false (gt)": 2, "true (gt)": 2}
     assert summarize(load_records("mini"))["splits"] == {"train": 4}
+
+
+def test_resave_keeps_original_bytes_unless_pixels_change(tmp_path):
+    import io
+
+    from datasets import Image, load_from_disk
+
+    buf = io.BytesIO()
+    _img().save(buf, format="JPEG", quality=77)
+    data = buf.getvalue()
+    first = save_records([FaceRecord(id=f"j{i}", image={"bytes": data, "path": None}, source="s", licence="l")
+                          for i in range(2)], tmp_path / "a")
+    recs = list(iter_records(load_records(first)))
+    recs[1].image.putpixel((0, 0), (255, 255, 255))  # a stage that edits pixels must not get the old bytes
+    second = save_records(recs, tmp_path / "b")
+    raw = load_from_disk(str(second)).cast_column("image", Image(decode=False))
+    assert raw[0]["image"]["bytes"] == data
+    assert raw[1]["image"]["bytes"] != data
+    assert min(list(iter_records(load_records(second)))[1].image.getpixel((0, 0))) > 200  # re-encoded (lossy JPEG)

@@ -132,3 +132,29 @@ def test_answer_correct_and_per_type_accuracy():
     fn = M.grouped_accuracy_fn(np.array([1, 0, 1, 1]), np.array(["yn", "yn", "open", "open"]))
     out = fn(np.arange(4))
     assert out == {"accuracy": 0.75, "accuracy/open": 1.0, "accuracy/yn": 0.5}
+
+
+def test_narrow_picks_the_member_that_computes_a_metric():
+    a = M.mean_fn(np.array([1.0, 0.0]), "a")
+    b = M.prefixed(M.mean_fn(np.array([0.0, 1.0]), "b"), "x/")
+    fn = M.merged([a, M.merged([b])])
+    items = np.arange(2)
+    assert fn(items) == {"a": 0.5, "x/b": 0.5}
+    assert M.narrow(fn, "x/b", items)(items) == {"x/b": 0.5}
+    assert M.narrow(fn, "a", items) is a
+    assert M.narrow(fn, "missing", items) is fn
+
+
+def test_linear_probe_helpers():
+    from facevlm.eval.tasks.linear_probe import few_shot_indices, fit_predict
+
+    labels = np.array([0] * 10 + [1] * 3 + [2] * 7)
+    sel = few_shot_indices(labels, 5, seed=0)
+    assert np.bincount(labels[sel]).tolist() == [5, 3, 5]
+    assert not np.array_equal(sel, few_shot_indices(labels, 5, seed=1))
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 4))
+    y = (x[:, 0] > 0).astype(int) * 2  # classes 0 and 2 only: column 1 must stay 0
+    probs = fit_predict(x[:40], y[:40], x[40:], n_classes=3, c=10.0, seed=0)
+    assert probs.shape == (20, 3) and np.allclose(probs[:, 1], 0) and np.allclose(probs.sum(1), 1)
+    assert np.mean(probs.argmax(1) == y[40:]) >= 0.9

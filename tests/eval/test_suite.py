@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import yaml
 
@@ -50,7 +49,8 @@ def test_suite_end_to_end(tmp_path, eval_home, stored_faces, tiny_clip_config):
         assert got == expected_tasks, (model, got)
     tiny_zs = files["faces__tiny__zeroshot_classification.json"]
     assert set(tiny_zs) == set(CLIP_BENCHMARK_KEYS) | set(OUR_KEYS)
-    assert tiny_zs["model"] == "facevlm-eval-test-tiny" or tiny_zs["pretrained"].startswith("random-init")
+    assert tiny_zs["model"] == "tiny" and tiny_zs["pretrained"] == "random-init"
+    assert tiny_zs["fingerprint"]["model"] != files["faces__random__zeroshot_classification.json"]["fingerprint"]["model"]
     assert tiny_zs["n"] == 24 and tiny_zs["language"] == "en" and tiny_zs["suite"] == "e2e"
     m, ci = tiny_zs["metrics"], tiny_zs["ci"]
     for key in ("expression/acc1", "expression/balanced_accuracy", "mAP", "mean_accuracy", "acc/Smiling"):
@@ -104,3 +104,20 @@ def test_suite_errors_name_the_problem(tmp_path, stored_faces, tiny_clip_config)
     bad.write_text(yaml.safe_dump(data))
     with pytest.raises(FacevlmError, match=r"tasks\[6\] names unknown model"):
         load_suite(bad)
+
+
+@pytest.mark.parametrize("name", ["smoke", "synthetic", "faces-real", "samples"])
+def test_shipped_suites_parse(name):
+    from facevlm.eval.suite import load_suite
+    from facevlm.paths import REPO_ROOT
+
+    suite = load_suite(REPO_ROOT / "eval" / f"{name}.yaml")
+    assert suite.name == name and suite.models and suite.tasks
+
+
+def test_unset_dataset_root_names_the_variable(monkeypatch):
+    from facevlm.eval.datasets import DatasetSpec, load_dataset
+
+    monkeypatch.delenv("LFW_ROOT", raising=False)
+    with pytest.raises(FacevlmError, match=r"root '\$\{LFW_ROOT\}' is not set"):
+        load_dataset(DatasetSpec(name="lfw", source="adapter", ref="lfw", root="${LFW_ROOT}"))

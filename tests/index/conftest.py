@@ -1,9 +1,8 @@
-"""Fixtures for gallery tests: an isolated FACEVLM_HOME and ONE tiny FaceCLIP saved to disk, so every
+"""Fixtures for gallery tests: ONE tiny FaceCLIP saved to disk, so every
 process of the session (ingest subprocesses, gateways) loads identical weights."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -11,16 +10,9 @@ import pytest
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
-    home = tmp_path_factory.mktemp("facevlm_home")
-    os.environ["FACEVLM_HOME"] = str(home)
-    import torch
+    from facevlm.index.synthetic import save_tiny_model
 
-    from facevlm.clip import load
-
-    torch.manual_seed(0)
-    folder = home / "models" / "tiny-test"
-    load("facevlm-clip-tiny").save(folder)
-    return str(folder)
+    return save_tiny_model(tmp_path_factory.mktemp("models") / "tiny-test")
 
 
 @pytest.fixture(scope="session")

@@ -46,11 +46,13 @@ class SourceReader:
         self.summary = ImportSummary(adapter.name, split, strict=strict)
 
     def __iter__(self) -> Iterator[FaceRecord]:
+        if self.limit is not None and self.limit <= 0:
+            return
         for record in self.adapter.records(self.split, self.summary):
-            if self.limit is not None and self.summary.loaded >= self.limit:
-                return
             self.summary.loaded += 1
             yield record
+            if self.limit is not None and self.summary.loaded >= self.limit:
+                return
 
 
 def open_source(name: str, root: str | Path | None, split: str = "train", *, limit: int | None = None,

@@ -69,14 +69,14 @@ class Adapter:
 
     name: ClassVar[str]
     title: ClassVar[str]
-    licence: ClassVar[str]
+    licence: str  # the licence text copied into every record (user-set for imagefolder/jsonl)
     homepage: ClassVar[str] = ""
     splits: ClassVar[tuple[str, ...]] = ("train", "val", "test")
 
     def __init__(self, root: str | Path):
         self.root = Path(root).expanduser()
         if not self.root.exists():
-            raise FacevlmError(f"{self.root}: no such directory (the {self.title} root)")
+            raise FacevlmError(f"{self.root}: no such file or directory (the {self.title} root)")
 
     def records(self, split: str, summary: ImportSummary) -> Iterator[FaceRecord]:
         raise NotImplementedError
@@ -158,7 +158,7 @@ def csv_rows(path: Path, required: tuple[str, ...], summary: ImportSummary,
     """
     import csv
 
-    with path.open(newline="", encoding="utf-8") as f:
+    with path.open(newline="", encoding="utf-8-sig") as f:  # -sig: tolerate a BOM from spreadsheet tools
         first = f.readline()
         names = next(csv.reader([first]), [])
         names = [n.strip() for n in names]

@@ -45,7 +45,7 @@ class FER2013(Adapter):
             if pixels.size != SIDE * SIDE or pixels.min() < 0 or pixels.max() > 255:
                 summary.skip(where, "bad pixel string", f"{pixels.size} values, expected {SIDE * SIDE} in 0..255")
                 continue
-            image = pil_to_image(Image.fromarray(pixels.reshape(SIDE, SIDE).astype(np.uint8), mode="L"))
+            image = pil_to_image(Image.fromarray(pixels.reshape(SIDE, SIDE).astype(np.uint8)))
             line = where.rsplit(":", 1)[1]
             record = self.record(f"{int(line):05d}", image, split, meta={"usage": row["Usage"].strip()})
             record.set("expression", EMOTIONS[emotion])

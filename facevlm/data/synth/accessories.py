@@ -102,7 +102,8 @@ def earrings(img: np.ndarray, head: Head, lobes: np.ndarray, rgb) -> np.ndarray:
     r = 0.07 * head.a
     for p, f in zip(pos, head.facing(lobes)):
         if f > -0.2:
-            cv2.circle(mask, tuple(_poly(p + [0, r])), int(r * (1 << SHIFT)), 255, max(2, int(0.035 * head.a)), cv2.LINE_AA, SHIFT)
+            hoop = max(2, int(0.035 * head.a))
+            cv2.circle(mask, tuple(_poly(p + [0, r])), int(r * (1 << SHIFT)), 255, hoop, cv2.LINE_AA, SHIFT)
             cv2.circle(mask, tuple(_poly(p)), int(0.03 * head.a * (1 << SHIFT)), 255, -1, cv2.LINE_AA, SHIFT)
     paint(img, mask, rgb, 1.0)
     return mask
@@ -114,6 +115,7 @@ def necklace(img: np.ndarray, centre: np.ndarray, half_w: float, drop: float, rg
     t = np.linspace(-1, 1, 25)
     pts = np.stack([centre[0] + half_w * t, centre[1] + drop * (1 - t ** 2)], -1)
     cv2.polylines(mask, [_poly(pts)], False, 255, max(2, int(half_w * 0.06)), cv2.LINE_AA, SHIFT)
-    cv2.circle(mask, tuple(_poly(pts[12] + [0, half_w * 0.08])), int(half_w * 0.1 * (1 << SHIFT)), 255, -1, cv2.LINE_AA, SHIFT)
+    pendant = tuple(_poly(pts[12] + [0, half_w * 0.08]))
+    cv2.circle(mask, pendant, int(half_w * 0.1 * (1 << SHIFT)), 255, -1, cv2.LINE_AA, SHIFT)
     paint(img, mask, rgb, 1.0)
     return mask

@@ -60,7 +60,8 @@ def background(kind: str, seed: int, n: int) -> np.ndarray:
             colour = tuple(float(v) for v in rng.uniform(30, 250, 3))
             cv2.rectangle(img, (x0, int(rng.integers(0, n // 3))), (x0 + w, n), colour, -1)
         y0 = int(rng.integers(n // 2, n))
-        cv2.rectangle(img, (0, y0), (n, y0 + int(rng.integers(2, n // 25 + 3))), tuple(float(v) for v in rng.uniform(20, 120, 3)), -1)
+        shelf = tuple(float(v) for v in rng.uniform(20, 120, 3))
+        cv2.rectangle(img, (0, y0), (n, y0 + int(rng.integers(2, n // 25 + 3))), shelf, -1)
         img = cv2.GaussianBlur(img, (0, 0), rng.uniform(1.5, 3.5))
     else:
         raise FacevlmError(f"unknown background kind {kind!r}")

@@ -35,22 +35,25 @@ class Shape:
     cheek: float = 0.0
     wrinkle_nose: float = 0.0
     folds: float = 0.0
+    forehead: float = 0.0  # horizontal forehead lines from raised brows (0.6: central only, 1: full width)
+    brow_bunch: float = 1.0  # lowered brows bunch up and look thicker
+    chin_boss: float = 0.0  # chin raiser (AU17): wrinkled chin below a pushed-up lower lip
 
 
 SHAPES: dict[str, Shape] = {
     "neutral": Shape(),
-    "happy": Shape(corner_lift=0.14, mouth_w=1.25, open=0.09, teeth=True, eye_open=0.8, lower_lid=0.5,
+    "happy": Shape(corner_lift=0.15, mouth_w=1.28, open=0.1, teeth=True, eye_open=0.75, lower_lid=0.55,
                    cheek=1.0, folds=1.0),
-    "sad": Shape(corner_lift=-0.12, mouth_w=0.92, press=0.85, brow_inner=0.13, brow_outer=-0.05, brow_in=0.03,
-                 eye_open=0.7),
-    "surprise": Shape(open=0.3, round=1.0, mouth_w=0.6, brow_inner=0.16, brow_outer=0.15, eye_open=1.6,
-                      lower_lid=-0.2),
-    "anger": Shape(corner_lift=-0.03, mouth_w=0.88, press=0.35, brow_inner=-0.13, brow_outer=0.04, brow_in=0.07,
-                   eye_open=0.65, lower_lid=0.3),
-    "disgust": Shape(corner_lift=-0.06, upper_raise=0.09, asym=0.05, open=0.04, teeth=True, brow_inner=-0.07,
-                     brow_in=0.04, eye_open=0.7, lower_lid=0.45, wrinkle_nose=1.0, folds=1.0),
-    "fear": Shape(corner_lift=-0.045, mouth_w=1.3, open=0.12, teeth=True, brow_inner=0.14, brow_outer=0.02,
-                  brow_in=0.06, eye_open=1.55, lower_lid=0.1),
+    "sad": Shape(corner_lift=-0.13, mouth_w=0.9, press=0.85, brow_inner=0.15, brow_outer=-0.06, brow_in=0.04,
+                 eye_open=0.65, forehead=0.6, chin_boss=1.0),
+    "surprise": Shape(open=0.32, round=1.0, mouth_w=0.6, brow_inner=0.18, brow_outer=0.17, eye_open=1.65,
+                      lower_lid=-0.2, forehead=1.0),
+    "anger": Shape(corner_lift=-0.035, mouth_w=0.85, press=0.3, brow_inner=-0.17, brow_outer=0.03, brow_in=0.08,
+                   eye_open=0.6, lower_lid=0.35, brow_bunch=1.6, chin_boss=1.0),
+    "disgust": Shape(corner_lift=-0.07, upper_raise=0.12, asym=0.06, open=0.06, teeth=True, brow_inner=-0.08,
+                     brow_in=0.04, eye_open=0.65, lower_lid=0.5, wrinkle_nose=1.0, folds=1.0, brow_bunch=1.25),
+    "fear": Shape(corner_lift=-0.05, mouth_w=1.32, open=0.16, teeth=True, brow_inner=0.16, brow_outer=0.0,
+                  brow_in=0.07, eye_open=1.6, lower_lid=0.1, forehead=0.6),
 }
 
 
@@ -122,13 +125,20 @@ def draw_mouth(cv: FaceCanvas, tex: np.ndarray, height: np.ndarray, ident: Ident
             teeth = np.minimum(teeth, inner)
             blend(tex, teeth, (232, 226, 212), 1.0)
     else:
-        blend(tex, cv.line(cv.mask(), np.stack([x * 0.97, line], -1), 0.012), lip_rgb * 0.45, 0.8)
+        blend(tex, cv.line(cv.mask(), np.stack([x * 0.97, line], -1), 0.014), lip_rgb * 0.4, 0.9)
+    if shape.chin_boss > 0.3:  # chin raiser: a bulge and dimpling under the lower lip
+        chin_y = lower_out.max() + 0.09
+        boss = cv.fill(cv.mask(), ellipse(0, chin_y, w * 0.55, 0.06))
+        bump(height, boss, 4.0 * shape.chin_boss, 3.0)
+        for dx in (-0.06, 0.0, 0.06):
+            dimple = cv.fill(cv.mask(), ellipse(dx, chin_y + 0.01, 0.012, 0.02))
+            darken(tex, dimple, 0.6, 0.8 * shape.chin_boss, blur=1.0)
 
 
 def draw_eyes(cv: FaceCanvas, tex: np.ndarray, height: np.ndarray, ident: Identity, shape: Shape,
               gaze: tuple[float, float], makeup: bool) -> None:
     lay = layout(ident)
-    s = ident.eye_size
+    s = ident.eye_scale
     half_w = 0.18 * s
     t = np.linspace(-1, 1, 25)
     for side in (-1, 1):
@@ -175,14 +185,24 @@ def draw_brows(cv: FaceCanvas, tex: np.ndarray, height: np.ndarray, ident: Ident
         x = inner_x + (outer_x - inner_x) * t
         arch = (ident.brow_arch + 0.02) * np.sin(np.pi * np.clip(t / 1.2, 0, 1)) * 1.6
         y = lay.brow_y - arch - shape.brow_inner * (1 - t) ** 1.3 - shape.brow_outer * t ** 1.3
-        thick = ident.brow_thick * (1.2 - 0.7 * t)
+        thick = ident.brow_thick * shape.brow_bunch * (1.2 - 0.7 * t)
         poly = np.concatenate([np.stack([x, y - thick * 0.5], -1), np.stack([x, y + thick * 0.5], -1)[::-1]])
         brow = cv.fill(cv.mask(), poly)
-        blend(tex, brow, brow_rgb, 0.88, blur=0.8)
+        blend(tex, brow, brow_rgb, 0.92, blur=0.6)
         bump(height, brow, 1.0, 3.0)
+        if shape.brow_inner < -0.05:  # lowered brows shade the upper lids
+            lid = cv.fill(cv.mask(), np.concatenate([np.stack([x, y + thick * 0.5], -1),
+                                                     np.stack([x, y + thick * 0.5 + 0.07], -1)[::-1]]))
+            darken(tex, lid, 0.55, 0.8, blur=2.0)
     ridge = cv.fill(cv.mask(), ellipse(0, lay.brow_y + 0.02, ident.eye_sep + 0.2, 0.06))
     bump(height, ridge, 2.5, 6.0)
-    if shape.brow_inner < -0.03 or shape.brow_in > 0.04:  # corrugator lines between lowered brows
-        for dx in (-0.03, 0.03):
-            ln = cv.line(cv.mask(), np.array([[dx, lay.brow_y - 0.06], [dx * 0.6, lay.brow_y + 0.05]]), 0.012)
-            darken(tex, ln, 0.65, 0.8, blur=0.8)
+    if shape.brow_inner < -0.05:  # corrugator lines between lowered brows
+        for dx in (-0.035, 0.035):
+            ln = cv.line(cv.mask(), np.array([[dx, lay.brow_y - 0.1], [dx * 0.5, lay.brow_y + 0.06]]), 0.016)
+            darken(tex, ln, 0.5, 0.9, blur=0.8)
+    if shape.forehead > 0.3:  # raised brows fold the forehead
+        half = 0.16 + 0.3 * (shape.forehead - 0.5)
+        for i in range(3):
+            xs = np.linspace(-half, half, 9)
+            ys = lay.brow_y - 0.17 - 0.065 * i - shape.brow_inner * 0.5 + 0.015 * np.cos(xs * 6)
+            darken(tex, cv.line(cv.mask(), np.stack([xs, ys], -1), 0.014), 0.6, 0.85, blur=0.8)

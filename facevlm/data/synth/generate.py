@@ -39,7 +39,8 @@ class SynthConfig:
 
     def validate(self) -> None:
         if self.n_identities < 1 or self.per_identity < 1:
-            raise FacevlmError(f"n_identities and per_identity must be >= 1 (got {self.n_identities}, {self.per_identity})")
+            raise FacevlmError(f"n_identities and per_identity must be >= 1 "
+                               f"(got {self.n_identities}, {self.per_identity})")
         if not 128 <= self.size <= 1024:
             raise FacevlmError(f"size must be between 128 and 1024 pixels (got {self.size})")
         if self.one_factor is not None and self.one_factor not in FACTORS:
@@ -106,7 +107,7 @@ def generate(cfg: SynthConfig, workers: int | None = None) -> Iterator[FaceRecor
 
     cfg.validate()
     items = cfg.items()
-    workers = os.cpu_count() or 1 if workers is None else workers
+    workers = (os.cpu_count() or 1) if workers is None else workers
     if workers < 1:
         raise FacevlmError(f"workers must be >= 1 (got {workers})")
     if workers == 1 or len(items) < 8:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facevlm.data.schema import HAIR_COLORS, HAIR_LENGTHS, SKIN_TONES
+from facevlm.data.schema import HAIR_LENGTHS, SKIN_TONES
 
 # Albedo of each skin-tone level (1 lightest ... 6 darkest), sRGB 0-255, Fitzpatrick-like.
 SKIN_RGB: dict[str, tuple[int, int, int]] = {
@@ -85,8 +85,17 @@ class Identity:
         return 0.0 if self.masculine else 1.0
 
     @property
+    def maturity(self) -> float:
+        """0 at 16 years, 1 at 76: eyes look smaller and lips thinner with age."""
+        return float(np.clip((self.age - 16) / 60, 0, 1))
+
+    @property
+    def eye_scale(self) -> float:
+        return self.eye_size * (1.08 - 0.14 * self.maturity)
+
+    @property
     def lip_scale(self) -> float:
-        return self.lip_full * (0.85 if self.masculine else 1.1)
+        return self.lip_full * (0.85 if self.masculine else 1.1) * (1.1 - 0.25 * self.maturity)
 
     @property
     def width_scale(self) -> float:
@@ -104,8 +113,8 @@ class Identity:
 
     @property
     def wrinkles(self) -> float:
-        """0 below 30 years, rising to 1 at 80: drives forehead lines, crow's feet and folds."""
-        return float(np.clip((self.age - 30) / 50, 0, 1))
+        """0 below 28 years, rising to 1 at 78: drives forehead lines, crow's feet and folds."""
+        return float(np.clip((self.age - 28) / 50, 0, 1))
 
 
 def sample_identity(rng: np.random.Generator, name: str) -> Identity:
@@ -138,12 +147,9 @@ def sample_identity(rng: np.random.Generator, name: str) -> Identity:
         eye_tilt=float(u(-0.04, 0.06)), eye_rgb=EYE_RGB[int(rng.integers(0, 2 if int(skin) >= 4 else len(EYE_RGB)))],
         nose_len=float(u(0.36, 0.48)), nose_width=float(u(0.11, 0.17)), nose_height=float(u(0.7, 1.3)),
         mouth_width=float(u(0.29, 0.38)), lip_full=float(u(0.8, 1.25)),
-        brow_base=float(u(0.045, 0.065)), brow_arch_base=float(u(0.0, 0.06)), brow_gap=float(u(0.17, 0.24)),
+        brow_base=float(u(0.05, 0.07)), brow_arch_base=float(u(0.0, 0.06)), brow_gap=float(u(0.17, 0.24)),
         hair_color=hair, hair_rgb_jitter=tuple(float(x) for x in u(-0.08, 0.08, 3)),
         hair_length=hair_len, wavy=bool(rng.random() < 0.35), bangs=bool(hair_len != "bald" and rng.random() < 0.3),
         parting=float(u(-0.5, 0.5)), hairline=float(u(-0.05, 0.08) + (0.12 if masc and age > 45 else 0)),
         facial_hair=facial, rosy=bool(rng.random() < 0.2),
     )
-
-
-assert set(HAIR_RGB) == set(HAIR_COLORS) and set(SKIN_RGB) == set(SKIN_TONES)

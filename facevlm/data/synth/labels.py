@@ -55,7 +55,7 @@ def labels(ident: Identity, scene: Scene, out: Rendered) -> list[AttributeValue]
         "Heavy_Makeup": scene.heavy_makeup,
         "Rosy_Cheeks": ident.rosy or scene.heavy_makeup,
         "Arched_Eyebrows": ident.brow_arch > 0.07,
-        "Bushy_Eyebrows": ident.brow_thick > 0.08,
+        "Bushy_Eyebrows": ident.brow_thick > 0.09,
     }
     if not bald:
         values["hair_color"] = ident.hair_color

@@ -109,7 +109,6 @@ def probe_cmd(n_identities: int, per_identity: int, size: int, seed: int, worker
     """Linear probe on frozen MobileNetV2 features of synthetic renders, held-out identities."""
     import time
 
-    import torch
     from tqdm import tqdm
 
     from facevlm.data.synth import SynthConfig, generate
@@ -119,7 +118,6 @@ def probe_cmd(n_identities: int, per_identity: int, size: int, seed: int, worker
     records = list(tqdm(generate(cfg, workers), total=len(cfg), desc="render", unit="img"))
     t_render = time.perf_counter() - start
     model = load_backbone(weights)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     start = time.perf_counter()
     feats = features(records, model)
     t_feat = time.perf_counter() - start

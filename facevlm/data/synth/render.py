@@ -102,7 +102,7 @@ def _body(img: np.ndarray, head: Head, ident: Identity, scene: Scene, light: np.
     return {"neck": nmask, "necklace_at": np.array([cx, base_y - 0.35 * a]), "neck_half": np.array(half * 1.05)}
 
 
-def _ears(img: np.ndarray, head: Head, ident: Identity, ab: float, light: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _ears(img: np.ndarray, head: Head, ident: Identity, light: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Ears (skin, shaded) behind the head silhouette; returns the ear-lobe points for earrings."""
     lay = layout(ident)
     y_mid = 0.5 * (lay.eye_y + lay.nose_y) * head.a
@@ -180,7 +180,7 @@ def render(ident: Identity, scene: Scene, size: int = 160, keep_masks: bool = Fa
     img = background(scene.background, scene.bg_seed, n)
     _behind_hair(img, head, ident, rng, light)
     body = _body(img, head, ident, scene, light)
-    lobes, ear_mask = _ears(img, head, ident, ab, light)
+    lobes, ear_mask = _ears(img, head, ident, light)
     tex = build_texture(ident, scene, shape, corners, ab, rng)
     masks: dict[str, np.ndarray] = {"head": _shade_head(img, head, tex, light, scene)}
     drawn = {"hat": False, "earrings": False, "necklace": False, "glasses": False}
@@ -213,6 +213,7 @@ def render(ident: Identity, scene: Scene, size: int = 160, keep_masks: bool = Fa
     small = {}
     if keep_masks:
         masks["ears"] = ear_mask
+        masks["neck"] = body["neck"]
         small = {k: cv2.resize(v.astype(np.float32) / (1.0 if k == "head" else 255.0), (size, size),
                                interpolation=cv2.INTER_AREA) for k, v in masks.items()}
     return Rendered(image, [float(v) for v in box], [[float(x), float(y)] for x, y in points], shape, drawn, small)

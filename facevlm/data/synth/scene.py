@@ -72,14 +72,15 @@ def sample_scene(rng: np.random.Generator, identity: Identity) -> Scene:
         yaw=float(np.clip(rng.normal(0, 14), -35, 35)), pitch=float(np.clip(rng.normal(0, 8), -20, 20)),
         roll=float(np.clip(rng.normal(0, 6), -15, 15)),
         light_az=float(rng.uniform(-70, 70)), light_el=float(rng.uniform(-10, 55)),
-        ambient=float(rng.uniform(0.22, 0.45)), light_rgb=(1 + warm, 1.0, 1 - warm),
-        expression=str(rng.choice(EXPRESSIONS)), intensity=float(rng.uniform(0.75, 1.0)),
+        ambient=float(rng.uniform(0.3, 0.5)), light_rgb=(1 + warm, 1.0, 1 - warm),
+        expression=str(rng.choice(EXPRESSIONS)), intensity=float(rng.uniform(0.85, 1.0)),
         eyewear=eyewear, frame_rgb=_rgb(rng, 0, 120) if rng.random() < 0.7 else _rgb(rng),
         lens_round=float(rng.random()),
         hat=bool(rng.random() < 0.12), hat_rgb=_rgb(rng, 20, 230),
         earrings=bool(rng.random() < (0.45 if fem else 0.06)), earring_rgb=metal[int(rng.integers(0, 4))],
         necklace=bool(rng.random() < (0.3 if fem else 0.08)),
-        lipstick=lipstick, lipstick_rgb=(int(rng.integers(150, 215)), int(rng.integers(20, 60)), int(rng.integers(40, 80))),
+        lipstick=lipstick,
+        lipstick_rgb=(int(rng.integers(150, 215)), int(rng.integers(20, 60)), int(rng.integers(40, 80))),
         heavy_makeup=makeup, background=str(rng.choice(BACKGROUNDS)), bg_seed=int(rng.integers(0, 2 ** 31)),
         clothing_rgb=_rgb(rng, 10, 240),
         dx=float(rng.uniform(-0.05, 0.05)), dy=float(rng.uniform(-0.04, 0.04)), scale=float(rng.uniform(0.9, 1.08)),
@@ -100,6 +101,21 @@ FACTORS: dict[str, tuple[str, ...]] = {
     "age": tuple(str(a) for a in AGES),
     "hat": ("false", "true"),
     "lipstick": ("false", "true"),
+}
+
+_HAIR_BINARIES = ("hair_color", "Black_Hair", "Brown_Hair", "Blond_Hair", "Gray_Hair")
+# factor -> the labels allowed to change when only that factor changes (used by tests and bias reports)
+FACTOR_LABELS: dict[str, frozenset[str]] = {
+    "expression": frozenset({"expression", "Smiling", "Mouth_Slightly_Open"}),
+    "skin_tone": frozenset({"skin_tone", "Pale_Skin"}),
+    "gender_presentation": frozenset({"gender_presentation", "Male", "Arched_Eyebrows", "Bushy_Eyebrows"}),
+    "hair_color": frozenset(_HAIR_BINARIES),
+    "hair_length": frozenset({"hair_length", "Bald", "Receding_Hairline", *_HAIR_BINARIES}),
+    "eyewear": frozenset({"Eyeglasses", "sunglasses"}),
+    "facial_hair": frozenset({"5_o_Clock_Shadow", "Mustache", "Goatee", "Sideburns", "No_Beard"}),
+    "age": frozenset({"age", "age_group", "Young"}),
+    "hat": frozenset({"Wearing_Hat"}),
+    "lipstick": frozenset({"Wearing_Lipstick"}),
 }
 
 

@@ -45,7 +45,7 @@ def strands(rng: np.random.Generator, shape: tuple[int, int], wavy: bool, along_
     return 1 + field
 
 
-def _hair_cap(cv: FaceCanvas, ident: Identity, brow_y: float, rng: np.random.Generator) -> np.ndarray:
+def _hair_cap(cv: FaceCanvas, ident: Identity, brow_y: float) -> np.ndarray:
     """Coverage (0-1) of scalp hair over the texture: above the hairline at the front, down the sides
     and back according to hair length, plus bangs."""
     if ident.hair_length == "bald":
@@ -121,17 +121,19 @@ def build_texture(ident: Identity, scene: Scene, shape: Shape, mouth: np.ndarray
         darken(tex, nostril, 0.35, 0.85, blur=0.8)
     blend(tex, tip, np.minimum(skin * (1.03, 0.94, 0.94), 255), 0.5, blur=3)
     if shape.wrinkle_nose > 0.3:
-        for dy in (-0.02, 0.02):
-            ln = cv.line(cv.mask(), np.array([[-0.07, lay.eye_y + 0.12 + dy], [0.07, lay.eye_y + 0.12 + dy]]), 0.012)
-            darken(tex, ln, 0.6, 0.8, blur=0.8)
+        for dy in (-0.03, 0.0, 0.03):
+            ln = cv.line(cv.mask(), np.array([[-0.08, lay.eye_y + 0.12 + dy], [0.08, lay.eye_y + 0.12 + dy]]), 0.016)
+            darken(tex, ln, 0.5, 0.9, blur=0.8)
         for s in (-1, 1):
-            ln = cv.line(cv.mask(), np.array([[s * 0.05, lay.eye_y + 0.1], [s * (nw + 0.04), lay.nose_y - 0.08]]), 0.012)
-            darken(tex, ln, 0.6, 0.7, blur=0.8)
+            ln = cv.line(cv.mask(), np.array([[s * 0.05, lay.eye_y + 0.1], [s * (nw + 0.05), lay.nose_y - 0.06]]), 0.016)
+            darken(tex, ln, 0.5, 0.8, blur=0.8)
 
     # cheeks (raised when smiling), blush, chin
     for s in (-1, 1):
         cheek = cv.fill(cv.mask(), ellipse(s * 0.48, lay.nose_y - 0.05 - 0.06 * shape.cheek, 0.2, 0.14))
         bump(height, cheek, 3.0 + 5.0 * shape.cheek, 6.0)
+        if shape.cheek > 0.3:  # raised cheeks catch the light
+            blend(tex, cheek, np.minimum(skin * 1.12, 255), 0.5 * shape.cheek, blur=5)
         if ident.rosy or scene.heavy_makeup:
             blend(tex, cheek, (206, 92, 96), 0.22 if ident.rosy else 0.3, blur=8)
     bump(height, cv.fill(cv.mask(), ellipse(0, cv.ab * 0.9, 0.22, 0.12)), 4.0, 6.0)
@@ -161,9 +163,9 @@ def build_texture(ident: Identity, scene: Scene, shape: Shape, mouth: np.ndarray
 
     gaze = (float(rng.uniform(-0.02, 0.02)), float(rng.uniform(-0.01, 0.01)))
     draw_eyes(cv, tex, height, ident, shape, gaze, scene.heavy_makeup)
-    brow_rgb = ident.hair_rgb * 0.75 if ident.hair_color not in ("blond", "white") else ident.hair_rgb * 0.6
+    brow_rgb = np.minimum(ident.hair_rgb * 0.7, skin * 0.45)  # brows stay darker than the skin
     draw_brows(cv, tex, height, ident, shape, brow_rgb)
-    lip_rgb = np.array(scene.lipstick_rgb, np.float32) if scene.lipstick else skin * (0.86, 0.66, 0.66)
+    lip_rgb = np.array(scene.lipstick_rgb, np.float32) if scene.lipstick else skin * (0.8, 0.55, 0.55)
     draw_mouth(cv, tex, height, ident, shape, lip_rgb)
 
     spec = np.full((TEX_H, TEX_W), 0.12, np.float32)
@@ -173,7 +175,7 @@ def build_texture(ident: Identity, scene: Scene, shape: Shape, mouth: np.ndarray
         beard_rgb = hair_rgb * 0.8 if ident.hair_color != "blond" else hair_rgb * 0.7
         tex += (beard_rgb - tex) * beard[..., None]
         spec *= 1 - beard
-    cap = _hair_cap(cv, ident, lay.brow_y, rng)
+    cap = _hair_cap(cv, ident, lay.brow_y)
     if cap.any():
         hair = strands(rng, (TEX_H, TEX_W), ident.wavy)[..., None] * hair_rgb
         root = np.clip((cv.v[..., None] + 1) * 0.6, 0.75, 1.0)  # darker near the crown parting

@@ -38,6 +38,8 @@ class HFClipModel(EmbeddingModel):
         # SigLIP was trained with max_length padding; CLIP with dynamic padding.
         self._padding = "max_length" if "siglip" in type(self.model).__name__.lower() else True
         self._fp = torch_fingerprint(self.model, extra=source)
+        text_cfg = getattr(self.model.config, "text_config", None)
+        self._max_len = int(getattr(text_cfg, "max_position_embeddings", 64))
 
     def fingerprint(self) -> str:
         return self._fp
@@ -48,7 +50,8 @@ class HFClipModel(EmbeddingModel):
             return _features(self.model.get_image_features(pixel_values=inputs["pixel_values"])).float().numpy()
 
     def _encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        inputs = self.processor(text=list(texts), return_tensors="pt", padding=self._padding, truncation=True)
+        inputs = self.processor(text=list(texts), return_tensors="pt", padding=self._padding, truncation=True,
+                                max_length=self._max_len)
         kwargs = {k: v for k, v in inputs.items() if k in ("input_ids", "attention_mask")}
         with self._torch.inference_mode():
             return _features(self.model.get_text_features(**kwargs)).float().numpy()

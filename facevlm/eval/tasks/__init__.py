@@ -17,7 +17,7 @@ import numpy as np
 
 from facevlm.errors import FacevlmError
 from facevlm.eval.fairness import fairness
-from facevlm.eval.metrics import MetricFn
+from facevlm.eval.metrics import MetricFn, narrow
 from facevlm.eval.stats import bootstrap
 
 # task name in suites -> module; the CLIP_benchmark task name is set by each module
@@ -104,14 +104,16 @@ class Context:
         """Point estimates + bootstrap CIs of every part, and fairness groups of the first part."""
         metrics: dict[str, float] = {}
         ci: dict[str, list[float]] = {}
+        main_point: dict[str, float] = {}
         for part in parts:
             point, intervals = bootstrap(part.fn, part.items, self.n_boot, self.seed)
+            main_point = main_point or point
             metrics.update(point)
             ci.update({k: v.as_list() for k, v in intervals.items()})
         groups: dict[str, Any] = {}
         main = parts[0]
-        if main.groups and len(main.items) and headline in main.fn(main.items):
-            groups = fairness(main.fn, main.items, main.groups, headline, self.n_boot, self.seed, self.min_group_size)
+        if main.groups and headline in main_point:
+            groups = fairness(narrow(main.fn, headline, main.items), main.items, main.groups, headline, self.n_boot, self.seed, self.min_group_size)
         return TaskResult(task, dataset, headline, metrics, ci, groups, int(len(main.items)), parts, extra or {})
 
     def group_labels(self, data: Any, extra: tuple[str, ...] = ()) -> dict[str, np.ndarray]:

@@ -4,6 +4,8 @@ models. Timings are medians over `repeats`; they are reported, never asserted.""
 
 from __future__ import annotations
 
+import os
+import platform
 import time
 from typing import Any, Callable
 
@@ -58,4 +60,13 @@ def run(model: Any, data: Any, cfg: Any, ctx: Context) -> list[TaskResult]:
         metrics["ms_per_query"] = 1000.0 * _median_time(search, cfg.repeats) / len(queries)
         metrics["gallery_size"] = float(len(gallery))
     return [TaskResult(TASK, data.name, next(iter(metrics)), metrics, {}, {}, n,
-                       extra={"repeats": cfg.repeats, "device": "cpu"})]
+                       extra={"repeats": cfg.repeats, "host": f"{platform.machine()} x{os.cpu_count()} cpus",
+                              "torch_threads": _torch_threads()})]
+
+
+def _torch_threads() -> int | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch.get_num_threads()

@@ -11,7 +11,7 @@ from typing import Any, Callable
 import numpy as np
 
 from facevlm.errors import FacevlmError
-from facevlm.eval.metrics import MetricFn, merged, prefixed
+from facevlm.eval.metrics import MetricFn, merged, narrow, prefixed
 from facevlm.eval.tasks import Context, Part, TaskResult, run_task
 
 TASK = "robustness"
@@ -66,7 +66,8 @@ def corrupt(images: list[Any], name: str, severity: int, seed: int) -> list[Any]
     return [CORRUPTIONS[name](im, severity, rng) for im in images]
 
 
-def _pick(fn: MetricFn, key: str) -> MetricFn:
+def _pick(part: Any, key: str) -> MetricFn:
+    fn = narrow(part.fn, key, part.items)
     return lambda idx: {key: fn(idx)[key]}
 
 
@@ -75,14 +76,14 @@ def run(model: Any, data: Any, cfg: Any, ctx: Context) -> list[TaskResult]:
     inner_cfg = replace(cfg, headline="")
     clean = run_task(cfg.inner, model, data, inner_cfg, quiet)[0]
     key = cfg.headline or clean.headline
-    fns: list[MetricFn] = [prefixed(_pick(clean.parts[0].fn, key), "clean/")]
+    fns: list[MetricFn] = [prefixed(_pick(clean.parts[0], key), "clean/")]
     names = []
     for name in cfg.corruptions:
         for severity in cfg.severities:
             tag = f"{name}@{severity}"
             version = data.with_images(corrupt(data.images, name, severity, ctx.seed), tag)
             res = run_task(cfg.inner, model, version, inner_cfg, quiet)[0]
-            fns.append(prefixed(_pick(res.parts[0].fn, key), f"{tag}/"))
+            fns.append(prefixed(_pick(res.parts[0], key), f"{tag}/"))
             names.append(tag)
     inner = merged(fns)
 

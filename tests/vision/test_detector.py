@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import cv2
+from pathlib import Path
+
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from facevlm.errors import FacevlmError
-from facevlm.vision.detect import DetectorConfig, FaceDetector, _ssd_shape
+from facevlm.vision.detect import _SSD_FILES, _SSD_MEAN, DetectorConfig, FaceDetector, _ssd_shape
 
-# OpenCV 5 dropped the Caffe importer the res10 SSD needs; the dlib backends and everything downstream
-# are tested with either OpenCV.
-HAS_CAFFE = hasattr(cv2.dnn, "readNetFromCaffe")
-needs_caffe = pytest.mark.skipif(not HAS_CAFFE, reason=f"OpenCV {cv2.__version__} has no Caffe importer (needs opencv<5)")
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "ssd_reference.npz"
 
 
 def _inside(points: np.ndarray, box) -> bool:
@@ -27,7 +26,6 @@ def test_ssd_input_keeps_the_aspect_ratio():
     assert _ssd_shape((10, 5000), 300) == (300, 32)
 
 
-@needs_caffe
 def test_ssd_finds_every_face_of_a_group_photo_with_landmarks(sample_path):
     detector = FaceDetector(DetectorConfig(min_confidence=0.9))
     image = Image.open(sample_path("multi_face.jpg"))
@@ -47,7 +45,6 @@ def test_ssd_finds_every_face_of_a_group_photo_with_landmarks(sample_path):
     np.testing.assert_allclose(batch[1][0].box, faces[0].box, atol=1)
 
 
-@needs_caffe
 def test_size_and_confidence_filters(sample_path):
     image = sample_path("multi_face.jpg")
     assert FaceDetector(DetectorConfig(min_size=100, landmarks=False)).detect(image) != []
@@ -72,7 +69,34 @@ def test_bad_inputs_raise(assets_home):
         FaceDetector(DetectorConfig(backend="yolo"))
 
 
-@pytest.mark.skipif(HAS_CAFFE, reason="this OpenCV can read Caffe models")
-def test_ssd_on_opencv5_says_what_to_do(assets_home):
-    with pytest.raises(FacevlmError, match="no Caffe importer.*opencv-python-headless<5.*hog or mmod"):
-        FaceDetector()
+
+def test_torch_ssd_reproduces_opencv_caffe_runtime(assets_home):
+    """Detections of OpenCV 4's Caffe runtime on a real photo (scripts/ssd_reference.py)."""
+    from facevlm.vision import asset_dir
+    from facevlm.vision.ssd import CaffeSSD
+
+    ref = np.load(FIXTURE)
+    directory = asset_dir("face-detector-ssd")
+    net = CaffeSSD(*(directory / f for f in _SSD_FILES)).eval()
+    blob = torch.from_numpy((ref["bgr"].astype(np.float32) - _SSD_MEAN).transpose(2, 0, 1)[None].copy())
+    with torch.inference_mode():
+        rows = net(blob).numpy()
+    rows = rows[rows[:, 2] > 0.05]
+    assert rows.shape == ref["rows"].shape and (ref["rows"][:, 2] > 0.9).sum() >= 5
+    np.testing.assert_allclose(rows, ref["rows"], atol=1e-4)
+
+
+def test_prototxt_parser_and_unsupported_layers(tmp_path, assets_home):
+    from facevlm.vision import asset_dir
+    from facevlm.vision.ssd import CaffeSSD, parse_prototxt
+
+    spec = parse_prototxt('input: "data"  # comment\nlayer { name: "a" type: "ReLU" top: "x" top: "y" '
+                          'relu_param { negative_slope: 0.5 flag: true } }')
+    assert spec["input"] == ["data"] and spec["layer"][0]["top"] == ["x", "y"]
+    assert spec["layer"][0]["relu_param"][0] == {"negative_slope": [0.5], "flag": [True]}
+    with pytest.raises(FacevlmError, match="p.prototxt:2: unbalanced"):
+        parse_prototxt("a: 1\n}", "p.prototxt")
+    weights = asset_dir("face-detector-ssd") / _SSD_FILES[1]
+    (tmp_path / "p.prototxt").write_text('layer { name: "l" type: "LSTM" bottom: "data" top: "o" }')
+    with pytest.raises(FacevlmError, match="layer l: Caffe layer type LSTM is not supported"):
+        CaffeSSD(tmp_path / "p.prototxt", weights)

@@ -1,0 +1,106 @@
+"""Encoders, zero-shot heads, top-k and the factory, on the asset-free tiny config."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from facevlm.clip import inference
+from facevlm.errors import FacevlmError
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from facevlm.clip import load
+
+    torch.manual_seed(0)
+    return load("facevlm-clip-tiny")
+
+
+def test_tiny_registered_with_open_clip(tiny) -> None:
+    import open_clip
+
+    assert "facevlm-clip-tiny" in open_clip.list_models()
+    model = open_clip.create_model("facevlm-clip-tiny")  # open_clip's factory alone, after register()
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in tiny.model.parameters())
+
+
+def test_encode_shapes_and_normalisation(tiny) -> None:
+    from clip_toyfaces import toy_records
+
+    images = [r.image for r in toy_records(5, seed=3)]
+    emb = tiny.encode_images(images, batch_size=2)  # uneven last batch
+    assert emb.shape == (5, tiny.embed_dim) and emb.dtype == torch.float32
+    torch.testing.assert_close(emb.norm(dim=-1), torch.ones(5))
+    torch.testing.assert_close(tiny.encode_images(images[:1]), emb[:1], rtol=1e-5, atol=1e-6)
+    txt = tiny.encode_texts(["a smiling face", "a person wearing eyeglasses", "x"], batch_size=2)
+    assert txt.shape == (3, tiny.embed_dim)
+    torch.testing.assert_close(txt.norm(dim=-1), torch.ones(3))
+    assert tiny.encode_images([]).shape == (0, tiny.embed_dim)
+
+
+def test_image_paths_and_bad_files(tiny, tmp_path) -> None:
+    from clip_toyfaces import toy_records
+
+    img = toy_records(1, seed=4)[0].image
+    img.save(tmp_path / "a.png")
+    torch.testing.assert_close(tiny.encode_images([tmp_path / "a.png"]), tiny.encode_images([img]))
+    (tmp_path / "bad.png").write_text("not an image")
+    with pytest.raises(FacevlmError, match="bad.png"):
+        tiny.encode_images([tmp_path / "bad.png"])
+
+
+def test_prompts_follow_the_schema_vocabulary() -> None:
+    prompts = inference.attribute_prompts("expression")
+    assert list(prompts) == ["neutral", "happy", "sad", "surprise", "anger", "disgust", "fear"]
+    pos, neg = prompts["surprise"]
+    assert any("surprised" in p for p in pos) and all("not" in n for n in neg)
+    binary = inference.attribute_prompts("Eyeglasses")
+    assert binary["true"][0] == binary["false"][1]  # "false" is described by the negated phrasing
+    with pytest.raises(FacevlmError, match="numeric"):
+        inference.attribute_prompts("age")
+    with pytest.raises(FacevlmError, match="not in"):
+        inference.attribute_prompts("Hat_Size")
+
+
+def test_zero_shot_head_on_constructed_embeddings() -> None:
+    # three values along orthogonal axes; negatives point the opposite way
+    pos = torch.eye(3, 8)
+    head = inference.ZeroShotHead("expression", ["happy", "sad", "fear"], pos, -pos, negative_weight=0.5)
+    images = F.normalize(torch.tensor([[0.9, 0.1, 0, 0, 0, 0, 0, 0], [0, 0.2, 1.0, 0, 0, 0, 0, 0],
+                                       [0.1, 1.0, 0.3, 0, 0, 0, 0, 0]]), dim=-1)
+    labels, probs = head.predict(images)
+    assert labels == ["happy", "fear", "sad"]
+    torch.testing.assert_close(probs.sum(-1), torch.ones(3))
+    # a negative prompt close to an image lowers that value's score
+    head_neg = inference.ZeroShotHead("x", ["a", "b"], torch.eye(2, 8), torch.eye(2, 8).flip(0), 1.0)
+    assert head_neg.scores(F.normalize(torch.tensor([[1.0, 0.9] + [0] * 6]), dim=-1)).argmax().item() == 0
+
+
+def test_sensitive_attributes_need_opt_in(tiny) -> None:
+    with pytest.raises(FacevlmError, match="sensitive"):
+        tiny.zero_shot_head("gender_presentation")
+    head = tiny.zero_shot_head("gender_presentation", allow_sensitive=True)
+    assert head.values == ["feminine", "masculine"] and head.positive.shape == (2, tiny.embed_dim)
+
+
+def test_topk_and_recall() -> None:
+    gallery = F.normalize(torch.randn(10, 16, generator=torch.Generator().manual_seed(0)), dim=-1)
+    scores, idx = inference.topk(gallery[[3, 7]], gallery, k=3)
+    assert idx[:, 0].tolist() == [3, 7] and scores.shape == (2, 3)
+    assert inference.topk(gallery[0], gallery, k=50)[1].shape == (1, 10)
+    assert inference.recall_at_k(gallery[[3, 7]], gallery, [[3], [2]], k=1) == 0.5
+    with pytest.raises(FacevlmError, match="dim"):
+        inference.topk(torch.zeros(1, 4), gallery)
+
+
+def test_load_errors(tmp_path) -> None:
+    from facevlm.clip import load
+
+    with pytest.raises(FacevlmError, match="unknown model"):
+        load("no-such-model")
+    with pytest.raises(FacevlmError, match="open_clip_config.json"):
+        load(tmp_path)
+    with pytest.raises(FacevlmError, match="no such"):
+        load(tmp_path / "missing")
