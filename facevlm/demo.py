@@ -13,6 +13,8 @@ from typing import Any
 import click
 import numpy as np
 
+from facevlm.errors import FacevlmError
+
 TILE = (480, 360)  # contact-sheet cell (w, h) for each photo
 COLUMNS = 4
 
@@ -45,13 +47,13 @@ def video_frames(path: Path, count: int) -> list[tuple[str, np.ndarray]]:
         capture.release()
 
 
-def sample_images(frames_per_video: int) -> list[tuple[str, Any]]:
-    """(name, image) for every sample photo and a few frames of every sample video."""
+def sample_images(frames_per_video: int, limit: int | None = None) -> list[tuple[str, Any]]:
+    """(name, image) for every sample photo and a few frames of every sample video (first `limit` files)."""
     from facevlm import assets
     from facevlm.vision.image import as_rgb
 
     out: list[tuple[str, Any]] = []
-    for item in assets.samples():
+    for item in assets.samples()[:limit]:
         if item["kind"] == "image":
             out.append((item["file"], as_rgb(item["path"])))
         elif item["kind"] == "video" and frames_per_video > 0:
@@ -90,14 +92,22 @@ def contact_sheet(images: list[tuple[str, Any]], rows: list[list[FaceRow]], path
         scale = min(TILE[0] / photo.width, TILE[1] / photo.height)
         photo = photo.resize((max(1, round(photo.width * scale)), max(1, round(photo.height * scale))))
         draw = ImageDraw.Draw(photo)
-        for face in faces:
-            x0, y0, x1, y1 = (v * scale for v in face.box)
+        boxes = [tuple(v * scale for v in face.box) for face in faces]
+        for x0, y0, x1, y1 in boxes:
             draw.rectangle((x0, y0, x1, y1), outline=(0, 255, 0), width=3)
+        placed: list[tuple[float, float, float, float]] = []
+        for face, (x0, y0, _, y1) in zip(faces, boxes):
             text = f"{face.expression} p={face.prob:.2f}"
             left, top, right, bottom = draw.textbbox((0, 0), text, font=label_font)
-            ty = y0 - (bottom - top) - 6 if y0 - (bottom - top) - 6 >= 0 else y1 + 2
-            tx = min(max(0, x0), max(0, photo.width - (right - left) - 6))
-            draw.rectangle((tx, ty, tx + right - left + 6, ty + bottom - top + 6), fill=(0, 0, 0))
+            w, h = right - left + 6, bottom - top + 6
+            tx = min(max(0.0, x0), max(0.0, photo.width - w))
+            # above the box, else below it, else inside its top edge: the first spot no other label uses
+            spots = [(tx, y0 - h), (tx, y1 + 1), (tx, y0 + 3)]
+            free = [(sx, sy) for sx, sy in spots if sy >= 0 and sy + h <= photo.height
+                    and not any(sx < px1 and px0 < sx + w and sy < py1 and py0 < sy + h for px0, py0, px1, py1 in placed)]
+            tx, ty = (free or [(tx, max(0.0, y0 - h))])[0]
+            placed.append((tx, ty, tx + w, ty + h))
+            draw.rectangle((tx, ty, tx + w, ty + h), fill=(0, 0, 0))
             draw.text((tx + 3, ty + 3 - top), text, fill=(255, 255, 0), font=label_font)
         cx, cy = (i % COLUMNS) * TILE[0], (i // COLUMNS) * (TILE[1] + caption)
         sheet.paste(photo, (cx + (TILE[0] - photo.width) // 2, cy + (TILE[1] - photo.height) // 2))
@@ -115,7 +125,8 @@ def contact_sheet(images: list[tuple[str, Any]], rows: list[list[FaceRow]], path
               help="Face detector (see facevlm.vision.detect).")
 @click.option("--min-conf", type=float, default=0.9, show_default=True, help="Detector confidence threshold.")
 @click.option("--frames", type=int, default=3, show_default=True, help="Frames sampled from each sample video.")
-def demo(out_dir: Path | None, backend: str, min_conf: float, frames: int) -> None:
+@click.option("--limit", type=int, default=None, help="Only the first N sample files (a quick look).")
+def demo(out_dir: Path | None, backend: str, min_conf: float, frames: int, limit: int | None) -> None:
     """Detect faces and their expressions on the real sample photos; print a table, save a contact sheet."""
     from rich.console import Console
     from rich.table import Table
@@ -124,7 +135,9 @@ def demo(out_dir: Path | None, backend: str, min_conf: float, frames: int) -> No
     from facevlm.vision.detect import DetectorConfig, FaceDetector
     from facevlm.vision.expression import ExpressionModel
 
-    images = sample_images(frames)
+    images = sample_images(frames, limit)
+    if not images:
+        raise FacevlmError("the samples asset lists no images or videos")
     detector = FaceDetector(DetectorConfig(backend=backend, min_confidence=min_conf, landmarks=False))
     rows = analyse(images, detector, ExpressionModel())
     table = Table(title=f"facevlm demo: {len(images)} images, {sum(map(len, rows))} faces")

@@ -68,6 +68,7 @@ class FinetuneConfig:
     log_every: int = 10
     seed: int = 0
     threads: int | None = None  # torch CPU threads (None: torch's default)
+    time_limit_min: float | None = None  # stop (and save) early when a step ends past this wall time
 
     def __post_init__(self) -> None:
         checks = [("loss", self.loss in ("clip", "siglip"), "clip or siglip"),
@@ -279,7 +280,12 @@ def run(cfg: FinetuneConfig, *, resume: str | None = None, recipe_name: str = "c
         _truncate_metrics(metrics_path, start)
     bar = tqdm(total=cfg.steps, initial=start, desc=f"finetune {recipe_name}", disable=not (progress and dist.main))
     t0, seen = time.time(), 0
+    last = cfg.steps
     for step in range(start, cfg.steps):
+        if step > start and cfg.time_limit_min is not None and _out_of_time(t0, cfg.time_limit_min, dist):
+            last = step
+            bar.write(f"time limit of {cfg.time_limit_min} min reached: stopping at step {step} of {cfg.steps}")
+            break
         factor = schedule(step)
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * factor
@@ -314,16 +320,25 @@ def run(cfg: FinetuneConfig, *, resume: str | None = None, recipe_name: str = "c
             checkpoint.prune_checkpoints(run_dir, cfg.keep_checkpoints)
     bar.close()
     if dist.main:
-        checkpoint.save_checkpoint(run_dir / "checkpoints" / f"step_{cfg.steps:08d}", model=model,
+        checkpoint.save_checkpoint(run_dir / "checkpoints" / f"step_{last:08d}", model=model,
                                    tokenizer=tokenizer, model_cfg=model_cfg, optimizer=optimizer, scaler=scaler,
-                                   step=cfg.steps)
+                                   step=last)
         checkpoint.prune_checkpoints(run_dir, cfg.keep_checkpoints)
         checkpoint.save_model(model, tokenizer, model_cfg, run_dir,
-                              meta={"step": cfg.steps, "recipe": recipe_name, "train_seconds": time.time() - t0})
+                              meta={"step": last, "steps_planned": cfg.steps, "recipe": recipe_name,
+                                    "train_seconds": time.time() - t0})
         write_report(run_dir)
     if dist.world_size > 1:
         torch.distributed.barrier()
     return run_dir
+
+
+def _out_of_time(t0: float, limit_min: float, dist: Dist) -> bool:
+    """Rank 0's clock decides for everyone, so all DDP ranks stop at the same step."""
+    flag = torch.tensor([float(time.time() - t0 > 60 * limit_min)], device=dist.device)
+    if dist.world_size > 1:
+        torch.distributed.broadcast(flag, src=0)
+    return bool(flag.item())
 
 
 def _truncate_metrics(path: Path, step: int) -> None:

@@ -259,7 +259,7 @@ def _rewrite_batch(rewriter, batch, cfg: CaptionConfig, stats: CaptionStats) -> 
         record.meta = {**record.meta, "caption_origin": [
             f"rewrite:{rewriter.name}" if r.accepted else "template" for r in mine]}
         yield record
-    stats.rewrite = dict(rewriter.counts)
+    stats.rewrite = {**rewriter.counts, **({"retried_ok": rewriter.retried_ok} if rewriter.cfg.retries else {})}
 
 
 @click.command("caption")
@@ -279,15 +279,16 @@ def _rewrite_batch(rewriter, batch, cfg: CaptionConfig, stats: CaptionStats) -> 
 @click.option("--base-url", default=None, help="Use an OpenAI-compatible server (e.g. `facevlm engine`) instead.")
 @click.option("--batch-size", default=8, show_default=True)
 @click.option("--threads", type=int, default=None, help="torch CPU threads for the local rewrite model.")
+@click.option("--retries", default=0, show_default=True, help="Re-sample rejected rewrites this many times.")
 def caption_cmd(in_path: str, out_path: str, n: int, seed: int, threshold: float, sensitive: bool,
                 negatives: float, rewrite: bool, model: str, base_url: str | None, batch_size: int,
-                threads: int | None) -> None:
+                threads: int | None, retries: int) -> None:
     """Caption every face of dataset IN (path or name) and save the result as dataset OUT."""
     from tqdm import tqdm
 
     from facevlm.data.store import iter_records, load_records, save_records
 
-    rw = RewriteConfig(model=model, base_url=base_url, batch_size=batch_size, threads=threads,
+    rw = RewriteConfig(model=model, base_url=base_url, batch_size=batch_size, threads=threads, retries=retries,
                        backend="openai" if base_url else "transformers") if rewrite else None
     cfg = CaptionConfig(n=n, seed=seed, threshold=threshold, sensitive=sensitive, negatives=negatives, rewrite=rw)
     ds = load_records(in_path)

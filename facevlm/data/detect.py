@@ -80,7 +80,7 @@ def _detect_batch(records: list[FaceRecord], detector, config: DetectStageConfig
     from facevlm.data.store import open_image
 
     images = [open_image(r.image) for r in records]
-    for record, image, found in zip(records, images, detector.detect_batch(images)):
+    for record, found in zip(records, detector.detect_batch(images)):
         summary.images += 1
         kept = []
         for det in found:

@@ -392,18 +392,18 @@ def _conversation(face: Face, kind: str, partner: Face | None, cfg: QAConfig,
     if kind == "cmp":
         turn = compare(face, partner, cfg, rng) if partner is not None else None
         return ([turn], [rid, partner.record.id]) if turn and partner else None
-    turns: list[Turn] = []  # multi-turn: 2-3 single-face questions of different kinds, maybe then a search
-    for name in rng.sample(list(SINGLE_GEN), rng.choice([2, 3])):
+    turns: list[Turn] = []  # multi-turn: 2-3 turns of different kinds about one face; the last may be a search
+    size = rng.choice([2, 3])
+    last = retrieval(face, cfg, rng) if rng.random() < 0.4 else None
+    last = last if last and last.meta.get("call") != "ret.id" else None
+    for name in rng.sample(list(SINGLE_GEN), size - (last is not None)):
         turn = SINGLE_GEN[name](face, cfg, rng)
         concept = turn.meta.get("concept") if turn else None
         if turn and (concept is None or all(t.meta.get("concept") != concept for t in turns)):
             turns.append(turn)
+    turns += [last] if last else []
     if len(turns) < 2:
         return None
-    if rng.random() < 0.4:
-        last = retrieval(face, cfg, rng)
-        if last and last.meta.get("call") != "ret.id":
-            turns.append(last)
     return turns, [rid]
 
 

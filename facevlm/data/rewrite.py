@@ -50,14 +50,17 @@ class RewriteConfig:
     strict: bool = True
     few_shot: bool = True
     threads: int | None = None  # torch threads while generating; 1 is far faster on a busy shared CPU
+    retries: int = 0  # re-sample rejected rewrites this many times (at retry_temperature)
+    retry_temperature: float = 0.7
+    seed: int = 0  # for sampled retries (sets torch's global seed on the transformers backend)
 
     def __post_init__(self) -> None:
         if self.backend not in ("transformers", "openai"):
             raise FacevlmError(f"rewrite.backend: {self.backend!r} is not 'transformers' or 'openai'")
         if self.backend == "openai" and not self.base_url:
             raise FacevlmError("rewrite.base_url: the openai backend needs a server URL")
-        if self.batch_size < 1 or self.max_new_tokens < 1:
-            raise FacevlmError("rewrite: batch_size and max_new_tokens must be >= 1")
+        if self.batch_size < 1 or self.max_new_tokens < 1 or self.retries < 0:
+            raise FacevlmError("rewrite: batch_size and max_new_tokens must be >= 1, retries >= 0")
 
 
 @dataclass
@@ -122,18 +125,20 @@ class _Transformers:
         self.model.to(cfg.device).eval()
         self.cfg = cfg
 
-    def generate(self, conversations: list[list[dict[str, str]]]) -> list[str]:
+    def generate(self, conversations: list[list[dict[str, str]]], temperature: float, seed: int) -> list[str]:
         import torch
 
         texts = self.tok.apply_chat_template(conversations, add_generation_prompt=True, tokenize=False)
         enc = self.tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.cfg.device)
-        sample = self.cfg.temperature > 0
+        sample = temperature > 0
+        if sample:
+            torch.manual_seed(seed)
         threads = torch.get_num_threads()  # restored after: the setting is process-wide
         torch.set_num_threads(self.cfg.threads or threads)
         try:
             with torch.inference_mode():
                 out = self.model.generate(**enc, max_new_tokens=self.cfg.max_new_tokens, do_sample=sample,
-                                          temperature=self.cfg.temperature if sample else None, top_p=None,
+                                          temperature=temperature if sample else None, top_p=None,
                                           top_k=None, pad_token_id=self.tok.pad_token_id)
         finally:
             torch.set_num_threads(threads)
@@ -149,22 +154,22 @@ class _OpenAI:
         self.client = openai.OpenAI(base_url=cfg.base_url, api_key=cfg.api_key, max_retries=1)
         self.cfg = cfg
 
-    def _one(self, msgs: list[dict[str, str]]) -> str:
+    def _one(self, msgs: list[dict[str, str]], temperature: float, seed: int) -> str:
         import openai
 
         try:
             reply = self.client.chat.completions.create(model=self.cfg.model, messages=msgs,  # type: ignore[arg-type]
                                                         max_tokens=self.cfg.max_new_tokens,
-                                                        temperature=self.cfg.temperature)
+                                                        temperature=temperature, seed=seed)
         except openai.OpenAIError as exc:
             raise FacevlmError(f"rewrite server {self.cfg.base_url}: {str(exc).splitlines()[0]}") from None
         return reply.choices[0].message.content or ""
 
-    def generate(self, conversations: list[list[dict[str, str]]]) -> list[str]:
+    def generate(self, conversations: list[list[dict[str, str]]], temperature: float, seed: int) -> list[str]:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=self.cfg.batch_size) as pool:
-            return list(pool.map(self._one, conversations))
+            return list(pool.map(lambda m: self._one(m, temperature, seed), conversations))
 
 
 class Rewriter:
@@ -175,16 +180,28 @@ class Rewriter:
         self.backend = backend or (_OpenAI(cfg) if cfg.backend == "openai" else _Transformers(cfg))
         self.name = cfg.model.rstrip("/").split("/")[-1]
         self.counts: Counter[str] = Counter()
+        self.retried_ok = 0
 
     def rewrite(self, items: Sequence[Item]) -> list[RewriteResult]:
+        """One result per item; `counts` gets each item's final reason, `retried_ok` the rescues."""
+        results = self._round(items, self.cfg.temperature, self.cfg.seed)
+        for attempt in range(1, self.cfg.retries + 1):
+            todo = [i for i, r in enumerate(results) if not r.accepted]
+            again = self._round([items[i] for i in todo], self.cfg.retry_temperature, self.cfg.seed + attempt)
+            for i, r in zip(todo, again):
+                if r.accepted:
+                    results[i] = r
+                    self.retried_ok += 1
+        self.counts.update(r.reason for r in results)
+        return results
+
+    def _round(self, items: Sequence[Item], temperature: float, seed: int) -> list[RewriteResult]:
         results: list[RewriteResult] = []
         for start in range(0, len(items), self.cfg.batch_size):
             chunk = items[start:start + self.cfg.batch_size]
-            raw = self.backend.generate([messages_for(c, self.cfg.few_shot) for c, *_ in chunk])
-            for (caption, stated, known, conflicted), reply in zip(chunk, raw):
-                r = judge(caption, clean(reply), stated, known, conflicted, self.cfg.strict)
-                self.counts[r.reason] += 1
-                results.append(r)
+            raw = self.backend.generate([messages_for(c, self.cfg.few_shot) for c, *_ in chunk], temperature, seed)
+            results += [judge(caption, clean(reply), stated, known, conflicted, self.cfg.strict)
+                        for (caption, stated, known, conflicted), reply in zip(chunk, raw)]
         return results
 
     @property

@@ -128,15 +128,15 @@ class Gallery:
     def open(cls, name_or_path: str | Path, *, model: str | None = None, backend: BackendConfig | None = None,
              read_only: bool = False, create: bool = True, dim: int | None = None, fsync: bool = True) -> "Gallery":
         """Open (or create, given `model` and `dim`) a gallery. Its model and backend are fixed at
-        creation: vectors from another model would be meaningless neighbours."""
+        creation (`backend` applies to a new gallery only): vectors from another model would be
+        meaningless neighbours, and a silently switched backend would rebuild the index on every open."""
         root = gallery_dir(name_or_path)
         info_path = root / "gallery.json"
         if info_path.is_file():
             info = json.loads(info_path.read_text())
             if model is not None and model != info["model"]:
                 raise FacevlmError(f"gallery {root} holds {info['model']} embeddings, not {model}")
-            cfg = BackendConfig(**info["backend"]) if backend is None else backend
-            return cls(root, info["model"], int(info["dim"]), cfg, read_only, fsync)
+            return cls(root, info["model"], int(info["dim"]), BackendConfig(**info["backend"]), read_only, fsync)
         if not create or read_only:
             raise FacevlmError(f"gallery {root} does not exist")
         if model is None or dim is None:

@@ -71,6 +71,9 @@ class DetectorConfig:
     batch_size: int = 16  # ssd: images per forward pass (those of the same resized shape are batched)
     input_size: int = 300  # ssd: longer side of the net input. Larger finds smaller faces but fires on
     # parts of close-up faces (false positives at 480+ on portraits), so 300, the training size, is default.
+    max_outside: float = 0.2  # ssd: drop boxes with more than this share of their area outside the image.
+    # On close-ups the res10 SSD fires on cheek/chin patches with boxes reaching far past the frame
+    # (e.g. x1 = 1.1 * width at p > 0.99); clipped, they became confident false faces.
     ssd_dir: str = SSD_ASSET
     dlib_dir: str = DLIB_ASSET
     device: str = "cpu"  # ssd only (dlib runs on the CPU)
@@ -139,7 +142,12 @@ class FaceDetector:
                     continue
                 index = members[int(image_id)]
                 h, w = arrays[index].shape[:2]
-                clipped = _clip_box(np.asarray(box) * [w, h, w, h], w, h)
+                raw_box = np.asarray(box) * [w, h, w, h]
+                clipped = _clip_box(raw_box, w, h)
+                area = max(raw_box[2] - raw_box[0], 0.0) * max(raw_box[3] - raw_box[1], 0.0)
+                inside = (clipped[2] - clipped[0]) * (clipped[3] - clipped[1])
+                if area <= 0 or inside < (1.0 - self.config.max_outside) * area:
+                    continue
                 if clipped[2] > clipped[0] and clipped[3] > clipped[1]:
                     out[index].append(Detection(clipped, float(score)))
         return out

@@ -212,10 +212,10 @@ class CaffeSSD(nn.Module):
     def _run(self, name: str, kind: str, layer: dict, args: list[torch.Tensor], image_hw) -> torch.Tensor:
         x = args[0]
         if kind == "Convolution":
-            bias = self._blob(name, 1) if _param(layer, "convolution_param", "bias_term", True) else None
-            return F.conv2d(x, self._blob(name, 0), bias, _param(layer, "convolution_param", "stride", 1),
-                            _param(layer, "convolution_param", "pad", 0), _param(layer, "convolution_param", "dilation", 1),
-                            _param(layer, "convolution_param", "group", 1))
+            conv = {key: _param(layer, "convolution_param", key, default) for key, default in
+                    (("bias_term", True), ("stride", 1), ("pad", 0), ("dilation", 1), ("group", 1))}
+            bias = self._blob(name, 1) if conv["bias_term"] else None
+            return F.conv2d(x, self._blob(name, 0), bias, conv["stride"], conv["pad"], conv["dilation"], conv["group"])
         if kind == "BatchNorm":  # folded into (a, b) by _fold
             return torch.addcmul(self._blob(name, 1).view(1, -1, 1, 1), x, self._blob(name, 0).view(1, -1, 1, 1))
         if kind == "Scale":
@@ -225,7 +225,8 @@ class CaffeSSD(nn.Module):
             slope = float(_param(layer, "relu_param", "negative_slope", 0.0))
             return F.relu(x) if slope == 0 else F.leaky_relu(x, slope)
         if kind == "Pooling":
-            k, s, p = (_param(layer, "pooling_param", key, d) for key, d in (("kernel_size", 1), ("stride", 1), ("pad", 0)))
+            k, s, p = (_param(layer, "pooling_param", key, d)
+                       for key, d in (("kernel_size", 1), ("stride", 1), ("pad", 0)))
             pool = F.max_pool2d if _param(layer, "pooling_param", "pool", "MAX") == "MAX" else F.avg_pool2d
             return pool(x, k, s, p, ceil_mode=True)  # Caffe rounds pooled sizes up
         if kind == "Eltwise":

@@ -103,3 +103,40 @@ def test_save_load_identical_embeddings(trained: Path, tmp_path: Path) -> None:
         txt = torch.nn.functional.normalize(model.encode_text(tokenizer(texts)), dim=-1)
     torch.testing.assert_close(img, e1, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(txt, t1, rtol=1e-5, atol=1e-6)
+
+
+def test_accumulation_matches_one_large_batch(toy_dataset: Path, tmp_path: Path) -> None:
+    """Feature-cache accumulation: 2 x 8 gives the loss and update of one batch of 16."""
+    big = run(_cfg(toy_dataset, tmp_path / "big", steps=2, batch_size=16, warmup_steps=1), progress=False)
+    acc = run(_cfg(toy_dataset, tmp_path / "acc", steps=2, batch_size=8, accum_steps=2, warmup_steps=1),
+              progress=False)
+    assert _losses(acc) == pytest.approx(_losses(big), rel=1e-4)
+
+
+def test_siglip_option_trains_and_round_trips(toy_dataset: Path, tmp_path: Path) -> None:
+    from facevlm.clip import load
+
+    out = run(_cfg(toy_dataset, tmp_path / "sig", steps=2, loss="siglip"), progress=False)
+    clip = load(out)
+    assert clip.model.logit_bias is not None and clip.model_cfg["init_logit_bias"] == -10.0
+    assert all(math.isfinite(x) for x in _losses(out))
+
+
+def test_time_limit_stops_after_a_step_and_saves(toy_dataset: Path, tmp_path: Path) -> None:
+    from facevlm.clip import load
+
+    out = run(_cfg(toy_dataset, tmp_path / "t", steps=50, time_limit_min=0.0), progress=False)
+    clip = load(out)
+    assert clip.meta["step"] == 1 and clip.meta["steps_planned"] == 50
+    assert (out / "checkpoints" / "step_00000001" / "train_state.pt").is_file()
+
+
+def test_recipes_parse() -> None:
+    from facevlm.clip.train import FinetuneConfig
+    from facevlm.config import load_recipe
+    from facevlm.paths import REPO_ROOT
+
+    recipes = sorted((REPO_ROOT / "finetune").glob("clip-*.yaml"))
+    assert {r.stem for r in recipes} >= {"clip-small", "clip-tiny", "clip-vit-b16"}
+    for recipe in recipes:
+        assert load_recipe(FinetuneConfig, recipe).steps > 0

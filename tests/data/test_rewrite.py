@@ -103,11 +103,12 @@ def test_config_validation():
 
 
 class _ChatServer:
-    """An OpenAI-compatible /v1/chat/completions endpoint that replies from a table (or a bad default),
+    """An OpenAI-compatible /v1/chat/completions endpoint that replies from a script (or a bad default),
     so the real openai client, batching and fallback run end to end over HTTP."""
 
-    def __init__(self, replies: dict[str, str]):
+    def __init__(self, replies: dict[str, list[str]]):
         self.requests: list[dict] = []
+        seen: dict[str, int] = {}
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -115,7 +116,9 @@ class _ChatServer:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests.append(body)
                 caption = body["messages"][-1]["content"].removeprefix("Rewrite: ")
-                reply = replies.get(caption, "A smiling woman.")
+                k = seen[caption] = seen.get(caption, -1) + 1
+                script = replies.get(caption, ["A smiling woman."])  # the k-th request gets the k-th reply
+                reply = script[min(k, len(script) - 1)]
                 data = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
                                    "choices": [{"index": 0, "finish_reason": "stop",
                                                 "message": {"role": "assistant", "content": reply}}]}).encode()
@@ -147,7 +150,7 @@ def test_openai_backend_rewrites_and_falls_back():
     grammar = {r.id: [c for c, _ in grammar_captions(r, cfg)] for r in records}
     first = grammar["f0"][0]
     faithful = "With black hair and glasses, this person looks happy."
-    with _ChatServer({first: faithful}) as server:
+    with _ChatServer({first: [faithful]}) as server:
         cfg.rewrite = RewriteConfig(model="smollm2", backend="openai", base_url=server.url, batch_size=4)
         stats = CaptionStats()
         out = list(caption_records(records, cfg, stats))
@@ -159,6 +162,18 @@ def test_openai_backend_rewrites_and_falls_back():
             if (r.id, i) != ("f0", 0):
                 assert c == grammar[r.id][i] and r.meta["caption_origin"][i] == "template"
     assert stats.rewrite["ok"] == 1 and stats.rewrite["dropped_fact"] == len(server.requests) - 1
+
+
+def test_rejected_rewrites_are_resampled_when_asked():
+    face = _face("r")
+    (caption, used), = grammar_captions(face, CaptionConfig(n=1, negatives=0.0))
+    later = "With black hair and glasses, this person looks happy."
+    with _ChatServer({caption: ["A sad person.", later]}) as server:
+        rw = Rewriter(RewriteConfig(model="m", backend="openai", base_url=server.url, retries=2, seed=3))
+        (result,) = rw.rewrite([(caption, used, FACTS, CONFLICTED)])
+    assert result.accepted and result.text == later and rw.retried_ok == 1 and rw.counts == {"ok": 1}
+    assert [r["temperature"] for r in server.requests] == [0.0, 0.7]  # no third call once accepted
+    assert [r["seed"] for r in server.requests] == [3, 4]
 
 
 def test_openai_backend_unreachable_is_one_line_error():

@@ -22,11 +22,13 @@ API_KEY = "sk-test-facevlm"
 @dataclass
 class Gateway:
     url: str
+    key: str
     model: str  # the FaceCLIP folder the server loaded
     galleries: Path
     proc: subprocess.Popen
 
     def client(self, key: str | None = API_KEY) -> httpx.Client:
+        """An HTTP client sending `key` as Bearer token (None: no Authorization header)."""
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=60)
 
@@ -76,7 +78,7 @@ limits:
             proc.kill()
             pytest.fail(f"gateway did not start:\n{(home / 'gateway.log').read_text()[-3000:]}")
         time.sleep(0.3)
-    yield Gateway(url, model, home / "galleries", proc)
+    yield Gateway(url, API_KEY, model, home / "galleries", proc)
     os.kill(proc.pid, signal.SIGTERM)
     try:
         proc.wait(timeout=30)

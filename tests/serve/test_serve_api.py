@@ -13,11 +13,9 @@ from PIL import Image
 from facevlm.index.synthetic import pattern_png
 from facevlm.serve.images import to_data_uri
 
-from conftest import API_KEY  # noqa: E402  (tests/serve/conftest.py)
-
 
 def test_openai_client_gets_embeddings(gateway, local_embedder):
-    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=API_KEY)
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=gateway.key)
     texts = ["a smiling person with glasses", "a neutral face"]
     res = client.embeddings.create(model="facevlm-clip-tiny", input=texts)  # the client asks for base64
     got = np.array([d.embedding for d in res.data], np.float32)

@@ -45,6 +45,18 @@ def test_ssd_finds_every_face_of_a_group_photo_with_landmarks(sample_path):
     np.testing.assert_allclose(batch[1][0].box, faces[0].box, atol=1)
 
 
+@pytest.mark.parametrize("name", ["0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg"])
+def test_close_up_portrait_gives_one_face_not_a_cheek_patch(sample_path, name):
+    # The res10 SSD also fires (p > 0.99) on a lower-right patch of a close-up face whose box reaches
+    # past the frame; such boxes are dropped instead of being clipped into a confident false face.
+    faces = FaceDetector(DetectorConfig(min_confidence=0.9, landmarks=False)).detect(sample_path(name))
+    assert len(faces) == 1
+    x0, y0, x1, y1 = faces[0].box
+    assert x0 < 256 < x1 and y0 < 256 < y1  # the face is centred in these 512x512 portraits
+    loose = FaceDetector(DetectorConfig(min_confidence=0.9, landmarks=False, max_outside=1.0))
+    assert len(loose.detect(sample_path(name))) == 2
+
+
 def test_size_and_confidence_filters(sample_path):
     image = sample_path("multi_face.jpg")
     assert FaceDetector(DetectorConfig(min_size=100, landmarks=False)).detect(image) != []

@@ -42,16 +42,16 @@ class Shape:
 
 SHAPES: dict[str, Shape] = {
     "neutral": Shape(),
-    "happy": Shape(corner_lift=0.15, mouth_w=1.28, open=0.1, teeth=True, eye_open=0.75, lower_lid=0.55,
+    "happy": Shape(corner_lift=0.17, mouth_w=1.3, open=0.12, teeth=True, eye_open=0.75, lower_lid=0.55,
                    cheek=1.0, folds=1.0),
     "sad": Shape(corner_lift=-0.13, mouth_w=0.9, press=0.85, brow_inner=0.15, brow_outer=-0.06, brow_in=0.04,
                  eye_open=0.65, forehead=0.6, chin_boss=1.0),
     "surprise": Shape(open=0.32, round=1.0, mouth_w=0.6, brow_inner=0.18, brow_outer=0.17, eye_open=1.65,
                       lower_lid=-0.2, forehead=1.0),
-    "anger": Shape(corner_lift=-0.035, mouth_w=0.85, press=0.3, brow_inner=-0.17, brow_outer=0.03, brow_in=0.08,
-                   eye_open=0.6, lower_lid=0.35, brow_bunch=1.6, chin_boss=1.0),
-    "disgust": Shape(corner_lift=-0.07, upper_raise=0.12, asym=0.06, open=0.06, teeth=True, brow_inner=-0.08,
-                     brow_in=0.04, eye_open=0.65, lower_lid=0.5, wrinkle_nose=1.0, folds=1.0, brow_bunch=1.25),
+    "anger": Shape(corner_lift=-0.04, mouth_w=0.8, press=0.25, brow_inner=-0.2, brow_outer=0.04, brow_in=0.1,
+                   eye_open=0.6, lower_lid=0.35, brow_bunch=1.7, chin_boss=1.0),
+    "disgust": Shape(corner_lift=-0.07, upper_raise=0.16, asym=0.07, open=0.08, teeth=True, brow_inner=-0.04,
+                     brow_in=0.03, eye_open=0.7, lower_lid=0.5, wrinkle_nose=1.0, folds=1.0),
     "fear": Shape(corner_lift=-0.05, mouth_w=1.32, open=0.16, teeth=True, brow_inner=0.16, brow_outer=0.0,
                   brow_in=0.07, eye_open=1.6, lower_lid=0.1, forehead=0.6),
 }
@@ -190,7 +190,7 @@ def draw_brows(cv: FaceCanvas, tex: np.ndarray, height: np.ndarray, ident: Ident
         brow = cv.fill(cv.mask(), poly)
         blend(tex, brow, brow_rgb, 0.92, blur=0.6)
         bump(height, brow, 1.0, 3.0)
-        if shape.brow_inner < -0.05:  # lowered brows shade the upper lids
+        if shape.brow_inner < -0.1:  # strongly lowered brows shade the upper lids
             lid = cv.fill(cv.mask(), np.concatenate([np.stack([x, y + thick * 0.5], -1),
                                                      np.stack([x, y + thick * 0.5 + 0.07], -1)[::-1]]))
             darken(tex, lid, 0.55, 0.8, blur=2.0)
