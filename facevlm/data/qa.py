@@ -238,7 +238,7 @@ def accessories(face: Face, cfg: QAConfig, rng: random.Random) -> Turn | None:
 def describe(face: Face, cfg: QAConfig, rng: random.Random) -> Turn | None:
     tid, question = _template("describe", cfg, rng)
     text, used = build_caption(face.facts, CaptionConfig(sensitive=cfg.sensitive, hedge_pseudo=face.hedge), rng)
-    if not _ok(text, used, face):
+    if not used or not _ok(text, used, face):  # "Someone." is no description
         return None
     return Turn(question, text, {"template": tid, "kind": "describe"})
 

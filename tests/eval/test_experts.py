@@ -24,15 +24,14 @@ def test_samples_set_carries_file_name_labels(samples_set):
 
 
 def test_dlib_identity_beats_random_on_real_faces(samples_set):
+    from facevlm.eval.suite import TaskSpec
     from facevlm.eval.tasks import Context
     from facevlm.eval.tasks.identity import run
 
-    class Cfg:
-        fars, max_pairs, headline = (0.1,), 0, ""
-
+    cfg = TaskSpec(task="identity", fars=[0.1], max_pairs=0)
     ctx = Context(n_boot=0, group_attributes=())
-    dlib = run(build_model(ModelSpec(name="dlib", kind="dlib-identity")), samples_set, Cfg, ctx)[0]
-    rand = run(build_model(ModelSpec(name="random", kind="random")), samples_set, Cfg, ctx)[0]
+    dlib = run(build_model(ModelSpec(name="dlib", kind="dlib-identity")), samples_set, cfg, ctx)[0]
+    rand = run(build_model(ModelSpec(name="random", kind="random")), samples_set, cfg, ctx)[0]
     assert dlib.metrics["rank1"] >= 0.9 > rand.metrics["rank1"]
     assert dlib.metrics["roc_auc"] > max(0.8, rand.metrics["roc_auc"])
 
