@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -172,11 +173,14 @@ def create(name: str = DEFAULT_MODEL, pretrained: str | None = None, *, device: 
         raise FacevlmError(f"pretrained={pretrained!r}: neither a file nor one of open_clip's tags for {name} "
                            f"({', '.join(open_clip.list_pretrained_tags_by_model(name)) or 'none'})")
     try:
-        model, train_tf, val_tf = open_clip.create_model_and_transforms(
-            name, pretrained=pretrained, device=device, precision=precision,
-            pretrained_text=pretrained_towers and init is not None,
-            image_mean=init.preprocess.get("mean") if init else None,
-            image_std=init.preprocess.get("std") if init else None, aug_cfg=aug_cfg, **model_kwargs)
+        with warnings.catch_warnings():
+            # open_clip 3.3 applies colour jitter / grayscale from aug_cfg, then wrongly warns they are unused
+            warnings.filterwarnings("ignore", message="Unused augmentation cfg items")
+            model, train_tf, val_tf = open_clip.create_model_and_transforms(
+                name, pretrained=pretrained, device=device, precision=precision,
+                pretrained_text=pretrained_towers and init is not None,
+                image_mean=init.preprocess.get("mean") if init else None,
+                image_std=init.preprocess.get("std") if init else None, aug_cfg=aug_cfg, **model_kwargs)
     except RuntimeError as exc:
         raise FacevlmError(f"open_clip could not build {name!r}: {exc}") from None
     if init is not None and init.image_asset and pretrained_towers:

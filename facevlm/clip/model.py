@@ -107,4 +107,5 @@ def load(path_or_id: str | Path = "facevlm-clip-small", pretrained: str | None =
 
     built = factory.create(ref, pretrained, device=device, precision=precision)
     cfg = factory.model_config(ref)
-    return FaceCLIP(built.model, built.preprocess, built.tokenizer, cfg, ref, built.train_transform)
+    meta = {"trained": False, "note": f"built from config {ref}: pretrained towers (if any), fresh projections"}
+    return FaceCLIP(built.model, built.preprocess, built.tokenizer, cfg, ref, built.train_transform, meta)

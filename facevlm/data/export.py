@@ -7,10 +7,13 @@
 - `wds`: webdataset tar shards (`<split>-000000.tar`, ...) of `NNNNNN.jpg` + `.txt` (first caption, what
   open_clip's `--dataset-type webdataset` reads) + `.json` (id, source, licence, identity, attributes, all
   captions), `samples_per_shard` samples per shard.
-- `chat`: JSONL chat samples for VLM SFT from `facevlm.data.qa.qa_samples`; image parts that name a
-  record id are rewritten to the relative path of its face crop, also listed in `images`.
-One file (or shard series) per split; records without a split go to `all`. Records that cannot be
-exported (no caption for csv/wds) are counted, not silently lost.
+- `chat`: JSONL chat samples for VLM SFT from `facevlm.data.qa.qa_samples`; image parts are rewritten to
+  paths relative to the output folder, also listed in `images`: a bare record id becomes that face's
+  crop, `full:<record id>` the whole source photo, uncropped (face counting needs every face in view).
+  Samples with no image part (a search by gallery face id) are kept, with `images: []`.
+One file (or shard series) per split; records without a split go to `all`. Records or samples that
+cannot be exported (no caption for csv/wds, an image ref that names no record of the split) are counted
+in `skipped`, not silently lost.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import tarfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import click
 
@@ -61,7 +64,7 @@ class ExportReport:
     def lines(self) -> list[str]:
         out = [f"{split}: {self.rows[split]} rows in {len(files)} file(s), e.g. {files[0]}"
                for split, files in self.files.items()]
-        return out + [f"skipped {n} records: {reason}" for reason, n in self.skipped.items()]
+        return out + [f"skipped {n}: {reason}" for reason, n in self.skipped.items()]
 
 
 def crop_jpeg(record: FaceRecord, cfg: ExportConfig) -> bytes:
@@ -92,7 +95,7 @@ def export_csv(records: Iterator[FaceRecord], out: Path, cfg: ExportConfig) -> E
     try:
         for split, record in _by_split(records, cfg):
             if not record.captions:
-                report.skipped["no caption"] += 1
+                report.skipped["records without a caption"] += 1
                 continue
             if split not in writers:
                 path = out / f"{split}.csv"
@@ -118,7 +121,7 @@ def export_wds(records: Iterator[FaceRecord], out: Path, cfg: ExportConfig) -> E
     try:
         for split, record in _by_split(records, cfg):
             if not record.captions:
-                report.skipped["no caption"] += 1
+                report.skipped["records without a caption"] += 1
                 continue
             index = counters[split]
             if index % cfg.samples_per_shard == 0:
@@ -144,17 +147,23 @@ def export_wds(records: Iterator[FaceRecord], out: Path, cfg: ExportConfig) -> E
 FULL = "full:"  # qa's ref to the whole photo of a record (face counting) rather than its face crop
 
 
-def _link_images(node: Any, resolve: Any, found: list[str]) -> Any:
-    """Rewrite image parts (`{"type": "image", "image": <record id | full:<record id>>}`) to file paths."""
+def _link_images(node: Any, resolve: Callable[[str], str | None], found: list[str], missing: list[str]) -> Any:
+    """Rewrite image parts (`{"type": "image", "image": <record id | full:<record id>>}`) to file paths.
+
+    Resolved paths are appended to `found` in message order; refs `resolve` does not know go to `missing`
+    (the caller drops such a sample: a chat sample pointing at a record id instead of a file is unusable).
+    """
     if isinstance(node, dict):
         if node.get("type") == "image" and isinstance(node.get("image"), str):
             path = resolve(node["image"])
-            if path is not None:
-                found.append(path)
-                return {**node, "image": path}
-        return {k: _link_images(v, resolve, found) for k, v in node.items()}
+            if path is None:
+                missing.append(node["image"])
+                return node
+            found.append(path)
+            return {**node, "image": path}
+        return {k: _link_images(v, resolve, found, missing) for k, v in node.items()}
     if isinstance(node, list):
-        return [_link_images(v, resolve, found) for v in node]
+        return [_link_images(v, resolve, found, missing) for v in node]
     return node
 
 
@@ -206,7 +215,8 @@ def export_chat(ds: Any, out: Path, cfg: ExportConfig, qa_cfg: Any = None) -> Ex
 
     Face crops are written as records stream into `qa_samples`; the samples' image refs (record ids,
     `full:<id>` for a whole photo) become paths relative to `out`, also listed in `images`. Text-only
-    samples (e.g. a search by gallery face id) keep `images: []`.
+    samples (e.g. a search by gallery face id) are kept with `images: []`; a sample whose ref names no
+    record of this split is counted in `skipped` instead of being written with a dangling ref.
     """
     from facevlm.data.store import iter_records
 
@@ -227,7 +237,11 @@ def export_chat(ds: Any, out: Path, cfg: ExportConfig, qa_cfg: Any = None) -> Ex
         with path.open("w", encoding="utf-8") as f:
             for sample in qa_samples(writer.stream(iter_records(part)), qa_cfg):
                 images: list[str] = []
-                linked = _link_images(sample, writer.resolve, images)
+                missing: list[str] = []
+                linked = _link_images(sample, writer.resolve, images, missing)
+                if missing:
+                    report.skipped["chat sample with an unresolved image ref"] += 1
+                    continue
                 f.write(json.dumps({**linked, "images": images}) + "\n")
                 report.rows[split] += 1
         report.files[split] = [str(path)]

@@ -199,7 +199,8 @@ def run(recipe: Recipe, out: str | Path | None = None, where: str = "") -> Path:
     provenance = {"recipe": asdict(recipe), "seconds": round(time.time() - start, 1),
                   "sources": [s.to_dict() for s in summaries],
                   "splits": asdict(split_report) if split_report else None,
-                  "qa": {"files": qa_report.files, "rows": dict(qa_report.rows)} if qa_report else None}
+                  "qa": {"files": qa_report.files, "rows": dict(qa_report.rows),
+                         "skipped": dict(qa_report.skipped)} if qa_report else None}
     (path / "recipe.json").write_text(json.dumps(provenance, indent=2, default=str))
     return path
 

@@ -159,6 +159,8 @@ def from_search_call(call: Any, images: dict[str, Any] | None = None, limits: An
     from facevlm.serve.images import ImageLimits, decode_image, parse_data_uri
 
     call = call if isinstance(call, SearchCall) else SearchCall.parse(call, allow_sensitive=allow_sensitive)
+    if not allow_sensitive and set(call.filter_values()) & SENSITIVE:  # a ready-made call skipped parse()
+        raise FacevlmError("search call: filtering on sensitive attributes is disabled")
     args = call.arguments
     q = Query(filters=call.filter_values(), min_prob=args.filters.min_prob or 0.0, top_k=args.top_k)
     if hasattr(args.query, "text"):

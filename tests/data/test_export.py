@@ -40,7 +40,7 @@ def test_csv_reads_like_open_clip_train(stored, tmp_path):
     from PIL import Image
 
     report = export_dataset(stored, tmp_path / "csv", ExportConfig(format="csv", size=32))
-    assert report.rows == {"train": 8, "test": 4} and report.skipped == {"no caption": 1}
+    assert report.rows == {"train": 8, "test": 4} and report.skipped == {"records without a caption": 1}
     df = pd.read_csv(tmp_path / "csv" / "train.csv", sep="\t")
     assert list(df.columns) == ["filepath", "title"] and len(df) == 8
     assert Image.open(df["filepath"][1]).size == (32, 32)
@@ -76,6 +76,76 @@ def test_chat_export_links_every_image_ref(stored, tmp_path):
             assert refs == sample["images"]  # every image part was rewritten to a written file
             assert all((tmp_path / "chat" / r).is_file() and r.startswith(f"images/{split}/") for r in refs)
             assert sample["split"] == split
+
+
+def _chat(out, split: str) -> list[dict]:
+    return [json.loads(x) for x in (out / f"{split}.jsonl").read_text().splitlines()]
+
+
+def test_chat_counting_refs_get_the_whole_uncropped_photo(stored, tmp_path):
+    """`full:<id>` (counting questions) must show every face, so the source photo is written as is."""
+    import numpy as np
+    from PIL import Image
+
+    from facevlm.data.qa import QAConfig
+
+    out = tmp_path / "chat"
+    report = export_dataset(stored, out, ExportConfig(format="chat", size=32), QAConfig(per_face=1, kinds={"count": 1}))
+    samples = _chat(out, "train") + _chat(out, "test")
+    assert len(samples) == sum(report.rows.values()) == 7 and not report.skipped
+    for sample in samples:
+        assert sample["turns"][0]["kind"] == "count" and len(sample["images"]) == 1
+        full = Image.open(out / sample["images"][0])
+        source = _image(int(sample["record_ids"][0].split("/")[1]))
+        assert full.size == source.size == (100, 80)  # not the 32x32 crop, not the 50x60 face box
+        luma = [np.asarray(im.convert("L"), dtype=np.int16) for im in (full, source)]
+        assert np.abs(luma[0] - luma[1]).mean() < 5  # the same photo, up to JPEG (another one differs by ~56)
+
+
+def test_full_photo_of_a_shared_image_written_once(tmp_path):
+    from facevlm.data.export import _ImageWriter
+
+    image = _image(0)
+    faces = [FaceRecord(id=f"p/{i}", image=image, source="t", licence="CC0", box=box, image_key="p", n_faces=2)
+             for i, box in enumerate(([5, 5, 40, 40], [50, 10, 90, 60]))]
+    writer = _ImageWriter(tmp_path, "train", ExportConfig(format="chat"))
+    assert [r.id for r in writer.stream(iter(faces))] == ["p/0", "p/1"]
+    crops = [writer.resolve("p/0"), writer.resolve("p/1")]
+    assert crops[0] != crops[1] and writer.resolve("full:p/0") == writer.resolve("full:p/1")
+    assert len(list((tmp_path / "images" / "train").glob("full-*.jpg"))) == 1
+    assert writer.resolve("nope") is None and writer.resolve("full:nope") is None
+
+
+def test_chat_keeps_text_only_samples(stored, tmp_path):
+    """Searches by gallery face id carry no image; they are written with `images: []`, never dropped."""
+    from facevlm.data.qa import QAConfig, qa_samples
+    from facevlm.data.store import iter_records, load_records
+
+    qa_cfg = QAConfig(per_face=6, kinds={"ret": 1})
+    report = export_dataset(stored, tmp_path / "chat", ExportConfig(format="chat"), qa_cfg)
+    ds = load_records(stored)
+    expected = sum(1 for s in ("train", "test")
+                   for _ in qa_samples(iter_records(ds.filter(lambda r: r["split"] == s)), qa_cfg))
+    samples = _chat(tmp_path / "chat", "train") + _chat(tmp_path / "chat", "test")
+    assert len(samples) == sum(report.rows.values()) == expected and not report.skipped
+    text_only = [s for s in samples if not s["images"]]
+    assert text_only, "no search-by-face-id sample was generated; raise per_face"
+    for sample in text_only:
+        assert not any(p.get("type") == "image" for m in sample["messages"] for p in m.get("content") or [])
+        args = json.loads(sample["messages"][1]["tool_calls"][0]["function"]["arguments"])
+        assert "face_id" in args["query"]["face"]
+
+
+def test_unresolved_image_ref_is_reported_not_written():
+    from facevlm.data.export import _link_images
+
+    sample = {"messages": [{"role": "user", "content": [{"type": "image", "image": "a"},
+                                                        {"type": "image", "image": "full:b"},
+                                                        {"type": "text", "text": "?"}]}]}
+    found, missing = [], []
+    linked = _link_images(sample, {"a": "images/x/0.jpg"}.get, found, missing)
+    assert found == ["images/x/0.jpg"] and missing == ["full:b"]
+    assert linked["messages"][0]["content"][0]["image"] == "images/x/0.jpg" and sample["messages"][0]["content"][0]["image"] == "a"
 
 
 def test_export_cli_and_bad_args(stored, tmp_path):

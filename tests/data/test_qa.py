@@ -140,6 +140,32 @@ def test_retrieval_answers_are_valid_search_calls_and_identity_is_never_named():
     assert n_calls > 30
 
 
+@pytest.mark.parametrize("sensitive", [False, True])
+def test_every_search_call_runs_through_the_gallery_executor(sensitive):
+    """The contract between training data and serving: each call the VLM learns maps onto a gallery Query
+    (face ids are gallery row ids, image refs are chat images, filters are canonical attribute values)."""
+    from facevlm.index.search import from_search_call
+
+    samples, records, _ = _generate(n=150, sensitive=sensitive, kinds={"ret": 3, "multi": 1})
+    kinds = Counter()
+    for s in samples:
+        for _, answer, meta in _pairs(s):
+            if meta["kind"] != "retrieval":
+                continue
+            gallery, q = from_search_call(answer["tool_calls"][0], images={"image_1": "the chat's first image"},
+                                          allow_sensitive=sensitive)
+            kinds[q.kind] += 1
+            assert gallery == "default" and 1 <= q.top_k <= 100
+            if meta["call"] == "ret.id":
+                assert q.face_id is not None and q.image is None and str(q.face_id) in _text(s["messages"][0])
+            elif q.kind != "text":
+                assert q.image == "the chat's first image" and q.face_id is None
+            if meta["call"] == "ret.text":
+                labels = records[s["record_ids"][0]]
+                assert q.filters and all(labels.get(name) in values for name, values in q.filters.items())
+    assert set(kinds) == {"text", "face", "composed"} and sum(kinds.values()) > 100, kinds
+
+
 def test_sensitive_questions_only_when_enabled():
     off, _, _ = _generate(n=120)
     for s in off:

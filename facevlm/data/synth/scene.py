@@ -63,7 +63,7 @@ def _rgb(rng: np.random.Generator, lo: int = 0, hi: int = 256) -> tuple[int, int
 def sample_scene(rng: np.random.Generator, identity: Identity) -> Scene:
     """Draw one photo's conditions. Pose and light are wide so that probes cannot key on them."""
     fem = not identity.masculine
-    eyewear = str(rng.choice(EYEWEAR, p=[0.6, 0.25, 0.15]))
+    eyewear = str(rng.choice(EYEWEAR, p=[0.65, 0.25, 0.10]))
     makeup = bool(fem and rng.random() < 0.3)
     lipstick = bool(makeup or rng.random() < (0.35 if fem else 0.02))
     warm = rng.uniform(-0.08, 0.08)
