@@ -5,7 +5,12 @@ VENV := .venv
 FACEVLM := $(VENV)/bin/facevlm
 PYTEST_ARGS ?=
 
-.PHONY: help setup setup-main setup-engine assets test demo models freeze clean-envs
+DATASETS := $(FACEVLM_HOME)/datasets
+MODEL := $(FACEVLM_HOME)/models/facevlm-clip-small/open_clip_model.safetensors
+DEMO_SYNTH := $(DATASETS)/demo-synth/dataset_info.json
+DEMO_GALLERY := $(FACEVLM_HOME)/galleries/demo
+
+.PHONY: help setup setup-main setup-engine assets test demo demo-sheet demo-gallery models freeze clean-envs
 
 help:
 	@echo "make demo    set up everything, then run the demo"
@@ -28,12 +33,33 @@ assets: setup-main
 test: setup assets
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-demo: setup assets
+# The demo: contact sheet of the sample photos, a gallery of the real samples + 300 synthetic faces
+# embedded by the trained FaceCLIP, then the gateway on 127.0.0.1:8000 (Ctrl-C stops it).
+demo: setup assets models demo-sheet demo-gallery
+	@scripts/demo-examples.sh
+	$(FACEVLM) serve serve/cpu.yaml
+
+demo-sheet: setup assets
 	$(FACEVLM) demo
 
-models: setup assets
+demo-gallery: setup assets models $(DEMO_SYNTH)
+	$(FACEVLM) index add demo $(FACEVLM_HOME)/assets/samples
+	$(FACEVLM) index add demo --dataset $(DATASETS)/demo-synth --no-detect
+	$(FACEVLM) index stats demo
+
+$(DEMO_SYNTH): | setup-main
+	$(FACEVLM) data synth --n-identities 60 --per-identity 5 --seed 7 --out $(DATASETS)/demo-synth
+
+# The default FaceCLIP checkpoint, trained once and cached under $FACEVLM_HOME/models.
+models: setup assets $(MODEL)
+
+$(DATASETS)/synthetic/recipe.json: data/synthetic.yaml | setup-main
 	$(FACEVLM) data build data/synthetic.yaml
+
+$(DATASETS)/samples/recipe.json: data/samples.yaml | setup-main
 	$(FACEVLM) data build data/samples.yaml
+
+$(MODEL): finetune/clip-small.yaml $(DATASETS)/synthetic/recipe.json $(DATASETS)/samples/recipe.json
 	$(FACEVLM) finetune finetune/clip-small.yaml
 
 # Re-resolve the full pins after changing requirements/*.in (run on a CPU host).

@@ -93,8 +93,11 @@ def load_model(folder: str | Path, device: str = "cpu",
     overrides: dict[str, Any] = {}
     if "hf_model_name" in model_cfg.get("text_cfg", {}):
         overrides["text_cfg"] = {**model_cfg["text_cfg"], "hf_model_pretrained": False}
-    model, train_tf, val_tf = open_clip.create_model_and_transforms(
-        f"local-dir:{folder}", device=device, precision=precision, **overrides)
+    from facevlm.clip.factory import quiet_hf_loading
+
+    with quiet_hf_loading():
+        model, train_tf, val_tf = open_clip.create_model_and_transforms(
+            f"local-dir:{folder}", device=device, precision=precision, **overrides)
     tokenizer = open_clip.get_tokenizer(f"local-dir:{folder}")
     return model, train_tf, val_tf, tokenizer, model_cfg
 

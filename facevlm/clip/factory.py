@@ -13,13 +13,15 @@ while the asset uses timm's bare keys) are loaded here, strictly, after open_cli
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 import os
 import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from facevlm import paths
 from facevlm.errors import AssetError, FacevlmError
@@ -173,7 +175,7 @@ def create(name: str = DEFAULT_MODEL, pretrained: str | None = None, *, device: 
         raise FacevlmError(f"pretrained={pretrained!r}: neither a file nor one of open_clip's tags for {name} "
                            f"({', '.join(open_clip.list_pretrained_tags_by_model(name)) or 'none'})")
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), quiet_hf_loading():
             # open_clip 3.3 applies colour jitter / grayscale from aug_cfg, then wrongly warns they are unused
             warnings.filterwarnings("ignore", message="Unused augmentation cfg items")
             model, train_tf, val_tf = open_clip.create_model_and_transforms(
@@ -194,3 +196,17 @@ def list_models() -> list[str]:
     import open_clip
 
     return list(TOWERS) + [m for m in open_clip.list_models() if m not in TOWERS]
+
+
+@contextlib.contextmanager
+def quiet_hf_loading() -> Iterator[None]:
+    """transformers prints a load report on every build: MiniLM's pooler weights are unused, as expected
+    (open_clip mean-pools the token states). Keep that table out of every CLI run; errors still show."""
+    from transformers.utils import logging as hf_logging
+
+    old = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(old)

@@ -4,10 +4,11 @@ Everything returns L2-normalised float32 CPU tensors so that a dot product is a 
 and results can go straight into FAISS (IndexFlatIP) or numpy.
 
 Zero-shot classification follows FineCLIPER: each attribute value is described by several positive
-phrasings ("a person wearing eyeglasses") and negative ones ("a person without eyeglasses"); the score
-of a value is the similarity to its mean positive prompt minus `negative_weight` times the similarity
-to its mean negative prompt. Prompt ensembles (several templates, mean of normalised embeddings,
-renormalised) smooth over the wording the text tower happens to prefer.
+phrasings ("a person wearing eyeglasses") and several of the opposite state ("a person with bare eyes"),
+all from the shared table `facevlm.clip.prompts`; the score of a value is the similarity to its mean
+positive prompt minus `negative_weight` times the similarity to its mean negative prompt. Prompt
+ensembles (several templates, mean of normalised embeddings, renormalised) smooth over the wording the
+text tower happens to prefer.
 """
 
 from __future__ import annotations
@@ -19,59 +20,9 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 import torch.nn.functional as F
 
+from facevlm.clip.prompts import attribute_prompts
 from facevlm.data.schema import VOCABULARY
 from facevlm.errors import FacevlmError
-
-TEMPLATES: tuple[str, ...] = ("a photo of {}.", "a close-up photo of {}.", "a cropped photo of {}.", "{}.")
-
-# Binary attributes: (positive, negative) noun phrases; others get "a person with/without <name>".
-BINARY_PHRASES: dict[str, tuple[str, str]] = {
-    "Eyeglasses": ("a person wearing eyeglasses", "a person without eyeglasses"),
-    "sunglasses": ("a person wearing sunglasses", "a person without sunglasses"),
-    "face_mask": ("a person wearing a face mask", "a person without a face mask"),
-    "Smiling": ("a smiling person", "a person who is not smiling"),
-    "Mouth_Slightly_Open": ("a person with the mouth slightly open", "a person with a closed mouth"),
-    "Wearing_Hat": ("a person wearing a hat", "a person without a hat"),
-    "Wearing_Earrings": ("a person wearing earrings", "a person without earrings"),
-    "Wearing_Lipstick": ("a person wearing lipstick", "a person without lipstick"),
-    "Wearing_Necklace": ("a person wearing a necklace", "a person without a necklace"),
-    "Wearing_Necktie": ("a person wearing a necktie", "a person without a necktie"),
-    "Heavy_Makeup": ("a person with heavy makeup", "a person without makeup"),
-    "No_Beard": ("a person without a beard", "a person with a beard"),
-    "Bald": ("a bald person", "a person who is not bald"),
-    "Blurry": ("a blurry face", "a sharp face"),
-    "Young": ("a young person", "an older person"),
-    "Male": ("a man", "a woman"),
-}
-EXPRESSION_WORDS: dict[str, str] = {"neutral": "neutral", "happy": "happy", "sad": "sad", "surprise": "surprised",
-                                    "anger": "angry", "disgust": "disgusted", "fear": "fearful"}
-
-
-def attribute_prompts(attribute: str) -> dict[str, tuple[list[str], list[str]]]:
-    """value -> (positive phrasings, negative phrasings), one template ensemble each."""
-    spec = VOCABULARY.get(attribute)
-    if spec is None:
-        raise FacevlmError(f"attribute {attribute!r}: not in facevlm.data.schema.VOCABULARY")
-    if spec.kind == "numeric":
-        raise FacevlmError(f"attribute {attribute!r} is numeric; zero-shot classification needs a categorical "
-                           f"or binary attribute (e.g. age_group instead of age)")
-    if spec.kind == "binary":
-        words = attribute.replace("_", " ").lower()
-        pos, neg = BINARY_PHRASES.get(attribute, (f"a person with {words}", f"a person without {words}"))
-        phrases = {"true": ([pos], [neg]), "false": ([neg], [pos])}
-    elif attribute == "expression":
-        phrases = {v: ([f"a {w} face", f"a person with a {w} expression", f"a person who looks {w}"],
-                       [f"a face that is not {w}", f"a person who does not look {w}"])
-                   for v, w in EXPRESSION_WORDS.items()}
-    elif spec.group == "hair":
-        phrases = {v: (["a bald person"], ["a person who is not bald"]) if v == "bald"
-                   else ([f"a person with {v} hair"], [f"a person whose hair is not {v}"]) for v in spec.values}
-    else:
-        words = attribute.replace("_", " ")
-        phrases = {v: ([f"a person whose {words} is {v}"], [f"a person whose {words} is not {v}"])
-                   for v in spec.values}
-    return {v: ([t.format(p) for p in pos for t in TEMPLATES], [t.format(p) for p in neg for t in TEMPLATES])
-            for v, (pos, neg) in phrases.items()}
 
 
 def _device_of(model: Any) -> torch.device:

@@ -7,6 +7,7 @@ CLIP_benchmark use), so anything trained here can leave facevlm as a plain open_
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -107,5 +108,10 @@ def load(path_or_id: str | Path = "facevlm-clip-small", pretrained: str | None =
 
     built = factory.create(ref, pretrained, device=device, precision=precision)
     cfg = factory.model_config(ref)
+    if ref.startswith("facevlm-clip") and pretrained is None:
+        # Not an error (baselines and tests want it), but never silent: its projections are random.
+        logging.getLogger("facevlm").warning(
+            "%s: no trained checkpoint under %s; using pretrained towers with UNTRAINED projections "
+            "(run `make models`)", ref, paths.models_dir() / ref)
     meta = {"trained": False, "note": f"built from config {ref}: pretrained towers (if any), fresh projections"}
     return FaceCLIP(built.model, built.preprocess, built.tokenizer, cfg, ref, built.train_transform, meta)

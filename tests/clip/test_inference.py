@@ -51,17 +51,18 @@ def test_image_paths_and_bad_files(tiny, tmp_path) -> None:
         tiny.encode_images([tmp_path / "bad.png"])
 
 
-def test_prompts_follow_the_schema_vocabulary() -> None:
-    prompts = inference.attribute_prompts("expression")
-    assert list(prompts) == ["neutral", "happy", "sad", "surprise", "anger", "disgust", "fear"]
-    pos, neg = prompts["surprise"]
-    assert any("surprised" in p for p in pos) and all("not" in n for n in neg)
-    binary = inference.attribute_prompts("Eyeglasses")
-    assert binary["true"][0] == binary["false"][1]  # "false" is described by the negated phrasing
+def test_zero_shot_head_uses_the_shared_prompts(tiny) -> None:
+    from facevlm.clip.prompts import attribute_prompts
+
+    head = tiny.zero_shot_head("expression", negative_weight=0.5)
+    table = attribute_prompts("expression")
+    assert head.values == list(table)
+    for i, value in enumerate(head.values):
+        pos, neg = table[value]
+        torch.testing.assert_close(head.positive[i], inference.ensemble(tiny.model, tiny.tokenizer, pos))
+        torch.testing.assert_close(head.negative[i], inference.ensemble(tiny.model, tiny.tokenizer, neg))
     with pytest.raises(FacevlmError, match="numeric"):
-        inference.attribute_prompts("age")
-    with pytest.raises(FacevlmError, match="not in"):
-        inference.attribute_prompts("Hat_Size")
+        tiny.zero_shot_head("age", allow_sensitive=True)
 
 
 def test_zero_shot_head_on_constructed_embeddings() -> None:

@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
+from facevlm.clip.prompts import binary_phrases
 from facevlm.data.schema import SENSITIVE, VOCABULARY
 from facevlm.eval.metrics import answer_correct, grouped_accuracy_fn
 from facevlm.eval.tasks import Context, Part, TaskResult, require
-from facevlm.eval.tasks.prompts import binary_phrases
 
 TASK = "vqa"
 

@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
+from facevlm.clip.prompts import attribute_prompts
 from facevlm.data.schema import VOCABULARY
 from facevlm.errors import FacevlmError
 from facevlm.eval.metrics import MetricFn, classification_fn, merged, multilabel_fn, prefixed, restricted
 from facevlm.eval.models.base import l2n
 from facevlm.eval.tasks import Context, Part, TaskResult, require
-from facevlm.eval.tasks.prompts import binary_phrases, categorical_phrases, ensemble
 
 TASK = "zeroshot_classification"
 
@@ -29,26 +29,33 @@ def default_attributes(data: Any) -> list[str]:
             and (data.labels(a) != "").any()]
 
 
-def _class_embedding(ctx: Context, model: Any, description: str) -> np.ndarray:
-    return l2n(ctx.text_embeddings(model, ensemble(description)).mean(axis=0))
+def _class_embedding(ctx: Context, model: Any, prompts: list[str]) -> np.ndarray:
+    """Mean of the normalised prompt embeddings, renormalised (a prompt ensemble); ctx caches the
+    embeddings of each prompt list, so repeated runs and bootstrap resamples do not re-encode text."""
+    return l2n(ctx.text_embeddings(model, prompts).mean(axis=0))
 
 
 def attribute_scores(model: Any, data: Any, attribute: str, ctx: Context, negative_weight: float) -> np.ndarray:
-    """[N, C] class scores (categorical) or [N] positive-minus-negative scores (binary)."""
+    """[N, C] class scores (categorical) or [N] positive-minus-negative scores (binary).
+
+    Prompts come from `facevlm.clip.prompts`, the table FaceCLIP's own zero-shot head uses. A binary
+    attribute's score is sim(positive) - sim(opposite state), threshold 0, whatever `negative_weight`
+    (the two-class head's argmax does not depend on it either)."""
     spec = VOCABULARY[attribute]
     direct = model.attribute_scores(data.images, attribute)
     if direct is not None:
         return direct
     require(getattr(model, "has_text", False), f"model {model.name} has no text tower and no {attribute} expert")
     img = ctx.image_embeddings(model, data)
+    prompts = attribute_prompts(attribute)
     if spec.kind == "binary":
-        pos, neg = binary_phrases(attribute)
+        pos, neg = prompts["true"]
         return img @ _class_embedding(ctx, model, pos) - img @ _class_embedding(ctx, model, neg)
     cols = []
     for value in spec.values:
-        pos, neg = categorical_phrases(attribute, value)
+        pos, neg = prompts[value]
         score = img @ _class_embedding(ctx, model, pos)
-        if negative_weight:
+        if negative_weight and neg:
             score = score - negative_weight * (img @ _class_embedding(ctx, model, neg))
         cols.append(score)
     return np.stack(cols, axis=1)

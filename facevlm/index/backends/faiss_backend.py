@@ -43,7 +43,10 @@ def build_index(kind: str, dim: int, cfg: BackendConfig, train: np.ndarray | Non
         nlist = max(1, min(nlist, n // 39 if n >= 39 else 1))  # FAISS wants >= 39 points per centroid
         quantizer = faiss.IndexFlatIP(dim)
         index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        sample = train if n <= 256 * nlist else train[np.random.default_rng(0).choice(n, 256 * nlist, replace=False)]
+        # k-means cost grows with the sample: 64 points per centroid is inside FAISS's advice (39-256)
+        # and trains a 1M-vector, 4000-list index in minutes instead of most of an hour on 2 cores.
+        per_list = 64
+        sample = train if n <= per_list * nlist else train[np.random.default_rng(0).choice(n, per_list * nlist, replace=False)]
         if n:
             index.train(np.ascontiguousarray(sample))
         index.nprobe = min(cfg.nprobe, nlist)
