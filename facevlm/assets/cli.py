@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import os
 import sys
 
 import click
@@ -63,8 +64,9 @@ def list_cmd(shallow: bool) -> None:
             table.add_row(asset.name if i == 0 else "", sources if i == 0 else "", shown, file, sha[:12],
                           str(manifest.asset_dir(asset.name)) if i == 0 else "",
                           f"[{colours[status]}]{status}[/]", end_section=i == len(rows) - 1)
-    # Piped output (logs, CI) gets a wide console instead of rich's 80-column fallback.
-    Console(width=None if sys.stdout.isatty() else 220).print(table)
+    # Piped output (logs, CI) gets a wide console instead of rich's 80-column fallback; COLUMNS wins.
+    wide = not sys.stdout.isatty() and not os.environ.get("COLUMNS")
+    Console(width=220 if wide else None).print(table)
 
 
 @assets.command("path")

@@ -116,7 +116,9 @@ def generate(cfg: SynthConfig, workers: int | None = None) -> Iterator[FaceRecor
             rec.image = Image.fromarray(rec.image)
             yield rec
         return
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    # Not "fork": a parent that already rendered (OpenCV/OpenMP thread pools hold locks) deadlocks its
+    # forked children. A fork server starts workers from a clean single-threaded process.
+    ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
     with ctx.Pool(workers, initializer=_init_worker, initargs=(cfg,)) as pool:
         for rec in pool.imap(_work, items, chunksize=8):
             rec.image = Image.fromarray(rec.image)
