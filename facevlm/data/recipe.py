@@ -180,10 +180,14 @@ def run(recipe: Recipe, out: str | Path | None = None, where: str = "") -> Path:
     from facevlm.data.splits import split_dataset
     from facevlm.data.store import dataset_path, load_records, save_records
 
+    from tqdm import tqdm
+
     p = plan(recipe, where)
     target = dataset_path(out or recipe.output)
     start, summaries = time.time(), []
-    stream = records(p, summaries)
+    # Known length only when every source is synthetic; adapters stream without a count.
+    total = sum(len(cfg) for cfg, _ in p.synth) if all(s.synth is not None for s in recipe.sources) else None
+    stream = tqdm(records(p, summaries), total=total, desc=f"build {recipe.name}", unit="face")
     if recipe.splits is not None:
         raw = target.with_name(target.name + ".unsplit")
         save_records(stream, raw)

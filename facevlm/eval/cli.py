@@ -20,12 +20,13 @@ def eval_group() -> None:
 @click.option("--no-cache", is_flag=True, help="Recompute embeddings instead of using the cache.")
 @click.option("--models", "only_models", default="", help="Comma-separated subset of the suite's models.")
 @click.option("--datasets", "only_datasets", default="", help="Comma-separated subset of the suite's datasets.")
+@click.option("--tasks", "only_tasks", default="", help="Comma-separated subset of the suite's tasks.")
 def run_cmd(suite_file: str, out: str | None, n_boot: int | None, no_cache: bool, only_models: str,
-            only_datasets: str) -> None:
+            only_datasets: str, only_tasks: str) -> None:
     """Run every task of SUITE_FILE; writes one JSON per (model, dataset, task) and the report."""
     from facevlm.eval.suite import default_out_dir, load_suite, run_suite, select
 
-    suite = select(load_suite(suite_file), _names(only_models), _names(only_datasets))
+    suite = select(load_suite(suite_file), _names(only_models), _names(only_datasets), _names(only_tasks))
     if n_boot is not None:
         suite.n_boot = n_boot
     if no_cache:

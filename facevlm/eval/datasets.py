@@ -31,6 +31,7 @@ class DatasetSpec:
     split: str = "test"
     train_split: str = ""  # for linear probes
     limit: int = 0  # 0 = all
+    train_limit: int = 0  # cap on the linear-probe train split (0 = `limit`); probes saturate long before 20k
     seed: int = 0
     origin: str = "gt"  # gt | any: which attribute labels count as truth
     options: dict[str, Any] = field(default_factory=dict)  # passed to the source (synth size, adapter options)
@@ -173,7 +174,8 @@ def _synth_records(spec: DatasetSpec, split: str) -> Iterable[Any]:
 
 def load_dataset(spec: DatasetSpec, split: str | None = None) -> EvalDataset:
     split = spec.split if split is None else split
-    return from_records(_records(spec, split), spec.name, split, spec.origin, spec.limit)
+    limit = spec.train_limit if split == spec.train_split and spec.train_limit else spec.limit
+    return from_records(_records(spec, split), spec.name, split, spec.origin, limit)
 
 
 def class_labels(values: np.ndarray, classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -97,10 +97,11 @@ def load_suite(path: str | Path) -> Suite:
     return suite
 
 
-def select(suite: Suite, models: list[str], datasets: list[str]) -> Suite:
-    """The suite restricted to some models/datasets (e.g. leave out a model not trained yet)."""
+def select(suite: Suite, models: list[str], datasets: list[str], tasks: list[str] | None = None) -> Suite:
+    """The suite restricted to some models/datasets/tasks (e.g. leave out a model not trained yet)."""
     for wanted, pool, what in ((models, [m.name for m in suite.models], "model"),
-                               (datasets, [d.name for d in suite.datasets], "dataset")):
+                               (datasets, [d.name for d in suite.datasets], "dataset"),
+                               (tasks or [], [t.task for t in suite.tasks], "task")):
         bad = [w for w in wanted if w not in pool]
         if bad:
             raise FacevlmError(f"suite {suite.name}: no {what}(s) {', '.join(bad)}; it has {', '.join(pool)}")
@@ -118,6 +119,8 @@ def select(suite: Suite, models: list[str], datasets: list[str]) -> Suite:
                     continue
             kept.append(t)
         suite.tasks = kept
+    if tasks:
+        suite.tasks = [t for t in suite.tasks if t.task in tasks]
     return suite
 
 

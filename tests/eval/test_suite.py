@@ -121,3 +121,26 @@ def test_unset_dataset_root_names_the_variable(monkeypatch):
     monkeypatch.delenv("LFW_ROOT", raising=False)
     with pytest.raises(FacevlmError, match=r"root '\$\{LFW_ROOT\}' is not set"):
         load_dataset(DatasetSpec(name="lfw", source="adapter", ref="lfw", root="${LFW_ROOT}"))
+
+
+def test_select_keeps_only_the_named_tasks_and_refuses_unknown_ones():
+    from facevlm.eval.suite import load_suite, select
+    from facevlm.paths import REPO_ROOT
+
+    suite = select(load_suite(REPO_ROOT / "eval" / "synthetic.yaml"), [], [], ["zeroshot", "retrieval"])
+    assert [t.task for t in suite.tasks] == ["zeroshot", "retrieval"]
+    with pytest.raises(FacevlmError, match="no task"):
+        select(load_suite(REPO_ROOT / "eval" / "synthetic.yaml"), [], [], ["nope"])
+
+
+def test_train_limit_caps_only_the_probe_train_split():
+    from facevlm.eval.datasets import DatasetSpec, load_dataset
+
+    options = {"n_identities": 12, "per_identity": 2, "size": 128}
+    full = DatasetSpec(name="s", source="synth", split="test", train_split="train", options=options)
+    n_train, n_test = (len(load_dataset(full, s).images) for s in ("train", "test"))
+    assert n_train > 4 and n_test > 3
+    capped = DatasetSpec(name="s", source="synth", split="test", train_split="train", limit=n_test - 1,
+                         train_limit=4, options=options)
+    assert len(load_dataset(capped, "train").images) == 4
+    assert len(load_dataset(capped, "test").images) == n_test - 1
