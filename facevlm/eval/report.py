@@ -54,7 +54,7 @@ def paired_rows(pairs: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]
     for p in pairs:
         h = p.get("headline")
         if h in (p.get("diff") or {}):
-            rows.append([p["dataset"], p["task"], f"{p['b']} − {p['a']}", h,
+            rows.append([p["dataset"], p["task"], f"{p['model_b']} − {p['model_a']}", h,
                          f"{_fmt(p['diff'][h], 3)}{_ci(p['ci'].get(h))}", _fmt(p["p_diff_le_0"].get(h))])
     return header, rows
 

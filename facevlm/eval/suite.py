@@ -189,7 +189,8 @@ def run_suite(suite: Suite, out_dir: Path, log: Callable[[str], None] = print) -
                                 "reason": "the two results were scored on different items"})
                 continue
             cmp = paired(part_a.fn, part_b.fn, part_a.items, suite.n_boot, suite.seed)
-            payload = {"kind": "paired", "dataset": dname, "task": task, "a": pspec.a, "b": pspec.b,
+            # "a"/"b" hold each model's metrics (PairedResult.to_json); the names go under model_a/model_b.
+            payload = {"kind": "paired", "dataset": dname, "task": task, "model_a": pspec.a, "model_b": pspec.b,
                        "headline": res_a.headline, "suite": suite.name, "seed": suite.seed, "n": int(len(part_a.items)),
                        **cmp.to_json()}
             pair_files.append(write_json(out_dir, ["paired", dname, task, pspec.a, "vs", pspec.b], payload))

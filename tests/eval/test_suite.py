@@ -77,7 +77,9 @@ def test_suite_end_to_end(tmp_path, eval_home, stored_faces, tiny_clip_config):
     h = zs_pair["headline"]
     assert zs_pair["diff"][h] == pytest.approx(m[h] - files["faces__random__zeroshot_classification.json"]["metrics"][h])
     report = (out / "report" / "report.md").read_text()
+    assert zs_pair["model_a"] == "random" and zs_pair["model_b"] == "tiny"
     assert "faces · zeroshot_classification" in report and "Paired comparisons" in report
+    assert "| tiny − random |" in report  # the comparison column names the models, not their metrics
     assert (out / "report" / "report.html").is_file()
     plots = {p.name for p in (out / "report" / "plots").glob("*.png")}
     assert "recall_at_k__faces.png" in plots and "robustness__faces.png" in plots
