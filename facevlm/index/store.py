@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from facevlm import paths
-from facevlm.data.schema import AttributeValue
+from facevlm.data.schema import VOCABULARY, AttributeValue
 from facevlm.errors import FacevlmError
 from facevlm.index import files
 from facevlm.index.backends import BackendConfig, VectorBackend, open_backend
@@ -375,8 +375,22 @@ class Gallery:
                     "backend": self.backend_cfg.kind, "index": getattr(self.backend, "kind", self.backend_cfg.index),
                     "faces": self.count(), "vectors": self.backend.count(), "images": n_images,
                     "identities": self.db.execute("SELECT count(DISTINCT identity) FROM faces").fetchone()[0],
-                    "attributes": {f"{n}={v}": c for n, v, c in by_attr},
+                    "attributes": _attribute_summary(by_attr),
                     "disk_bytes": sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())}
+
+
+def _attribute_summary(rows: list[tuple[str, str, int]]) -> dict[str, Any]:
+    """Counts per categorical/binary value; numeric attributes (pose, age) as count and range instead of
+    one line per distinct number."""
+    out: dict[str, Any] = {}
+    for name, value, count in rows:
+        spec = VOCABULARY.get(name)
+        if spec is None or spec.kind != "numeric":
+            out[f"{name}={value}"] = count
+            continue
+        n, lo, hi = out.get(name, (0, float("inf"), float("-inf")))
+        out[name] = (n + count, min(lo, float(value)), max(hi, float(value)))
+    return {k: (f"n={v[0]}, range [{v[1]:g}, {v[2]:g}]" if isinstance(v, tuple) else v) for k, v in out.items()}
 
 
 def _take_lock(root: Path):
