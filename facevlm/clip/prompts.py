@@ -1,9 +1,10 @@
 """The one table of zero-shot face prompts, shared by `facevlm.clip.inference.zero_shot_head` and the
 benchmark's zeroshot task (and, for question wording, the VQA task).
 
-Every attribute value has several *positive* phrasings and several *negative* ones, each wrapped in
-every template; a classifier averages the normalised embeddings of each side (CLIP prompt ensembling)
-and scores sim(positive) - w * sim(negative).
+Every attribute value has several *positive* phrasings and several of its opposite states, each
+wrapped in every template (CLIP prompt ensembling: mean of the normalised embeddings). A classifier
+scores sim(positive ensemble) - w * max over opposite states of sim(state ensemble); a binary
+attribute is present when its positive ensemble beats every opposite state (w = 1, threshold 0).
 
 Negatives follow FineCLIPER: they describe the opposite state *positively* ("a person with a straight
 face", "a person with bare eyes") instead of negating the positive ("a person who is not smiling").
@@ -159,13 +160,17 @@ def templated(phrases: Phrases, templates: Phrases = TEMPLATES) -> list[str]:
     return [t.format(p) for p in phrases for t in templates]
 
 
-def attribute_prompts(attribute: str) -> dict[str, tuple[list[str], list[str]]]:
-    """value -> (positive prompts, negative prompts), templates applied.
+def attribute_prompts(attribute: str) -> dict[str, tuple[list[str], list[list[str]]]]:
+    """value -> (positive prompts, opposite states), templates applied.
 
-    Binary attributes get values "true"/"false", each side being the other's negative. A categorical
-    value's negatives are the first phrasing of every other value ("not happy" = the other expressions)."""
+    The positive phrasings of a value form one ensemble; each opposite state stays its own ensemble,
+    because "not smiling" is a union of different looks (a straight face, a frown, closed lips) whose
+    mean embedding resembles none of them: a classifier compares with the *closest* opposite state.
+    Binary attributes get values "true"/"false", each side's phrasings being the other's states. A
+    categorical value's opposite states are the other values, by their first phrasing."""
     if _spec(attribute).kind == "binary":
         pos, neg = binary_sides(attribute)
-        return {"true": (templated(pos), templated(neg)), "false": (templated(neg), templated(pos))}
+        return {"true": (templated(pos), [templated((n,)) for n in neg]),
+                "false": (templated(neg), [templated((p,)) for p in pos])}
     values = value_phrases(attribute)
-    return {v: (templated(p), templated(tuple(values[o][0] for o in values if o != v))) for v, p in values.items()}
+    return {v: (templated(p), [templated((values[o][0],)) for o in values if o != v]) for v, p in values.items()}

@@ -166,13 +166,15 @@ def rm_cmd(gallery: str, face_ids: tuple[int, ...], image_ids: tuple[int, ...]) 
 @index.command("stats", context_settings=CTX)
 @click.argument("gallery")
 @click.option("--json", "as_json", is_flag=True)
-def stats_cmd(gallery: str, as_json: bool) -> None:
+@click.option("--sensitive", is_flag=True,
+              help="Also count sensitive attributes (apparent age, gender presentation, skin tone, race).")
+def stats_cmd(gallery: str, as_json: bool, sensitive: bool) -> None:
     """Faces, images, identities, label counts, index kind and disk use of GALLERY."""
     from facevlm.index.store import Gallery
 
     g = Gallery.open(gallery, read_only=True)
     try:
-        stats = g.stats()
+        stats = g.stats(sensitive=sensitive)
     finally:
         g.close()
     if as_json:

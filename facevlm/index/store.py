@@ -19,7 +19,7 @@ import os
 import sqlite3
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,9 @@ from facevlm.data.schema import VOCABULARY, AttributeValue
 from facevlm.errors import FacevlmError
 from facevlm.index import files
 from facevlm.index.backends import BackendConfig, VectorBackend, open_backend
+from facevlm.index.entries import FaceEntry, FaceRow, ImageBlob
+
+__all__ = ["FaceEntry", "FaceRow", "Gallery", "ImageBlob", "gallery_dir"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
@@ -47,53 +50,6 @@ CREATE TABLE IF NOT EXISTS attributes (
 CREATE INDEX IF NOT EXISTS attributes_face ON attributes(face_id);
 CREATE INDEX IF NOT EXISTS attributes_value ON attributes(name, value, prob);
 """
-
-
-@dataclass
-class ImageBlob:
-    """The original image a face comes from (stored once, shared by its faces)."""
-
-    sha256: str
-    data: bytes | None  # None: do not keep the original (e.g. faces imported from a dataset)
-    ext: str = "jpg"
-    source: str = ""
-    width: int = 0
-    height: int = 0
-
-
-@dataclass
-class FaceEntry:
-    """One face to add; `embedding` is the L2-normalised FaceCLIP vector of its aligned crop."""
-
-    embedding: np.ndarray
-    crop: Any = None  # PIL image stored as crop + thumbnail; None stores no pixels
-    box: list[float] | None = None
-    landmarks: list[list[float]] = field(default_factory=list)
-    det_score: float = 1.0
-    identity: str | None = None
-    attributes: list[AttributeValue] = field(default_factory=list)
-    source: str = ""
-    licence: str = ""
-    meta: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class FaceRow:
-    id: int
-    image_id: int | None
-    image_sha256: str | None
-    image_source: str | None
-    box: list[float] | None
-    landmarks: list[list[float]]
-    det_score: float
-    identity: str | None
-    source: str
-    licence: str
-    meta: dict[str, Any]
-    crop: str | None
-    thumb: str | None
-    added: float
-    attributes: list[AttributeValue]
 
 
 def gallery_dir(name_or_path: str | Path) -> Path:
@@ -366,7 +322,10 @@ class Gallery:
             scores, ids = self.backend.search(queries, k, allowed)
         return [[(int(i), float(s)) for i, s in zip(ids[q], scores[q]) if i >= 0] for q in range(len(queries))]
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self, sensitive: bool = False) -> dict[str, Any]:
+        """Counts for the owner's overview. Sensitive attributes (apparent age, gender presentation,
+        skin tone, race) are counted only with `sensitive`, the switch that also gates filtering and
+        answering on them: a per-group tally of a gallery is itself sensitive information."""
         with self.lock:
             n_images = self.db.execute("SELECT count(*) FROM images").fetchone()[0]
             by_attr = self.db.execute("SELECT name, value, count(*) FROM attributes GROUP BY name, value "
@@ -375,16 +334,18 @@ class Gallery:
                     "backend": self.backend_cfg.kind, "index": getattr(self.backend, "kind", self.backend_cfg.index),
                     "faces": self.count(), "vectors": self.backend.count(), "images": n_images,
                     "identities": self.db.execute("SELECT count(DISTINCT identity) FROM faces").fetchone()[0],
-                    "attributes": _attribute_summary(by_attr),
+                    "attributes": _attribute_summary(by_attr, sensitive),
                     "disk_bytes": sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())}
 
 
-def _attribute_summary(rows: list[tuple[str, str, int]]) -> dict[str, Any]:
+def _attribute_summary(rows: list[tuple[str, str, int]], sensitive: bool) -> dict[str, Any]:
     """Counts per categorical/binary value; numeric attributes (pose, age) as count and range instead of
     one line per distinct number."""
     out: dict[str, Any] = {}
     for name, value, count in rows:
         spec = VOCABULARY.get(name)
+        if spec is not None and spec.sensitive and not sensitive:
+            continue
         if spec is None or spec.kind != "numeric":
             out[f"{name}={value}"] = count
             continue

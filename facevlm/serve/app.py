@@ -289,7 +289,8 @@ def create_app(cfg: ServeConfig, embedder: Any = None) -> FastAPI:
 
     @app.get("/v1/galleries/{name}", dependencies=secured)
     def gallery_stats(name: str) -> dict[str, Any]:
-        return galleries().get(name)[0].stats() | {"object": "gallery", "name": name}
+        stats = galleries().get(name)[0].stats(sensitive=cfg.sensitive_attributes)
+        return stats | {"object": "gallery", "name": name}
 
     return app
 

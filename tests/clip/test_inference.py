@@ -58,9 +58,10 @@ def test_zero_shot_head_uses_the_shared_prompts(tiny) -> None:
     table = attribute_prompts("expression")
     assert head.values == list(table)
     for i, value in enumerate(head.values):
-        pos, neg = table[value]
+        pos, states = table[value]
         torch.testing.assert_close(head.positive[i], inference.ensemble(tiny.model, tiny.tokenizer, pos))
-        torch.testing.assert_close(head.negative[i], inference.ensemble(tiny.model, tiny.tokenizer, neg))
+        torch.testing.assert_close(head.negatives[i], torch.stack([inference.ensemble(tiny.model, tiny.tokenizer, s)
+                                                                   for s in states]))
     with pytest.raises(FacevlmError, match="numeric"):
         tiny.zero_shot_head("age", allow_sensitive=True)
 
@@ -68,15 +69,29 @@ def test_zero_shot_head_uses_the_shared_prompts(tiny) -> None:
 def test_zero_shot_head_on_constructed_embeddings() -> None:
     # three values along orthogonal axes; negatives point the opposite way
     pos = torch.eye(3, 8)
-    head = inference.ZeroShotHead("expression", ["happy", "sad", "fear"], pos, -pos, negative_weight=0.5)
+    head = inference.ZeroShotHead("expression", ["happy", "sad", "fear"], pos, [-pos[[i]] for i in range(3)], 0.5)
     images = F.normalize(torch.tensor([[0.9, 0.1, 0, 0, 0, 0, 0, 0], [0, 0.2, 1.0, 0, 0, 0, 0, 0],
                                        [0.1, 1.0, 0.3, 0, 0, 0, 0, 0]]), dim=-1)
     labels, probs = head.predict(images)
     assert labels == ["happy", "fear", "sad"]
     torch.testing.assert_close(probs.sum(-1), torch.ones(3))
     # a negative prompt close to an image lowers that value's score
-    head_neg = inference.ZeroShotHead("x", ["a", "b"], torch.eye(2, 8), torch.eye(2, 8).flip(0), 1.0)
+    head_neg = inference.ZeroShotHead("x", ["a", "b"], torch.eye(2, 8), [torch.eye(2, 8)[[1]], torch.eye(2, 8)[[0]]], 1.0)
     assert head_neg.scores(F.normalize(torch.tensor([[1.0, 0.9] + [0] * 6]), dim=-1)).argmax().item() == 0
+
+
+def test_binary_head_needs_the_positive_to_beat_every_opposite_state() -> None:
+    # positive along e0; three distinct opposite states along e1, e2, e3. An image close to one state
+    # only (and nearer to e0 than to the *mean* of the states) is not positive.
+    states = torch.eye(4, 8)[1:]
+    head = inference.ZeroShotHead("Smiling", ["true", "false"], torch.eye(2, 8), [states, torch.eye(1, 8)], 0.5,
+                                  binary=True)
+    images = F.normalize(torch.tensor([[0.6, 0.8, 0, 0, 0, 0, 0, 0], [0.9, 0.2, 0.2, 0.2, 0, 0, 0, 0]]), dim=-1)
+    mean_state = F.normalize(states.mean(0), dim=-1)
+    assert (images[0] @ torch.eye(8)[0]) > (images[0] @ mean_state)  # a mean of states would call it positive
+    scores = head.scores(images)
+    torch.testing.assert_close(scores[:, 1], -scores[:, 0])
+    assert head.predict(images)[0] == ["false", "true"]
 
 
 def test_sensitive_attributes_need_opt_in(tiny) -> None:

@@ -36,10 +36,13 @@ def test_negatives_describe_the_opposite_state_instead_of_negating() -> None:
 def test_binary_prompts_are_templated_and_mirrored() -> None:
     table = prompts.attribute_prompts("Eyeglasses")
     assert list(table) == ["true", "false"]
-    pos, neg = table["true"]
-    assert table["false"] == (neg, pos)
+    pos, states = table["true"]
     n_pos, n_neg = (len(side) for side in prompts.BINARY["Eyeglasses"])
-    assert len(pos) == n_pos * len(prompts.TEMPLATES) and len(neg) == n_neg * len(prompts.TEMPLATES)
+    assert len(pos) == n_pos * len(prompts.TEMPLATES)
+    # each opposite state is its own templated ensemble, and the "false" side mirrors "true"
+    assert states == [prompts.templated((p,)) for p in prompts.BINARY["Eyeglasses"][1]] and len(states) == n_neg
+    false_pos, false_states = table["false"]
+    assert false_pos == [p for state in states for p in state] and sum(false_states, []) == pos
     assert "a photo of a person wearing eyeglasses." in pos
     assert prompts.binary_phrases("Smiling") == ("a smiling person", "a person with a straight face")
 
@@ -47,11 +50,11 @@ def test_binary_prompts_are_templated_and_mirrored() -> None:
 def test_categorical_negatives_are_the_other_values() -> None:
     table = prompts.attribute_prompts("expression")
     assert list(table) == list(VOCABULARY["expression"].values)
-    pos, neg = table["surprise"]
+    pos, states = table["surprise"]
     assert all(t.format(p) in pos for p in prompts.CATEGORICAL["expression"]["surprise"] for t in prompts.TEMPLATES)
     others = [v for v in table if v != "surprise"]
-    assert neg == prompts.templated(tuple(prompts.CATEGORICAL["expression"][v][0] for v in others))
-    assert not any("surprised" in n for n in neg)
+    assert states == [prompts.templated((prompts.CATEGORICAL["expression"][v][0],)) for v in others]
+    assert not any("surprised" in p for state in states for p in state)
 
 
 @pytest.mark.parametrize("attribute, message", [("age", "numeric"), ("Hat_Size", "not in"), ("yaw", "numeric")])
@@ -73,5 +76,5 @@ def test_single_source_of_truth() -> None:
     from facevlm.eval.tasks import vqa, zeroshot
 
     assert inference.attribute_prompts is prompts.attribute_prompts
-    assert zeroshot.attribute_prompts is prompts.attribute_prompts
+    assert zeroshot.build_head is inference.build_head
     assert vqa.binary_phrases is prompts.binary_phrases

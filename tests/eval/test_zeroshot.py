@@ -43,8 +43,12 @@ def test_binary_score_is_positive_minus_opposite_state(tiny_pair, tmp_path) -> N
     ctx = Context(cache_dir=tmp_path)
     scores = attribute_scores(model, data, "Smiling", ctx, 0.5)
     head = clip.zero_shot_head("Smiling", negative_weight=0.0)  # columns: true, false
-    full = head.scores(clip.encode_images(data.images)).numpy()
-    np.testing.assert_allclose(scores, full[:, 0] - full[:, 1], atol=2e-4)
-    # the prompt ensembles are cached: a second pass reads them back and scores identically
-    assert len(list(tmp_path.rglob("txt-*.npy"))) == 2
+    img = clip.encode_images(data.images)
+    np.testing.assert_allclose(scores, head.scores(img).numpy()[:, 0], atol=2e-4)
+    closest_state = (img @ head.negatives[0].T).amax(-1)
+    np.testing.assert_allclose(scores, (img @ head.positive[0] - closest_state).numpy(), atol=2e-4)
+    # the prompt ensembles are cached (2 sides + one per phrasing): a second pass scores identically
+    from facevlm.clip.prompts import BINARY
+
+    assert len(list(tmp_path.rglob("txt-*.npy"))) == 2 + sum(map(len, BINARY["Smiling"]))
     np.testing.assert_array_equal(attribute_scores(model, data, "Smiling", ctx, 0.5), scores)

@@ -85,6 +85,22 @@ def test_filters_and_records(gallery, embedder):
         searcher.run(Query(text="a face", filters={"expression": ["ecstatic"]}))
 
 
+def test_stats_count_labels_and_hide_sensitive_ones_by_default(gallery, embedder):
+    records = [FaceRecord(id=f"s{i}", image=pattern_image(200 + i), source="synthetic", licence="CC0",
+                          attributes=[AttributeValue("Eyeglasses", i < 2), AttributeValue("yaw", 10.0 * i),
+                                      AttributeValue("gender_presentation", "feminine" if i % 2 else "masculine",
+                                                     "pseudo", 0.9, "probe")])
+               for i in range(3)]
+    assert all(r.status == "added" for r in Ingestor(gallery, embedder, NO_EXPERTS).add_records(records))
+    stats = gallery.stats()
+    assert stats["faces"] == stats["vectors"] == 3
+    assert stats["attributes"]["Eyeglasses=true"] == 2 and stats["attributes"]["Eyeglasses=false"] == 1
+    assert stats["attributes"]["yaw"] == "n=3, range [0, 20]"  # numeric: one line, not one per value
+    assert not any(k.startswith("gender_presentation") for k in stats["attributes"])
+    shown = gallery.stats(sensitive=True)["attributes"]
+    assert shown["gender_presentation=feminine"] == 1 and shown["gender_presentation=masculine"] == 2
+
+
 def test_composed_query_moves_towards_the_edit(gallery, embedder):
     ids = _add(gallery, embedder, list(range(6)))
     searcher = Searcher(gallery, embedder)

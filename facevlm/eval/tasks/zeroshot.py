@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 
-from facevlm.clip.prompts import attribute_prompts
+from facevlm.clip.inference import build_head
 from facevlm.data.schema import VOCABULARY
 from facevlm.errors import FacevlmError
 from facevlm.eval.metrics import MetricFn, classification_fn, merged, multilabel_fn, prefixed, restricted
@@ -29,36 +30,27 @@ def default_attributes(data: Any) -> list[str]:
             and (data.labels(a) != "").any()]
 
 
-def _class_embedding(ctx: Context, model: Any, prompts: list[str]) -> np.ndarray:
+def _class_embedding(ctx: Context, model: Any, prompts: list[str]) -> torch.Tensor:
     """Mean of the normalised prompt embeddings, renormalised (a prompt ensemble); ctx caches the
     embeddings of each prompt list, so repeated runs and bootstrap resamples do not re-encode text."""
-    return l2n(ctx.text_embeddings(model, prompts).mean(axis=0))
+    return torch.from_numpy(np.ascontiguousarray(l2n(ctx.text_embeddings(model, prompts).mean(axis=0)),
+                                                 dtype=np.float32))
 
 
 def attribute_scores(model: Any, data: Any, attribute: str, ctx: Context, negative_weight: float) -> np.ndarray:
-    """[N, C] class scores (categorical) or [N] positive-minus-negative scores (binary).
+    """[N, C] class scores (categorical) or [N] scores of "present" (binary, threshold 0).
 
-    Prompts come from `facevlm.clip.prompts`, the table FaceCLIP's own zero-shot head uses. A binary
-    attribute's score is sim(positive) - sim(opposite state), threshold 0, whatever `negative_weight`
-    (the two-class head's argmax does not depend on it either)."""
-    spec = VOCABULARY[attribute]
+    The head is built by `facevlm.clip.inference.build_head` from the shared prompt table, exactly as
+    FaceCLIP's own zero-shot head, only embedding text through the eval cache; a binary score is
+    sim(positive) - sim(closest opposite state), whatever `negative_weight`."""
     direct = model.attribute_scores(data.images, attribute)
     if direct is not None:
         return direct
     require(getattr(model, "has_text", False), f"model {model.name} has no text tower and no {attribute} expert")
-    img = ctx.image_embeddings(model, data)
-    prompts = attribute_prompts(attribute)
-    if spec.kind == "binary":
-        pos, neg = prompts["true"]
-        return img @ _class_embedding(ctx, model, pos) - img @ _class_embedding(ctx, model, neg)
-    cols = []
-    for value in spec.values:
-        pos, neg = prompts[value]
-        score = img @ _class_embedding(ctx, model, pos)
-        if negative_weight and neg:
-            score = score - negative_weight * (img @ _class_embedding(ctx, model, neg))
-        cols.append(score)
-    return np.stack(cols, axis=1)
+    img = torch.from_numpy(np.ascontiguousarray(ctx.image_embeddings(model, data), dtype=np.float32))
+    head = build_head(attribute, lambda prompts: _class_embedding(ctx, model, prompts), negative_weight)
+    scores = head.scores(img).numpy()
+    return scores[:, 0] if head.binary else scores
 
 
 def metric_fn(model: Any, data: Any, attributes: list[str], ctx: Context, negative_weight: float) -> tuple[MetricFn, str]:
