@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -35,4 +36,5 @@ def finetune(recipe: Path, resume: Path | None, out: Path | None, steps: int | N
     name = recipe.stem.removeprefix("clip-")
     run_dir = run(cfg, resume=str(resume) if resume else None, recipe_name=f"facevlm-clip-{name}",
                   progress=not no_progress)
-    click.echo(f"model folder: {run_dir}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one line, not one per rank
+        click.echo(f"model folder: {run_dir}")

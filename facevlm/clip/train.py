@@ -296,7 +296,7 @@ def run(cfg: FinetuneConfig, *, resume: str | None = None, recipe_name: str = "c
             micro.append((images.to(dist.device, non_blocking=True), texts.to(dist.device, non_blocking=True)))
         _train_mode(model)
         optimizer.zero_grad(set_to_none=True)
-        loss = train_step(model, loss_fn, micro, autocast, scaler)
+        loss = _mean_over_ranks(train_step(model, loss_fn, micro, autocast, scaler), dist)
         if scaler is not None:
             scaler.step(optimizer)
             scaler.update()
@@ -331,6 +331,16 @@ def run(cfg: FinetuneConfig, *, resume: str | None = None, recipe_name: str = "c
     if dist.world_size > 1:
         torch.distributed.barrier()
     return run_dir
+
+
+def _mean_over_ranks(loss: float, dist: Dist) -> float:
+    """The loss of the global batch: with open_clip's local_loss each rank scores only its own rows
+    against every column, so the ranks' mean is what one process with the whole batch would log."""
+    if dist.world_size == 1:
+        return loss
+    t = torch.tensor([loss], dtype=torch.float64, device=dist.device)
+    torch.distributed.all_reduce(t)
+    return float(t.item()) / dist.world_size
 
 
 def _out_of_time(t0: float, limit_min: float, dist: Dist) -> bool:
