@@ -110,7 +110,8 @@ def ensemble(model: Any, tokenizer: Callable, prompts: Sequence[str]) -> torch.T
 @dataclass
 class ZeroShotHead:
     """Class embeddings of one attribute: a positive ensemble per value [V, D] and, per value, one
-    row per opposite state [K_v, D]."""
+    row per opposite state [K_v, D]. A binary head keeps only the "true" side ([1, D] and one state
+    set): its "false" column is the negation of "true", so a "false" side would never be read."""
 
     attribute: str
     values: list[str]
@@ -149,10 +150,11 @@ def build_head(attribute: str, embed: Callable[[list[str]], torch.Tensor], negat
     (which embeds through its cache) both build heads here, so they cannot drift apart."""
     prompts = attribute_prompts(attribute)
     values = list(prompts)
-    positive = torch.stack([embed(prompts[v][0]) for v in values])
-    negatives = [torch.stack([embed(state) for state in prompts[v][1]]) for v in values]
-    return ZeroShotHead(attribute, values, positive, negatives, negative_weight,
-                        binary=VOCABULARY[attribute].kind == "binary")
+    binary = VOCABULARY[attribute].kind == "binary"
+    sides = values[:1] if binary else values
+    positive = torch.stack([embed(prompts[v][0]) for v in sides])
+    negatives = [torch.stack([embed(state) for state in prompts[v][1]]) for v in sides]
+    return ZeroShotHead(attribute, values, positive, negatives, negative_weight, binary=binary)
 
 
 def zero_shot_head(model: Any, tokenizer: Callable, attribute: str, *, negative_weight: float = 0.5,

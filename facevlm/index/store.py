@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from facevlm import paths
-from facevlm.data.schema import VOCABULARY, AttributeValue
+from facevlm.data.schema import SENSITIVE, VOCABULARY, AttributeValue
 from facevlm.errors import FacevlmError
 from facevlm.index import files
 from facevlm.index.backends import BackendConfig, VectorBackend, open_backend
@@ -343,9 +343,9 @@ def _attribute_summary(rows: list[tuple[str, str, int]], sensitive: bool) -> dic
     one line per distinct number."""
     out: dict[str, Any] = {}
     for name, value, count in rows:
-        spec = VOCABULARY.get(name)
-        if spec is not None and spec.sensitive and not sensitive:
+        if name in SENSITIVE and not sensitive:
             continue
+        spec = VOCABULARY.get(name)
         if spec is None or spec.kind != "numeric":
             out[f"{name}={value}"] = count
             continue

@@ -47,8 +47,9 @@ def test_binary_score_is_positive_minus_opposite_state(tiny_pair, tmp_path) -> N
     np.testing.assert_allclose(scores, head.scores(img).numpy()[:, 0], atol=2e-4)
     closest_state = (img @ head.negatives[0].T).amax(-1)
     np.testing.assert_allclose(scores, (img @ head.positive[0] - closest_state).numpy(), atol=2e-4)
-    # the prompt ensembles are cached (2 sides + one per phrasing): a second pass scores identically
+    # the prompt ensembles are cached (the positive side + one per opposite state; the "false" side is
+    # never embedded): a second pass scores identically
     from facevlm.clip.prompts import BINARY
 
-    assert len(list(tmp_path.rglob("txt-*.npy"))) == 2 + sum(map(len, BINARY["Smiling"]))
+    assert len(list(tmp_path.rglob("txt-*.npy"))) == 1 + len(BINARY["Smiling"][1])
     np.testing.assert_array_equal(attribute_scores(model, data, "Smiling", ctx, 0.5), scores)
