@@ -10,11 +10,12 @@ MODEL := $(FACEVLM_HOME)/models/facevlm-clip-small/open_clip_model.safetensors
 DEMO_SYNTH := $(DATASETS)/demo-synth/dataset_info.json
 DEMO_GALLERY := $(FACEVLM_HOME)/galleries/demo
 
-.PHONY: help setup setup-main setup-engine assets test demo demo-sheet demo-gallery models freeze clean-envs
+.PHONY: help setup setup-main setup-engine assets lint test demo demo-sheet demo-gallery models freeze clean-envs
 
 help:
 	@echo "make demo    set up everything, then run the demo"
-	@echo "make test    set up everything, then run the test suite"
+	@echo "make test    set up everything, run the linters, then the test suite"
+	@echo "make lint    import-layer contracts (import-linter) + ruff lint and format check"
 	@echo "make setup   build .venv (main) and .venv-engine (vLLM), idempotent"
 	@echo "make assets  fetch + convert pretrained parts into \$$FACEVLM_HOME/assets"
 	@echo "make models  train the default FaceCLIP checkpoint (about 10 min on 2 cores)"
@@ -30,7 +31,13 @@ setup-engine:
 assets: setup-main
 	$(FACEVLM) assets fetch
 
-test: setup assets
+# Layer contracts and cycles ([tool.importlinter] in pyproject.toml, see docs/architecture.md), then ruff.
+lint: setup-main
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: setup assets lint
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 # The demo: contact sheet of the sample photos, a gallery of the real samples + 300 synthetic faces

@@ -4,13 +4,17 @@ Results are printed as Markdown rows for docs/benchmarks.md together with the co
 produced them; nothing here is asserted in tests.
 """
 
-from facevlm.cli import lazy_group
+from facevlm.lazycli import lazy_group
 
-bench = lazy_group("bench", "Speed/memory benchmarks, each compared with its reference in the same run.", {
-    "detect": ("facevlm.vision.bench:bench_detect", "Face detectors on the sample photos: faces found, ms/image."),
-    "synth": ("facevlm.data.synth.bench:bench_synth", "Synthetic renderer images/s."),
-    "probe": ("facevlm.data.synth.probe:probe_cmd", "Linear probe on frozen MobileNetV2 features of renders."),
-    "clip": ("facevlm.clip.bench:bench_clip", "FaceCLIP embedding throughput vs open_clip's own forward."),
-    "search": ("facevlm.index.bench:bench_search", "Search latency (exact) and ANN recall vs exact."),
-    "load": ("facevlm.index.loadtest:load_cmd", "Concurrent search clients against a running gateway."),
-})
+bench = lazy_group(
+    "bench",
+    "Speed/memory benchmarks, each compared with its reference in the same run.",
+    {
+        "detect": ("facevlm.vision.bench:bench_detect", "Face detectors on the sample photos: faces found, ms/image."),
+        "synth": ("facevlm.data.synth.bench:bench_synth", "Synthetic renderer images/s."),
+        "probe": ("facevlm.data.synth.probe:probe_cmd", "Linear probe on frozen MobileNetV2 features of renders."),
+        "clip": ("facevlm.clip.bench:bench_clip", "FaceCLIP embedding throughput vs open_clip's own forward."),
+        "search": ("facevlm.index.bench:bench_search", "Search latency (exact) and ANN recall vs exact."),
+        "load": ("facevlm.index.loadtest:load_cmd", "Concurrent search clients against a running gateway."),
+    },
+)

@@ -41,8 +41,9 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise FacevlmError(f"{where or cls.__name__}: unknown key(s) {', '.join(unknown)}; "
-                           f"expected some of {', '.join(fields)}")
+        raise FacevlmError(
+            f"{where or cls.__name__}: unknown key(s) {', '.join(unknown)}; expected some of {', '.join(fields)}"
+        )
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in data.items():

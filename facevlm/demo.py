@@ -29,47 +29,34 @@ class FaceRow:
     prob: float
 
 
-def video_frames(path: Path, count: int) -> list[tuple[str, np.ndarray]]:
-    """`count` evenly spaced RGB frames of a video, named `file@frame`."""
-    import cv2
-
-    capture = cv2.VideoCapture(str(path))
-    try:
-        total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        out = []
-        for index in np.linspace(0, max(total - 1, 0), num=count).round().astype(int) if total > 0 else []:
-            capture.set(cv2.CAP_PROP_POS_FRAMES, int(index))
-            ok, frame = capture.read()
-            if ok:
-                out.append((f"{path.name}@{index}", frame[:, :, ::-1].copy()))
-        return out
-    finally:
-        capture.release()
-
-
 def sample_images(frames_per_video: int, limit: int | None = None) -> list[tuple[str, Any]]:
-    """(name, image) for every sample photo and a few frames of every sample video (first `limit` files)."""
+    """(name, upright RGB image) for every sample photo and a few frames of every sample video (first
+    `limit` files), read as the data engine's `samples` source reads them."""
     from facevlm import assets
-    from facevlm.vision.image import as_rgb
+    from facevlm.data.adapters.base import ImportSummary
+    from facevlm.data.adapters.samples import video_frames
+    from facevlm.image import open_image
 
     out: list[tuple[str, Any]] = []
     for item in assets.samples()[:limit]:
         if item["kind"] == "image":
-            out.append((item["file"], as_rgb(item["path"])))
+            out.append((item["file"], open_image(item["path"])))
         elif item["kind"] == "video" and frames_per_video > 0:
-            out.extend(video_frames(Path(item["path"]), frames_per_video))
+            frames = video_frames(Path(item["path"]), frames_per_video, item["file"], ImportSummary("samples", "demo"))
+            out.extend((f"{Path(item['file']).name}@{index}", open_image(image["bytes"])) for index, image in frames)
     return out
 
 
-def analyse(images: list[tuple[str, Any]], detector, expression) -> list[list[FaceRow]]:
-    """Detect faces and predict expressions; one list of rows per image."""
-    from facevlm.vision.expression import expression_crop
-
+def analyse(images: list[tuple[str, Any]], pipeline) -> list[list[FaceRow]]:
+    """Faces and their expressions (facevlm.vision.pipeline); one list of rows per image."""
     rows = []
-    for (name, image), found in zip(images, detector.detect_batch([img for _, img in images])):
-        probs = expression.predict([expression_crop(image, d.box) for d in found])
-        top = expression.top(probs) if len(found) else []
-        rows.append([FaceRow(name, k, d.box, d.score, e, p) for k, (d, (e, p)) in enumerate(zip(found, top))])
+    for (name, _), faces in zip(images, pipeline.run_batch([img for _, img in images])):
+        rows.append(
+            [
+                FaceRow(name, k, face.box, face.score, face.expression.value, face.expression.prob)
+                for k, face in enumerate(faces)
+            ]
+        )
     return rows
 
 
@@ -103,26 +90,42 @@ def contact_sheet(images: list[tuple[str, Any]], rows: list[list[FaceRow]], path
             tx = min(max(0.0, x0), max(0.0, photo.width - w))
             # above the box, else below it, else inside its top edge: the first spot no other label uses
             spots = [(tx, y0 - h), (tx, y1 + 1), (tx, y0 + 3)]
-            free = [(sx, sy) for sx, sy in spots if sy >= 0 and sy + h <= photo.height
-                    and not any(sx < px1 and px0 < sx + w and sy < py1 and py0 < sy + h for px0, py0, px1, py1 in placed)]
+            free = [
+                (sx, sy)
+                for sx, sy in spots
+                if sy >= 0
+                and sy + h <= photo.height
+                and not any(sx < px1 and px0 < sx + w and sy < py1 and py0 < sy + h for px0, py0, px1, py1 in placed)
+            ]
             tx, ty = (free or [(tx, max(0.0, y0 - h))])[0]
             placed.append((tx, ty, tx + w, ty + h))
             draw.rectangle((tx, ty, tx + w, ty + h), fill=(0, 0, 0))
             draw.text((tx + 3, ty + 3 - top), text, fill=(255, 255, 0), font=label_font)
         cx, cy = (i % COLUMNS) * TILE[0], (i // COLUMNS) * (TILE[1] + caption)
         sheet.paste(photo, (cx + (TILE[0] - photo.width) // 2, cy + (TILE[1] - photo.height) // 2))
-        ImageDraw.Draw(sheet).text((cx + 6, cy + TILE[1] + 3), f"{name}: {len(faces)} face(s)", fill=(0, 0, 0),
-                                   font=name_font)
+        ImageDraw.Draw(sheet).text(
+            (cx + 6, cy + TILE[1] + 3), f"{name}: {len(faces)} face(s)", fill=(0, 0, 0), font=name_font
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path)
     return path
 
 
 @click.command("demo", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output folder [default: $FACEVLM_HOME/demo].")
-@click.option("--backend", type=click.Choice(["ssd", "hog", "mmod"]), default="ssd", show_default=True,
-              help="Face detector (see facevlm.vision.detect).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder [default: $FACEVLM_HOME/demo].",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["ssd", "hog", "mmod"]),
+    default="ssd",
+    show_default=True,
+    help="Face detector (see facevlm.vision.detect).",
+)
 @click.option("--min-conf", type=float, default=0.9, show_default=True, help="Detector confidence threshold.")
 @click.option("--frames", type=int, default=3, show_default=True, help="Frames sampled from each sample video.")
 @click.option("--limit", type=int, default=None, help="Only the first N sample files (a quick look).")
@@ -132,21 +135,29 @@ def demo(out_dir: Path | None, backend: str, min_conf: float, frames: int, limit
     from rich.table import Table
 
     from facevlm import paths
-    from facevlm.vision.detect import DetectorConfig, FaceDetector
-    from facevlm.vision.expression import ExpressionModel
+    from facevlm.vision.detect import DetectorConfig
+    from facevlm.vision.pipeline import FacePipeline, PipelineConfig
 
     images = sample_images(frames, limit)
     if not images:
         raise FacevlmError("the samples asset lists no images or videos")
-    detector = FaceDetector(DetectorConfig(backend=backend, min_confidence=min_conf, landmarks=False))
-    rows = analyse(images, detector, ExpressionModel())
+    pipeline = FacePipeline(
+        PipelineConfig(detector=DetectorConfig(backend=backend, min_confidence=min_conf, landmarks=False))
+    )
+    rows = analyse(images, pipeline)
     table = Table(title=f"facevlm demo: {len(images)} images, {sum(map(len, rows))} faces")
     for column in ("file", "face #", "box (x0, y0, x1, y1)", "score", "expression", "p"):
         table.add_column(column)
     for faces in rows:
         for f in faces:
-            table.add_row(f.source, str(f.index), ", ".join(f"{v:.0f}" for v in f.box), f"{f.score:.3f}",
-                          f.expression, f"{f.prob:.2f}")
+            table.add_row(
+                f.source,
+                str(f.index),
+                ", ".join(f"{v:.0f}" for v in f.box),
+                f"{f.score:.3f}",
+                f.expression,
+                f"{f.prob:.2f}",
+            )
     console = Console()
     console.print(table)
     sheet = contact_sheet(images, rows, (out_dir or paths.home() / "demo") / "contact_sheet.png")

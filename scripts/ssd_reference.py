@@ -22,24 +22,26 @@ REPO = Path(__file__).resolve().parent.parent
 
 def main() -> None:
     from facevlm import assets
-    from facevlm.vision import asset_dir
+    from facevlm.assets import local_path
+    from facevlm.image import to_array
     from facevlm.vision.detect import _SSD_FILES, _SSD_MEAN, _ssd_shape
-    from facevlm.vision.image import as_rgb
 
     if not hasattr(cv2.dnn, "readNetFromCaffe"):
         raise SystemExit(f"OpenCV {cv2.__version__} has no Caffe importer: see this script's docstring")
     photo = next(s["path"] for s in assets.samples("image") if Path(s["file"]).name == "multi_face.jpg")
-    rgb = as_rgb(photo)
+    rgb = to_array(photo)
     shape = _ssd_shape(rgb.shape[:2], 300)
     bgr = cv2.resize(rgb[:, :, ::-1], shape)
-    directory = asset_dir("face-detector-ssd")
+    directory = local_path("face-detector-ssd")
     net = cv2.dnn.readNetFromCaffe(*(str(directory / f) for f in _SSD_FILES))
     net.setInput(cv2.dnn.blobFromImage(bgr, 1.0, shape, tuple(float(m) for m in _SSD_MEAN)))
     rows = net.forward().reshape(-1, 7)
     out = REPO / "tests/fixtures/ssd_reference.npz"
     np.savez_compressed(out, bgr=bgr, rows=rows[rows[:, 2] > 0.05], opencv=cv2.__version__)
-    print(f"wrote {out} ({out.stat().st_size // 1024} KB): {int((rows[:, 2] > 0.05).sum())} detections, "
-          f"OpenCV {cv2.__version__}")
+    print(
+        f"wrote {out} ({out.stat().st_size // 1024} KB): {int((rows[:, 2] > 0.05).sum())} detections, "
+        f"OpenCV {cv2.__version__}"
+    )
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ import numpy as np
 from click.testing import CliRunner
 from PIL import Image
 
-from facevlm.data.schema import EXPRESSIONS
 from facevlm.demo import COLUMNS, TILE, FaceRow, contact_sheet, demo
+from facevlm.schema import EXPRESSIONS
 
 
 def test_contact_sheet_draws_box_and_label_where_the_face_is(tmp_path):

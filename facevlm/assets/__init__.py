@@ -2,7 +2,9 @@
 
 Every loader in facevlm takes a model argument through `resolve()`, so the same option accepts an asset
 name (offline, from `facevlm assets fetch`), a local folder or file, or a Hugging Face hub id for users
-who have a hub. See docs/assets.md for what each asset is and where it comes from.
+who have a hub. This is the one asset resolver; its two typed accessors are `path(name)` (a known asset,
+fetched) and `local_path(name_or_path)` (for loaders that read files themselves and so cannot take a hub
+id). See docs/assets.md for what each asset is and where it comes from.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from facevlm.errors import AssetError
 
 # Fetching lives in facevlm.assets.fetch (`from facevlm.assets.fetch import fetch`); it is not re-exported
 # here because a package attribute named like the submodule would be overwritten on its first import.
-__all__ = ["ASSETS", "Asset", "path", "resolve", "samples", "verify"]
+__all__ = ["ASSETS", "Asset", "local_path", "path", "resolve", "samples", "verify"]
 
 
 def resolve(name_or_path: str | Path) -> str | Path:
@@ -37,6 +39,15 @@ def resolve(name_or_path: str | Path) -> str | Path:
     return text
 
 
+def local_path(name_or_path: str | Path) -> Path:
+    """`resolve()` for loaders that open files themselves (detector weights, the expression model): an
+    asset name or an existing local file/folder; anything else, hub ids included, is an AssetError."""
+    found = resolve(name_or_path)
+    if isinstance(found, Path):
+        return found
+    raise AssetError(f"{found}: neither a known asset ({', '.join(ASSETS)}) nor an existing file or folder")
+
+
 def path(name: str) -> Path:
     """Directory of a fetched asset; AssetError when unknown, not fetched, or files are missing.
 
@@ -50,7 +61,7 @@ def path(name: str) -> Path:
     bad = manifest.problems(entry, deep=False)
     if bad:
         raise AssetError(f"asset {name} is damaged ({bad[0]}); run `facevlm assets fetch {name}`")
-    return manifest.asset_dir(name)
+    return manifest.storage_dir(name)
 
 
 def samples(kind: str | None = None) -> list[dict[str, Any]]:
@@ -75,8 +86,7 @@ def verify(names: list[str] | tuple[str, ...] | None = None) -> dict[str, list[t
         if name not in entries:
             raise AssetError(f"asset {name} is missing; run `facevlm assets fetch {name}`")
     report = {name: manifest.check(entries[name], deep=True) for name in wanted}
-    bad = [f"{manifest.asset_dir(n) / f.path}: {s}" for n, rows in report.items() for f, s in rows if s != "ok"]
+    bad = [f"{manifest.storage_dir(n) / f.path}: {s}" for n, rows in report.items() for f, s in rows if s != "ok"]
     if bad:
         raise AssetError(f"{len(bad)} damaged asset file(s): {'; '.join(bad)}; run `facevlm assets fetch`")
     return report
-

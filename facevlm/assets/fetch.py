@@ -13,15 +13,18 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib
+import importlib.util
+import os
 import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Literal
 
@@ -31,6 +34,7 @@ from tqdm import tqdm
 from facevlm import paths
 from facevlm.assets import manifest, registry
 from facevlm.assets.registry import Asset, Member, Source
+from facevlm.assets.setup_stub import write_stubs
 from facevlm.errors import AssetError, FacevlmError
 
 
@@ -46,9 +50,14 @@ def default_download_dir() -> Path:
     return paths.assets_dir() / ".downloads"
 
 
-def fetch(names: list[str] | tuple[str, ...] | None = None, *, force: bool = False,
-          download_dir: Path | None = None, progress: bool = True,
-          on_result: Callable[[FetchResult], None] | None = None) -> list[FetchResult]:
+def fetch(
+    names: list[str] | tuple[str, ...] | None = None,
+    *,
+    force: bool = False,
+    download_dir: Path | None = None,
+    progress: bool = True,
+    on_result: Callable[[FetchResult], None] | None = None,
+) -> list[FetchResult]:
     """Fetch the named assets (all when empty); up-to-date ones are only verified, not downloaded.
 
     Failures of single assets are collected so one broken source does not block the others; if any
@@ -173,14 +182,12 @@ class Downloads:
         if source.registry == "npm":
             self._run(["npm", "pack", source.spec, "--pack-destination", str(self.root), "--silent"], source)
         else:
-            self._run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-input",
-                       "--disable-pip-version-check", "--progress-bar", "off",
-                       "--no-binary" if source.sdist else "--only-binary", ":all:",
-                       source.spec, "-d", str(self.root)], source)
+            self._pip_download(source)
         found = self.find(source)
         if found is None:
-            raise AssetError(f"{source.registry} reported success for {source.spec} but no archive "
-                             f"for it is in {self.root}")
+            raise AssetError(
+                f"{source.registry} reported success for {source.spec} but no archive for it is in {self.root}"
+            )
         return found
 
     def find(self, source: Source) -> Path | None:
@@ -188,10 +195,42 @@ class Downloads:
             return None
         return next((p for p in sorted(self.root.iterdir()) if _archive_matches(p.name, source)), None)
 
+    def _pip_download(self, source: Source) -> None:
+        """`pip download` the pinned archive. Only the package itself is forced to an sdist: its build
+        requirements (numpy, cython...) must come as wheels or pip tries to compile them too."""
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--no-input",
+            "--disable-pip-version-check",
+            "--progress-bar",
+            "off",
+            "--no-binary" if source.sdist else "--only-binary",
+            source.package if source.sdist else ":all:",
+            source.spec,
+            "-d",
+            str(self.root),
+        ]
+        if not source.setup_stubs:
+            self._run(cmd, source)
+            return
+        if importlib.util.find_spec("setuptools") is None:
+            raise AssetError(
+                f"{source.spec}: reading its sdist needs setuptools in this environment "
+                f"(pip runs its setup.py without build isolation); pip install setuptools"
+            )
+        with tempfile.TemporaryDirectory(prefix="facevlm-setup-stubs-") as stubs:
+            write_stubs(Path(stubs), source.setup_stubs)
+            pythonpath = os.pathsep.join(p for p in (stubs, os.environ.get("PYTHONPATH", "")) if p)
+            self._run(cmd + ["--no-build-isolation"], source, env={**os.environ, "PYTHONPATH": pythonpath})
+
     @staticmethod
-    def _run(cmd: list[str], source: Source) -> None:
+    def _run(cmd: list[str], source: Source, env: dict[str, str] | None = None) -> None:
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True)
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         except OSError as exc:
             raise AssetError(f"cannot run {cmd[0]} to download {source.spec}: {exc}") from None
         if proc.returncode != 0:
@@ -200,8 +239,9 @@ class Downloads:
             hint = ""
             if "from versions: none" in proc.stderr + proc.stdout or "ENOTFOUND" in proc.stderr:
                 hint = " (no version found at all: is the registry reachable? check pip/npm index and proxy settings)"
-            raise AssetError(f"downloading {source.spec} from {source.registry} failed "
-                             f"(exit {proc.returncode}): {errors[-1]}{hint}")
+            raise AssetError(
+                f"downloading {source.spec} from {source.registry} failed (exit {proc.returncode}): {errors[-1]}{hint}"
+            )
 
 
 def _archive_matches(filename: str, source: Source) -> bool:
@@ -225,12 +265,15 @@ def _iter_files(archive: Path, wanted: set[str]) -> Iterator[tuple[str, IO[bytes
     """Yield (package-root-relative path, stream) for the wanted files of a wheel, sdist or npm tarball.
 
     Tarballs are read in one streaming pass: looking members up by name would decompress the whole
-    archive once per file (the dlib models sit in a 100 MB sdist).
+    archive once per file (the dlib models sit in a 100 MB sdist). A .zip is an sdist (wheels are .whl)
+    and, like a tarball, keeps everything under a top folder.
     """
     if archive.suffix in (".whl", ".zip"):
         with zipfile.ZipFile(archive) as zf:
-            for rel in sorted(wanted & set(zf.namelist())):
-                with zf.open(rel) as fh:
+            in_folder = archive.suffix == ".zip"
+            names = {n.split("/", 1)[-1] if in_folder else n: n for n in zf.namelist() if not in_folder or "/" in n}
+            for rel in sorted(wanted & set(names)):
+                with zf.open(names[rel]) as fh:
                     yield rel, fh
         return
     with tarfile.open(archive, "r:*") as tf:
@@ -251,8 +294,7 @@ def extract(archive: Path, members: list[Member], out_dir: Path, progress: bool 
     """
     by_path = {m.path: m for m in members}
     seen: set[str] = set()
-    bar = tqdm(total=len(members), unit="file", desc=f"extract {archive.name[:40]}", disable=not progress,
-               leave=False)
+    bar = tqdm(total=len(members), unit="file", desc=f"extract {archive.name[:40]}", disable=not progress, leave=False)
     try:
         for rel, src in _iter_files(archive, set(by_path)):
             member = by_path[rel]
@@ -265,8 +307,10 @@ def extract(archive: Path, members: list[Member], out_dir: Path, progress: bool 
                     out.write(block)
             if digest.hexdigest() != member.sha256:
                 archive.unlink(missing_ok=True)
-                raise AssetError(f"{archive.name}: {rel} has sha256 {digest.hexdigest()}, the registry pins "
-                                 f"{member.sha256}; deleted the archive, run the fetch again")
+                raise AssetError(
+                    f"{archive.name}: {rel} has sha256 {digest.hexdigest()}, the registry pins "
+                    f"{member.sha256}; deleted the archive, run the fetch again"
+                )
             seen.add(rel)
             bar.update(1)
     except (OSError, EOFError, zipfile.BadZipFile, tarfile.TarError) as exc:
@@ -308,13 +352,16 @@ def _build(asset: Asset, downloads: Downloads, *, progress: bool) -> str:
             staging.parent.rmdir()  # only when empty
     note = f"{len(entry.files)} files"
     if skipped:
-        note += (f"; skipped optional {', '.join(skipped)} (`npm` not installed; install Node.js and "
-                 f"run `facevlm assets fetch {asset.name}` to add them)")
+        note += (
+            f"; skipped optional {', '.join(skipped)} (`npm` not installed; install Node.js and "
+            f"run `facevlm assets fetch {asset.name}` to add them)"
+        )
     return note
 
 
-def _extract_all(asset: Asset, downloads: Downloads, staging: Path, *,
-                 progress: bool) -> tuple[list[manifest.SourceEntry], list[str]]:
+def _extract_all(
+    asset: Asset, downloads: Downloads, staging: Path, *, progress: bool
+) -> tuple[list[manifest.SourceEntry], list[str]]:
     sources, skipped = [], []
     for source in asset.sources():
         archive = downloads.archive(source)
@@ -336,12 +383,13 @@ def _convert(asset: Asset, staging: Path) -> list[str]:
     try:
         getattr(importlib.import_module(module_name), func_name)(staging, asset)
     except ImportError as exc:  # a library the conversion needs (gguf, timm, h5py) is not installed
+        if (exc.name or "").startswith("facevlm"):
+            raise  # our own code is always there: a failing import of it is a bug, with its traceback
         raise AssetError(f"converting {asset.name} needs {exc.name or exc}, which is not installed") from None
     return sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file() and p not in before)
 
 
-def _entry(asset: Asset, folder: Path, sources: list[manifest.SourceEntry],
-           converted: list[str]) -> manifest.Entry:
+def _entry(asset: Asset, folder: Path, sources: list[manifest.SourceEntry], converted: list[str]) -> manifest.Entry:
     by_dest = {m.dest: m for m in asset.members}
     files = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
@@ -354,6 +402,12 @@ def _entry(asset: Asset, folder: Path, sources: list[manifest.SourceEntry],
             origin, licence = f"converted by {asset.convert}", asset.licence
         files.append(manifest.FileEntry(rel, manifest.sha256_file(path), path.stat().st_size, licence, origin))
     return manifest.Entry(
-        name=asset.name, description=asset.description, licence=asset.licence, sources=sources,
-        files=files, converted_by=asset.convert, converted=converted,
-        fetched_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        name=asset.name,
+        description=asset.description,
+        licence=asset.licence,
+        sources=sources,
+        files=files,
+        converted_by=asset.convert,
+        converted=converted,
+        fetched_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )

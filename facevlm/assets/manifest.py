@@ -57,7 +57,9 @@ def manifest_path() -> Path:
     return paths.assets_dir() / "assets.json"
 
 
-def asset_dir(name: str) -> Path:
+def storage_dir(name: str) -> Path:
+    """Where asset `name` is (or will be) stored, fetched or not. Not a resolver: loaders call
+    `facevlm.assets.resolve` / `path` / `local_path`, which also check that the files are there."""
     return paths.assets_dir() / name
 
 
@@ -94,8 +96,10 @@ def save(entries: dict[str, Entry]) -> None:
     """Write atomically (temp file + rename) so a reader never sees half a manifest."""
     path = manifest_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = {"version": MANIFEST_VERSION,
-            "assets": {n: {k: v for k, v in asdict(e).items() if k != "name"} for n, e in entries.items()}}
+    data = {
+        "version": MANIFEST_VERSION,
+        "assets": {n: {k: v for k, v in asdict(e).items() if k != "name"} for n, e in entries.items()},
+    }
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".assets.", suffix=".json")
     with os.fdopen(fd, "w") as fh:
         json.dump(data, fh, indent=2)
@@ -124,11 +128,11 @@ def file_status(root: Path, item: FileEntry, deep: bool = True) -> Status:
 
 
 def check(entry: Entry, deep: bool = True) -> list[tuple[FileEntry, Status]]:
-    root = asset_dir(entry.name)
+    root = storage_dir(entry.name)
     return [(f, file_status(root, f, deep)) for f in entry.files]
 
 
 def problems(entry: Entry, deep: bool = True) -> list[str]:
     """One 'path: status' string per bad file, empty when the asset is intact."""
-    root = asset_dir(entry.name)
+    root = storage_dir(entry.name)
     return [f"{root / f.path}: {status}" for f, status in check(entry, deep) if status != "ok"]

@@ -46,8 +46,9 @@ def _with_text_path(model_cfg: dict[str, Any], folder: Path) -> dict[str, Any]:
     return cfg
 
 
-def save_model(model: Any, tokenizer: Any, model_cfg: dict[str, Any], out_dir: str | Path,
-               meta: dict[str, Any] | None = None) -> Path:
+def save_model(
+    model: Any, tokenizer: Any, model_cfg: dict[str, Any], out_dir: str | Path, meta: dict[str, Any] | None = None
+) -> Path:
     """Write an open_clip-loadable folder (weights written last, via a temp file, so a crash mid-save
     never leaves a folder that looks complete)."""
     from safetensors.torch import save_file
@@ -80,8 +81,9 @@ def read_config(folder: str | Path) -> dict[str, Any]:
     return config
 
 
-def load_model(folder: str | Path, device: str = "cpu",
-               precision: str = "fp32") -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+def load_model(
+    folder: str | Path, device: str = "cpu", precision: str = "fp32"
+) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
     """(model, train_transform, preprocess, tokenizer, model_cfg) of a saved folder, through open_clip's
     local-dir loader; the HF text tower path is pointed at the folder wherever it now lives."""
     import open_clip
@@ -97,7 +99,8 @@ def load_model(folder: str | Path, device: str = "cpu",
 
     with quiet_hf_loading():
         model, train_tf, val_tf = open_clip.create_model_and_transforms(
-            f"local-dir:{folder}", device=device, precision=precision, **overrides)
+            f"local-dir:{folder}", device=device, precision=precision, **overrides
+        )
     tokenizer = open_clip.get_tokenizer(f"local-dir:{folder}")
     return model, train_tf, val_tf, tokenizer, model_cfg
 
@@ -134,12 +137,26 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(folder: str | Path, *, model: Any, tokenizer: Any, model_cfg: dict[str, Any],
-                    optimizer: Any, scaler: Any, step: int, extra: dict[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    folder: str | Path,
+    *,
+    model: Any,
+    tokenizer: Any,
+    model_cfg: dict[str, Any],
+    optimizer: Any,
+    scaler: Any,
+    step: int,
+    extra: dict[str, Any] | None = None,
+) -> Path:
     """A model folder plus the training state at `step` (steps completed)."""
     folder = save_model(model, tokenizer, model_cfg, folder, meta={"step": step, **(extra or {})})
-    state = {"step": step, "optimizer": optimizer.state_dict(), "rng": _rng_state(),
-             "scaler": scaler.state_dict() if scaler is not None else None, "extra": extra or {}}
+    state = {
+        "step": step,
+        "optimizer": optimizer.state_dict(),
+        "rng": _rng_state(),
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "extra": extra or {},
+    }
     tmp = folder / f".{STATE_FILE}.tmp"
     torch.save(state, tmp)
     os.replace(tmp, folder / STATE_FILE)

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import random
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from facevlm.data.schema import FaceRecord, from_row
 from facevlm.errors import DataError
+from facevlm.schema import FaceRecord, from_row
 
 
 def _face_crop(record: FaceRecord, margin: float) -> Any:
+    """The training crop: the one crop rule (facevlm.vision.crop), which the gallery embeds too."""
     from facevlm.data.store import face_crop
 
     return face_crop(record, size=None, margin=margin)
@@ -32,8 +34,16 @@ class CaptionPairs(Dataset):
     FaceRecords; rows are decoded lazily so a large dataset is never held in memory as images.
     """
 
-    def __init__(self, records: Any, transform: Callable, tokenizer: Callable, *, seed: int = 0,
-                 crop_margin: float = 0.2, name: str = "dataset"):
+    def __init__(
+        self,
+        records: Any,
+        transform: Callable,
+        tokenizer: Callable,
+        *,
+        seed: int = 0,
+        crop_margin: float = 0.2,
+        name: str = "dataset",
+    ):
         self.records = records
         self.transform = transform
         self.tokenizer = tokenizer
@@ -56,7 +66,7 @@ class CaptionPairs(Dataset):
         rng = random.Random(f"{self.seed}/{epoch}/{i}")
         record = self.record(i)
         caption = rng.choice([c for c in record.captions if c.strip()])
-        image = _face_crop(record, self.crop_margin).convert("RGB")
+        image = _face_crop(record, self.crop_margin)  # upright RGB, as open_image gives everywhere
         with _seeded(rng.getrandbits(63)):
             pixels = self.transform(image)
         return pixels, self.tokenizer([caption])[0]
@@ -87,13 +97,16 @@ class EpochSampler(Sampler):
     rank gets the same number of batches, as DDP requires).
     """
 
-    def __init__(self, size: int, batch_size: int, *, seed: int = 0, rank: int = 0, world_size: int = 1,
-                 start_batch: int = 0):
+    def __init__(
+        self, size: int, batch_size: int, *, seed: int = 0, rank: int = 0, world_size: int = 1, start_batch: int = 0
+    ):
         self.size, self.batch_size, self.seed = size, batch_size, seed
         self.rank, self.world_size, self.start_batch = rank, world_size, start_batch
         if self.batches_per_epoch == 0:
-            raise DataError(f"{size} captioned faces cannot fill one batch of {batch_size} on each of "
-                            f"{world_size} rank(s); lower batch_size")
+            raise DataError(
+                f"{size} captioned faces cannot fill one batch of {batch_size} on each of "
+                f"{world_size} rank(s); lower batch_size"
+            )
 
     @property
     def batches_per_epoch(self) -> int:
@@ -101,14 +114,14 @@ class EpochSampler(Sampler):
 
     def epoch_order(self, epoch: int) -> Sequence[int]:
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        order = torch.randperm(self.size, generator=gen)[self.rank::self.world_size]
+        order = torch.randperm(self.size, generator=gen)[self.rank :: self.world_size]
         return order[: self.batches_per_epoch * self.batch_size].tolist()
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         epoch, batch = divmod(self.start_batch, self.batches_per_epoch)
         while True:
             order = self.epoch_order(epoch)
-            for i in order[batch * self.batch_size:]:
+            for i in order[batch * self.batch_size :]:
                 yield epoch, i
             epoch, batch = epoch + 1, 0
 
@@ -124,7 +137,7 @@ def load_training_records(names: Sequence[str], splits: Sequence[str], max_recor
         ds = load_records(name)
         if splits:
             wanted = set(splits)
-            ds = ds.filter(lambda s: s in wanted, input_columns="split", keep_in_memory=True)
+            ds = ds.filter(lambda s, wanted=wanted: s in wanted, input_columns="split", keep_in_memory=True)
         if len(ds):
             parts.append(ds)
     if not parts:

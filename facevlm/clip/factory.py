@@ -14,16 +14,16 @@ while the asset uses timm's bare keys) are loaded here, strictly, after open_cli
 from __future__ import annotations
 
 import contextlib
-
 import json
 import os
 import threading
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
-from facevlm import paths
+from facevlm import assets, paths
 from facevlm.errors import AssetError, FacevlmError
 
 CONFIG_DIR = Path(__file__).resolve().parent / "model_configs"
@@ -44,8 +44,9 @@ class TowerInit:
 
 
 TOWERS: dict[str, TowerInit] = {
-    "facevlm-clip-small": TowerInit("mobilenetv2-imagenet", "timm_mobilenetv2_100.safetensors",
-                                    {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}),
+    "facevlm-clip-small": TowerInit(
+        "mobilenetv2-imagenet", "timm_mobilenetv2_100.safetensors", {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+    ),
     "facevlm-clip-vit-b16": TowerInit(),
     "facevlm-clip-tiny": TowerInit(),
 }
@@ -55,25 +56,13 @@ _lock = threading.Lock()
 _registered: Path | None = None
 
 
-def resolve_asset(name: str) -> Path:
-    """`facevlm.assets.resolve` for a named asset, as a Path (AssetError if it is not fetched)."""
-    try:
-        from facevlm.assets import resolve
-    except ImportError:  # the assets stage is optional at import time; its on-disk contract is not
-        folder = paths.assets_dir() / name
-        if not folder.is_dir():
-            raise AssetError(f"asset {name} is missing; run `facevlm assets fetch`") from None
-        return folder
-    return Path(resolve(name))
-
-
 def _local_tower(hub_id: str) -> str:
     """The fetched asset folder standing in for `hub_id`, or the hub id when it is not fetched."""
     asset = HUB_TO_ASSET.get(hub_id)
     if asset is None:
         return hub_id
     try:
-        return str(resolve_asset(asset))
+        return str(assets.path(asset))
     except AssetError:
         return hub_id
 
@@ -123,24 +112,25 @@ def _check_assets(name: str, cfg: dict[str, Any]) -> None:
     for key in ("hf_model_name", "hf_tokenizer_name"):
         ref = cfg.get("text_cfg", {}).get(key)
         if ref in HUB_TO_ASSET:
-            resolve_asset(HUB_TO_ASSET[ref])  # raises AssetError naming what to fetch
+            assets.path(HUB_TO_ASSET[ref])  # raises AssetError naming what to fetch
     init = TOWERS.get(name)
     if init and init.image_asset:
-        resolve_asset(init.image_asset)
+        assets.path(init.image_asset)
 
 
 def _load_image_trunk(model: Any, init: TowerInit) -> None:
     from safetensors.torch import load_file
 
-    file = resolve_asset(init.image_asset) / init.image_file
+    file = assets.path(init.image_asset) / init.image_file
     if not file.is_file():
         raise AssetError(f"{file}: missing from asset {init.image_asset}; run `facevlm assets fetch`")
     state = load_file(str(file))
     result = model.visual.trunk.load_state_dict(state, strict=False)
     unexpected = [k for k in result.unexpected_keys if not k.startswith("classifier.")]
     if result.missing_keys or unexpected:
-        raise AssetError(f"{file}: does not match the image trunk (missing {result.missing_keys[:3]}, "
-                         f"unexpected {unexpected[:3]})")
+        raise AssetError(
+            f"{file}: does not match the image trunk (missing {result.missing_keys[:3]}, unexpected {unexpected[:3]})"
+        )
 
 
 @dataclass
@@ -154,9 +144,16 @@ class Built:
     tokenizer: Any
 
 
-def create(name: str = DEFAULT_MODEL, pretrained: str | None = None, *, device: str = "cpu",
-           precision: str = "fp32", pretrained_towers: bool = True,
-           aug_cfg: dict[str, Any] | None = None, **model_kwargs: Any) -> Built:
+def create(
+    name: str = DEFAULT_MODEL,
+    pretrained: str | None = None,
+    *,
+    device: str = "cpu",
+    precision: str = "fp32",
+    pretrained_towers: bool = True,
+    aug_cfg: dict[str, Any] | None = None,
+    **model_kwargs: Any,
+) -> Built:
     """Build a model by config name through `open_clip.create_model_and_transforms`.
 
     Our configs start from the pretrained towers (assets) with fresh projections unless
@@ -170,19 +167,28 @@ def create(name: str = DEFAULT_MODEL, pretrained: str | None = None, *, device: 
     init = TOWERS.get(name)
     if init is not None and pretrained_towers:
         _check_assets(name, cfg)
-    if pretrained is not None and not (Path(pretrained).is_file()
-                                       or pretrained in open_clip.list_pretrained_tags_by_model(name)):
-        raise FacevlmError(f"pretrained={pretrained!r}: neither a file nor one of open_clip's tags for {name} "
-                           f"({', '.join(open_clip.list_pretrained_tags_by_model(name)) or 'none'})")
+    if pretrained is not None and not (
+        Path(pretrained).is_file() or pretrained in open_clip.list_pretrained_tags_by_model(name)
+    ):
+        raise FacevlmError(
+            f"pretrained={pretrained!r}: neither a file nor one of open_clip's tags for {name} "
+            f"({', '.join(open_clip.list_pretrained_tags_by_model(name)) or 'none'})"
+        )
     try:
         with warnings.catch_warnings(), quiet_hf_loading():
             # open_clip 3.3 applies colour jitter / grayscale from aug_cfg, then wrongly warns they are unused
             warnings.filterwarnings("ignore", message="Unused augmentation cfg items")
             model, train_tf, val_tf = open_clip.create_model_and_transforms(
-                name, pretrained=pretrained, device=device, precision=precision,
+                name,
+                pretrained=pretrained,
+                device=device,
+                precision=precision,
                 pretrained_text=pretrained_towers and init is not None,
                 image_mean=init.preprocess.get("mean") if init else None,
-                image_std=init.preprocess.get("std") if init else None, aug_cfg=aug_cfg, **model_kwargs)
+                image_std=init.preprocess.get("std") if init else None,
+                aug_cfg=aug_cfg,
+                **model_kwargs,
+            )
     except RuntimeError as exc:
         raise FacevlmError(f"open_clip could not build {name!r}: {exc}") from None
     if init is not None and init.image_asset and pretrained_towers:

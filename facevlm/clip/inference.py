@@ -15,51 +15,46 @@ called half of all non-smiling faces smiling (synthetic val: accuracy 0.66, 0.92
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from facevlm.clip.backends import image_runner
 from facevlm.clip.prompts import attribute_prompts
-from facevlm.data.schema import VOCABULARY
 from facevlm.errors import FacevlmError
+from facevlm.image import open_image
+from facevlm.schema import VOCABULARY
 
 
 def _device_of(model: Any) -> torch.device:
     return next(model.parameters()).device
 
 
-def _load_image(item: Any) -> Any:
-    from PIL import Image
-
-    if isinstance(item, (str, Path)):
-        try:
-            with Image.open(item) as im:
-                return im.convert("RGB")
-        except OSError as exc:
-            raise FacevlmError(f"{item}: not a readable image ({exc})") from None
-    return item.convert("RGB") if hasattr(item, "convert") else item
-
-
 @torch.no_grad()
-def encode_images(model: Any, preprocess: Callable, images: Iterable[Any], batch_size: int = 32) -> torch.Tensor:
+def encode_images(
+    model: Any, preprocess: Callable, images: Iterable[Any], batch_size: int = 32, backend: str = "eager"
+) -> torch.Tensor:
     """Normalised image embeddings [N, D]; `images` are PIL images, paths, or already-preprocessed
-    [3, H, W] tensors. Preprocessing of a batch is done just before its forward, so memory stays flat."""
+    [3, H, W] tensors. Preprocessing of a batch is done just before its forward, so memory stays flat.
+    `backend` (facevlm.clip.backends) picks how the forward runs; every backend returns the same
+    embeddings as `eager` (open_clip's own forward) within float rounding."""
     device = _device_of(model)
     dtype = next(model.parameters()).dtype
+    forward = image_runner(model, backend)
     out: list[torch.Tensor] = []
     batch: list[torch.Tensor] = []
 
     def flush() -> None:
         pixels = torch.stack(batch).to(device=device, dtype=dtype)
-        out.append(F.normalize(model.encode_image(pixels).float(), dim=-1).cpu())
+        out.append(F.normalize(forward(pixels), dim=-1).cpu())
         batch.clear()
 
     model.eval()
     for item in images:
-        batch.append(item if isinstance(item, torch.Tensor) else preprocess(_load_image(item)))
+        batch.append(item if isinstance(item, torch.Tensor) else preprocess(open_image(item)))
         if len(batch) == batch_size:
             flush()
     if batch:
@@ -90,8 +85,13 @@ def encode_texts(model: Any, tokenizer: Callable, texts: Sequence[str], batch_si
         texts = [texts]
     device = _device_of(model)
     model.eval()
-    out = [F.normalize(model.encode_text(trim_padding(tokenizer(list(texts[i:i + batch_size])), tokenizer).to(device))
-                       .float(), dim=-1).cpu() for i in range(0, len(texts), batch_size)]
+    out = [
+        F.normalize(
+            model.encode_text(trim_padding(tokenizer(list(texts[i : i + batch_size])), tokenizer).to(device)).float(),
+            dim=-1,
+        ).cpu()
+        for i in range(0, len(texts), batch_size)
+    ]
     return torch.cat(out) if out else torch.empty(0, _embed_dim(model))
 
 
@@ -144,7 +144,9 @@ class ZeroShotHead:
         return [self.values[i] for i in probs.argmax(-1).tolist()], probs
 
 
-def build_head(attribute: str, embed: Callable[[list[str]], torch.Tensor], negative_weight: float = 0.5) -> ZeroShotHead:
+def build_head(
+    attribute: str, embed: Callable[[list[str]], torch.Tensor], negative_weight: float = 0.5
+) -> ZeroShotHead:
     """The zero-shot head of `attribute` from the shared prompt table, `embed` turning a prompt list
     into one normalised ensemble embedding [D]. FaceCLIP's own head and the benchmark's zeroshot task
     (which embeds through its cache) both build heads here, so they cannot drift apart."""
@@ -157,9 +159,17 @@ def build_head(attribute: str, embed: Callable[[list[str]], torch.Tensor], negat
     return ZeroShotHead(attribute, values, positive, negatives, negative_weight, binary=binary)
 
 
-def zero_shot_head(model: Any, tokenizer: Callable, attribute: str, *, negative_weight: float = 0.5,
-                   allow_sensitive: bool = False) -> ZeroShotHead:
-    """Build the prompt-ensemble classifier of one schema attribute.
+def zero_shot_head(
+    model: Any,
+    tokenizer: Callable,
+    attribute: str,
+    *,
+    negative_weight: float = 0.5,
+    allow_sensitive: bool = False,
+    embed: Callable[[list[str]], torch.Tensor] | None = None,
+) -> ZeroShotHead:
+    """Build the prompt-ensemble classifier of one schema attribute (`embed`: prompts -> one ensemble
+    embedding; default `ensemble` on the model, FaceCLIP passes its cached one).
 
     Sensitive attributes (apparent age, gender presentation, skin tone, race) need `allow_sensitive`,
     the same switch the rest of facevlm uses, so they are never predicted by accident.
@@ -167,7 +177,8 @@ def zero_shot_head(model: Any, tokenizer: Callable, attribute: str, *, negative_
     spec = VOCABULARY.get(attribute)
     if spec is not None and spec.sensitive and not allow_sensitive:
         raise FacevlmError(f"attribute {attribute!r} is sensitive; pass allow_sensitive=True to classify it")
-    return build_head(attribute, lambda prompts: ensemble(model, tokenizer, prompts), negative_weight)
+    embed = embed or (lambda prompts: ensemble(model, tokenizer, prompts))
+    return build_head(attribute, embed, negative_weight)
 
 
 def topk(queries: torch.Tensor, gallery: torch.Tensor, k: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
@@ -181,8 +192,9 @@ def topk(queries: torch.Tensor, gallery: torch.Tensor, k: int = 5) -> tuple[torc
     return sims.topk(min(k, gallery.shape[0]), dim=-1)
 
 
-def recall_at_k(queries: torch.Tensor, gallery: torch.Tensor, targets: Sequence[Sequence[int]] | torch.Tensor,
-                k: int = 1) -> float:
+def recall_at_k(
+    queries: torch.Tensor, gallery: torch.Tensor, targets: Sequence[Sequence[int]] | torch.Tensor, k: int = 1
+) -> float:
     """Fraction of queries with a correct gallery item among their top k; `targets[i]` lists the
     indices that count as correct for query i (several captions or images can match)."""
     _, idx = topk(queries, gallery, k)

@@ -26,9 +26,14 @@ def write_report(run_dir: str | Path) -> dict[str, Any]:
     summary: dict[str, Any] = {"steps": rows[-1]["step"] if rows else 0}
     if rows:
         losses = [r["loss"] for r in rows]
-        summary.update(first_loss=losses[0], last_loss=losses[-1], min_loss=min(losses),
-                       samples_per_s=rows[-1]["samples_per_s"], elapsed_s=rows[-1]["elapsed_s"],
-                       logit_scale=rows[-1]["logit_scale"])
+        summary.update(
+            first_loss=losses[0],
+            last_loss=losses[-1],
+            min_loss=min(losses),
+            samples_per_s=rows[-1]["samples_per_s"],
+            elapsed_s=rows[-1]["elapsed_s"],
+            logit_scale=rows[-1]["logit_scale"],
+        )
         fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
         ax.plot([r["step"] for r in rows], losses, marker=".")
         ax.set_xlabel("step")

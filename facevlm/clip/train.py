@@ -18,15 +18,16 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 import torch
 
 from facevlm import paths
 from facevlm.clip import checkpoint
-from facevlm.config import to_dict
+from facevlm.config import load_recipe, to_dict
 from facevlm.errors import FacevlmError
 
 
@@ -41,8 +42,9 @@ class DataConfig:
 
 @dataclass
 class FinetuneConfig:
-    """One finetune/*.yaml recipe."""
+    """One finetune/*.yaml recipe with `kind: clip` (the key `facevlm finetune` dispatches on)."""
 
+    kind: Literal["clip"] = "clip"
     model: str = "facevlm-clip-small"  # a config name, or a FaceCLIP folder to continue from
     pretrained: str | None = None  # open_clip tag or weights file (stock open_clip names)
     pretrained_towers: bool = True  # start our configs from the asset towers (False: from scratch)
@@ -61,8 +63,14 @@ class FinetuneConfig:
     image_unlocked_groups: int | None = None  # None: whole image tower trains; 0: frozen; n: last n groups
     text_unlocked_layers: int | None = None  # None: whole text tower trains; 0: frozen; n: last n layers
     precision: Literal["auto", "fp32", "bf16", "amp"] = "auto"  # auto: bf16 autocast on GPU, fp32 on CPU
-    aug: dict[str, Any] = field(default_factory=lambda: {"scale": [0.8, 1.0], "color_jitter": [0.3, 0.3, 0.2, 0.05],
-                                                         "color_jitter_prob": 0.5, "gray_scale_prob": 0.1})
+    aug: dict[str, Any] = field(
+        default_factory=lambda: {
+            "scale": [0.8, 1.0],
+            "color_jitter": [0.3, 0.3, 0.2, 0.05],
+            "color_jitter_prob": 0.5,
+            "gray_scale_prob": 0.1,
+        }
+    )
     checkpoint_every: int = 100
     keep_checkpoints: int = 2
     log_every: int = 10
@@ -71,15 +79,21 @@ class FinetuneConfig:
     time_limit_min: float | None = None  # stop (and save) early when a step ends past this wall time
 
     def __post_init__(self) -> None:
-        checks = [("loss", self.loss in ("clip", "siglip"), "clip or siglip"),
-                  ("precision", self.precision in ("auto", "fp32", "bf16", "amp"), "auto, fp32, bf16 or amp"),
-                  ("steps", isinstance(self.steps, int) and self.steps > 0, "a positive integer"),
-                  ("batch_size", isinstance(self.batch_size, int) and self.batch_size > 1, "an integer > 1"),
-                  ("accum_steps", isinstance(self.accum_steps, int) and self.accum_steps > 0, "a positive integer"),
-                  ("lr", isinstance(self.lr, (int, float)) and self.lr > 0, "a positive number"),
-                  ("checkpoint_every", isinstance(self.checkpoint_every, int) and self.checkpoint_every > 0,
-                   "a positive integer"),
-                  ("data.datasets", bool(self.data.datasets), "a non-empty list")]
+        checks = [
+            ("kind", self.kind == "clip", "clip"),
+            ("loss", self.loss in ("clip", "siglip"), "clip or siglip"),
+            ("precision", self.precision in ("auto", "fp32", "bf16", "amp"), "auto, fp32, bf16 or amp"),
+            ("steps", isinstance(self.steps, int) and self.steps > 0, "a positive integer"),
+            ("batch_size", isinstance(self.batch_size, int) and self.batch_size > 1, "an integer > 1"),
+            ("accum_steps", isinstance(self.accum_steps, int) and self.accum_steps > 0, "a positive integer"),
+            ("lr", isinstance(self.lr, (int, float)) and self.lr > 0, "a positive number"),
+            (
+                "checkpoint_every",
+                isinstance(self.checkpoint_every, int) and self.checkpoint_every > 0,
+                "a positive integer",
+            ),
+            ("data.datasets", bool(self.data.datasets), "a non-empty list"),
+        ]
         for name, ok, what in checks:
             if not ok:
                 raise FacevlmError(f"{name}: must be {what}")
@@ -147,8 +161,14 @@ def param_groups(model: Any, cfg: FinetuneConfig) -> list[dict[str, Any]]:
         is_tower = from_assets and name.startswith(towers)
         no_decay = p.ndim < 2 or "bn" in name or "ln" in name or "bias" in name or "logit_scale" in name
         groups.setdefault((is_tower, no_decay), []).append(p)
-    return [{"params": ps, "base_lr": cfg.lr * (cfg.tower_lr_scale if tower else 1.0),
-             "weight_decay": 0.0 if no_decay else cfg.weight_decay} for (tower, no_decay), ps in groups.items()]
+    return [
+        {
+            "params": ps,
+            "base_lr": cfg.lr * (cfg.tower_lr_scale if tower else 1.0),
+            "weight_decay": 0.0 if no_decay else cfg.weight_decay,
+        }
+        for (tower, no_decay), ps in groups.items()
+    ]
 
 
 class _LrProxy:
@@ -177,8 +197,13 @@ def _make_loss(cfg: FinetuneConfig, dist: Dist) -> Any:
 
     if cfg.loss == "siglip":
         return SigLipLoss(rank=dist.rank, world_size=dist.world_size)
-    return ClipLoss(local_loss=dist.world_size > 1, gather_with_grad=dist.world_size > 1, cache_labels=True,
-                    rank=dist.rank, world_size=dist.world_size)
+    return ClipLoss(
+        local_loss=dist.world_size > 1,
+        gather_with_grad=dist.world_size > 1,
+        cache_labels=True,
+        rank=dist.rank,
+        world_size=dist.world_size,
+    )
 
 
 def _loss_of(loss_fn: Any, out: dict[str, torch.Tensor], img: torch.Tensor, txt: torch.Tensor) -> torch.Tensor:
@@ -187,8 +212,9 @@ def _loss_of(loss_fn: Any, out: dict[str, torch.Tensor], img: torch.Tensor, txt:
     return loss_fn(img, txt, out["logit_scale"])
 
 
-def train_step(model: Any, loss_fn: Any, micro: list[tuple[torch.Tensor, torch.Tensor]], autocast: Any,
-               scaler: Any) -> float:
+def train_step(
+    model: Any, loss_fn: Any, micro: list[tuple[torch.Tensor, torch.Tensor]], autocast: Any, scaler: Any
+) -> float:
     """Forward/backward of one optimiser step over `micro` batches (feature-cache accumulation)."""
     if len(micro) == 1:
         images, texts = micro[0]
@@ -212,8 +238,7 @@ def train_step(model: Any, loss_fn: Any, micro: list[tuple[torch.Tensor, torch.T
     return total
 
 
-def run(cfg: FinetuneConfig, *, resume: str | None = None, recipe_name: str = "clip",
-        progress: bool = True) -> Path:
+def run(cfg: FinetuneConfig, *, resume: str | None = None, recipe_name: str = "clip", progress: bool = True) -> Path:
     """Train per `cfg`; returns the run folder, which is itself a loadable FaceCLIP folder at the end."""
     from open_clip_train.scheduler import cosine_lr
     from tqdm import tqdm
@@ -236,8 +261,14 @@ def run(cfg: FinetuneConfig, *, resume: str | None = None, recipe_name: str = "c
         train_tf = image_transform_v2(PreprocessCfg(**model.visual.preprocess_cfg), True, cfg.aug)
     else:
         extra = {"init_logit_scale": math.log(10), "init_logit_bias": -10.0} if cfg.loss == "siglip" else {}
-        built = factory.create(cfg.model, cfg.pretrained, device=str(dist.device),
-                               pretrained_towers=cfg.pretrained_towers, aug_cfg=cfg.aug, **extra)
+        built = factory.create(
+            cfg.model,
+            cfg.pretrained,
+            device=str(dist.device),
+            pretrained_towers=cfg.pretrained_towers,
+            aug_cfg=cfg.aug,
+            **extra,
+        )
         model, train_tf, tokenizer = built.model, built.train_transform, built.tokenizer
         model_cfg = {**factory.model_config(cfg.model), **extra}
     if cfg.loss == "siglip" and getattr(model, "logit_bias", None) is None:
@@ -249,21 +280,34 @@ def run(cfg: FinetuneConfig, *, resume: str | None = None, recipe_name: str = "c
 
     start = 0
     if resume:
-        state = checkpoint.load_checkpoint(checkpoint.latest_checkpoint(resume), model=model,
-                                           optimizer=optimizer, scaler=scaler)
+        state = checkpoint.load_checkpoint(
+            checkpoint.latest_checkpoint(resume), model=model, optimizer=optimizer, scaler=scaler
+        )
         start = int(state["step"])
     if dist.world_size > 1:
         ddp_kw = {"device_ids": [dist.device]} if dist.device.type == "cuda" else {}
         model = torch.nn.parallel.DistributedDataParallel(model, **ddp_kw)
 
     records = load_training_records(cfg.data.datasets, cfg.data.splits, cfg.data.max_records)
-    dataset = CaptionPairs(records, train_tf, tokenizer, seed=cfg.seed, crop_margin=cfg.data.crop_margin,
-                           name=",".join(cfg.data.datasets))
-    sampler = EpochSampler(len(dataset), cfg.batch_size, seed=cfg.seed, rank=dist.rank,
-                           world_size=dist.world_size, start_batch=start * cfg.accum_steps)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler,
-                                         num_workers=cfg.data.workers, pin_memory=dist.device.type == "cuda",
-                                         persistent_workers=cfg.data.workers > 0)
+    dataset = CaptionPairs(
+        records, train_tf, tokenizer, seed=cfg.seed, crop_margin=cfg.data.crop_margin, name=",".join(cfg.data.datasets)
+    )
+    sampler = EpochSampler(
+        len(dataset),
+        cfg.batch_size,
+        seed=cfg.seed,
+        rank=dist.rank,
+        world_size=dist.world_size,
+        start_batch=start * cfg.accum_steps,
+    )
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=cfg.batch_size,
+        sampler=sampler,
+        num_workers=cfg.data.workers,
+        pin_memory=dist.device.type == "cuda",
+        persistent_workers=cfg.data.workers > 0,
+    )
     batches: Iterator = iter(loader)
     loss_fn = _make_loss(cfg, dist)
     schedule = cosine_lr(_LrProxy(), 1.0, cfg.warmup_steps, cfg.steps)
@@ -272,9 +316,17 @@ def run(cfg: FinetuneConfig, *, resume: str | None = None, recipe_name: str = "c
         run_dir.mkdir(parents=True, exist_ok=True)
         import yaml
 
-        (run_dir / "config.yaml").write_text(yaml.safe_dump({**to_dict(cfg), "resolved_model_cfg": model_cfg,
-                                                             "world_size": dist.world_size,
-                                                             "n_train_faces": len(dataset)}, sort_keys=False))
+        (run_dir / "config.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    **to_dict(cfg),
+                    "resolved_model_cfg": model_cfg,
+                    "world_size": dist.world_size,
+                    "n_train_faces": len(dataset),
+                },
+                sort_keys=False,
+            )
+        )
     metrics_path = run_dir / "metrics.jsonl"
     if dist.main:
         _truncate_metrics(metrics_path, start)
@@ -310,27 +362,72 @@ def run(cfg: FinetuneConfig, *, resume: str | None = None, recipe_name: str = "c
         bar.set_postfix(loss=f"{loss:.3f}")
         done = step + 1
         if dist.main and (done % cfg.log_every == 0 or done == cfg.steps or done == start + 1):
-            row = {"step": done, "loss": loss, "lr": cfg.lr * factor, "logit_scale": inner.logit_scale.exp().item(),
-                   "samples_per_s": seen / max(time.time() - t0, 1e-9), "elapsed_s": time.time() - t0}
+            row = {
+                "step": done,
+                "loss": loss,
+                "lr": cfg.lr * factor,
+                "logit_scale": inner.logit_scale.exp().item(),
+                "samples_per_s": seen / max(time.time() - t0, 1e-9),
+                "elapsed_s": time.time() - t0,
+            }
             with metrics_path.open("a") as fh:
                 fh.write(json.dumps(row) + "\n")
         if dist.main and (done % cfg.checkpoint_every == 0 and done < cfg.steps):
-            checkpoint.save_checkpoint(run_dir / "checkpoints" / f"step_{done:08d}", model=model, tokenizer=tokenizer,
-                                       model_cfg=model_cfg, optimizer=optimizer, scaler=scaler, step=done)
+            checkpoint.save_checkpoint(
+                run_dir / "checkpoints" / f"step_{done:08d}",
+                model=model,
+                tokenizer=tokenizer,
+                model_cfg=model_cfg,
+                optimizer=optimizer,
+                scaler=scaler,
+                step=done,
+            )
             checkpoint.prune_checkpoints(run_dir, cfg.keep_checkpoints)
     bar.close()
     if dist.main:
-        checkpoint.save_checkpoint(run_dir / "checkpoints" / f"step_{last:08d}", model=model,
-                                   tokenizer=tokenizer, model_cfg=model_cfg, optimizer=optimizer, scaler=scaler,
-                                   step=last)
+        checkpoint.save_checkpoint(
+            run_dir / "checkpoints" / f"step_{last:08d}",
+            model=model,
+            tokenizer=tokenizer,
+            model_cfg=model_cfg,
+            optimizer=optimizer,
+            scaler=scaler,
+            step=last,
+        )
         checkpoint.prune_checkpoints(run_dir, cfg.keep_checkpoints)
-        checkpoint.save_model(model, tokenizer, model_cfg, run_dir,
-                              meta={"step": last, "steps_planned": cfg.steps, "recipe": recipe_name,
-                                    "train_seconds": time.time() - t0})
+        checkpoint.save_model(
+            model,
+            tokenizer,
+            model_cfg,
+            run_dir,
+            meta={
+                "step": last,
+                "steps_planned": cfg.steps,
+                "recipe": recipe_name,
+                "train_seconds": time.time() - t0,
+                # the crop the model learned on: galleries and eval cut faces the same way
+                "crop_margin": cfg.data.crop_margin,
+            },
+        )
         write_report(run_dir)
     if dist.world_size > 1:
         torch.distributed.barrier()
     return run_dir
+
+
+def train_recipe(
+    recipe: Path, *, resume: str | None = None, out: str | None = None, steps: int | None = None, progress: bool = True
+) -> Path:
+    """The `kind: clip` trainer of `facevlm finetune` (facevlm.finetune.Trainer): the recipe, with the
+    command-line overrides, through `run`. The run is named facevlm-clip-<recipe name without clip->."""
+    try:
+        cfg = load_recipe(FinetuneConfig, recipe)
+    except FacevlmError as exc:  # __post_init__ messages do not name the file yet
+        raise FacevlmError(str(exc) if str(recipe) in str(exc) else f"{recipe}: {exc}") from None
+    overrides = {k: v for k, v in (("out", out), ("steps", steps)) if v is not None}
+    cfg = replace(cfg, **overrides)  # re-validated by __post_init__
+    name = Path(recipe).stem.removeprefix("clip-")
+    return run(cfg, resume=resume, recipe_name=f"facevlm-clip-{name}", progress=progress)
 
 
 def _mean_over_ranks(loss: float, dist: Dist) -> float:

@@ -13,18 +13,19 @@ dataset captions identically in any order or process.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
 
 import click
 
 from facevlm.data.facts import DEFAULT_THRESHOLD, Fact, check, extract_facts, phrases
 from facevlm.data.rewrite import RewriteConfig
-from facevlm.data.schema import FaceRecord
 from facevlm.errors import FacevlmError
+from facevlm.schema import FaceRecord
 
-WEAR = frozenset({"eyeglasses", "sunglasses", "face_mask", "hat", "earrings", "necklace", "necktie", "lipstick",
-                  "heavy_makeup"})
+WEAR = frozenset(
+    {"eyeglasses", "sunglasses", "face_mask", "hat", "earrings", "necklace", "necktie", "lipstick", "heavy_makeup"}
+)
 PRED = frozenset({"smiling", "head_turn", "head_pitch", "head_roll", "age_group", "young"})
 NOTE = frozenset({"race", "skin_tone"})  # said in a separate "Apparent ...: ..." sentence
 SUBJECTS = ("A person", "Someone", "A portrait of a person", "A close-up photo of someone", "A photo of a person")
@@ -70,10 +71,12 @@ class Piece:
 
 _INFINITIVE = {"is": "be", "is wearing": "be wearing", "has": "have"}
 # (plural verb, negated, hedged, hedged negated) per singular verb of caption.Piece
-VERBS = {"is": ("are", "are not", "seem to be", "do not seem to be"),
-         "is wearing": ("are wearing", "are not wearing", "seem to be wearing", "do not seem to be wearing"),
-         "has": ("have", "do not have", "seem to have", "do not seem to have"),
-         "appears to be": ("appear to be", "do not appear to be", "appear to be", "do not appear to be")}
+VERBS = {
+    "is": ("are", "are not", "seem to be", "do not seem to be"),
+    "is wearing": ("are wearing", "are not wearing", "seem to be wearing", "do not seem to be wearing"),
+    "has": ("have", "do not have", "seem to have", "do not seem to have"),
+    "appears to be": ("appear to be", "do not appear to be", "appear to be", "do not appear to be"),
+}
 
 
 @dataclass
@@ -128,7 +131,7 @@ def piece_for(fact: Fact, rng: random.Random) -> Piece:
 
 
 def clause(fact: Fact, rng: random.Random, negate: bool = False, hedge: bool = False) -> str:
-    """"they are wearing glasses" / "they do not seem to have a beard": answers and comparisons (qa.py)."""
+    """ "they are wearing glasses" / "they do not seem to have a beard": answers and comparisons (qa.py)."""
     p = piece_for(fact, rng)
     plural, neg, hplural, hneg = VERBS[p.verb]
     if hedge and fact.origin == "pseudo" and not fact.sensitive:
@@ -175,8 +178,9 @@ def build_caption(facts: list[Fact], cfg: CaptionConfig, rng: random.Random) -> 
     # absences last, so "wearing lipstick and no glasses" never reads as "no (glasses, lipstick)"
     pieces = sorted((piece_for(f, rng) for f in chosen), key=lambda p: p.fact.value == "false")
     hedge = cfg.hedge_pseudo
-    hedged = [p for p in pieces if hedge and p.fact.origin == "pseudo" and not p.fact.sensitive
-              and p.verb in _INFINITIVE]
+    hedged = [
+        p for p in pieces if hedge and p.fact.origin == "pseudo" and not p.fact.sensitive and p.verb in _INFINITIVE
+    ]
     plain = [p for p in pieces if p not in hedged]
     has = [p for p in plain if p.slot in ("has", "wear")]
     preds = [p for p in plain if p.slot == "pred"]
@@ -197,8 +201,9 @@ def record_rng(seed: int, record_id: str, salt: str = "caption") -> random.Rando
     return random.Random(f"{salt}:{seed}:{record_id}")
 
 
-def grammar_captions(record: FaceRecord, cfg: CaptionConfig,
-                     stats: CaptionStats | None = None) -> list[tuple[str, list[Fact]]]:
+def grammar_captions(
+    record: FaceRecord, cfg: CaptionConfig, stats: CaptionStats | None = None
+) -> list[tuple[str, list[Fact]]]:
     """Up to cfg.n distinct captions for one record, each verified by the fact checker."""
     facts, conflicted = extract_facts(record.attributes, threshold=cfg.threshold, sensitive=cfg.sensitive)
     rng = record_rng(cfg.seed, record.id)
@@ -219,8 +224,9 @@ def grammar_captions(record: FaceRecord, cfg: CaptionConfig,
     return out
 
 
-def caption_records(records: Iterable[FaceRecord], cfg: CaptionConfig,
-                    stats: CaptionStats | None = None) -> Iterator[FaceRecord]:
+def caption_records(
+    records: Iterable[FaceRecord], cfg: CaptionConfig, stats: CaptionStats | None = None
+) -> Iterator[FaceRecord]:
     """Set `record.captions` (grammar, or LLM-rewritten where the rewrite passed the check).
     `meta["caption_origin"]` says, per caption, "template" or "rewrite:<model>"."""
     stats = stats if stats is not None else CaptionStats()
@@ -256,8 +262,10 @@ def _rewrite_batch(rewriter, batch, cfg: CaptionConfig, stats: CaptionStats) -> 
     for record, caps in batch:
         mine = [next(results) for _ in caps]
         record.captions = [r.text for r in mine]
-        record.meta = {**record.meta, "caption_origin": [
-            f"rewrite:{rewriter.name}" if r.accepted else "template" for r in mine]}
+        record.meta = {
+            **record.meta,
+            "caption_origin": [f"rewrite:{rewriter.name}" if r.accepted else "template" for r in mine],
+        }
         yield record
     stats.rewrite = {**rewriter.counts, **({"retried_ok": rewriter.retried_ok} if rewriter.cfg.retries else {})}
 
@@ -267,29 +275,62 @@ def _rewrite_batch(rewriter, batch, cfg: CaptionConfig, stats: CaptionStats) -> 
 @click.argument("out_path", metavar="OUT")
 @click.option("--n", "n", default=3, show_default=True, help="Captions per face.")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--threshold", default=DEFAULT_THRESHOLD, show_default=True,
-              help="Minimum probability for a pseudo-label to be stated.")
-@click.option("--sensitive/--no-sensitive", default=False, show_default=True,
-              help="Include sensitive attributes (apparent age, gender presentation, skin tone, race), "
-                   "phrased as apparent.")
+@click.option(
+    "--threshold",
+    default=DEFAULT_THRESHOLD,
+    show_default=True,
+    help="Minimum probability for a pseudo-label to be stated.",
+)
+@click.option(
+    "--sensitive/--no-sensitive",
+    default=False,
+    show_default=True,
+    help="Include sensitive attributes (apparent age, gender presentation, skin tone, race), phrased as apparent.",
+)
 @click.option("--negatives", default=0.5, show_default=True, help="Chance a caption also states true absences.")
 @click.option("--rewrite", is_flag=True, help="Rewrite captions with a local LLM; unfaithful rewrites are rejected.")
-@click.option("--model", default="smollm2-135m-instruct", show_default=True,
-              help="Rewrite model: asset name, local path or hub id.")
+@click.option(
+    "--model",
+    default="smollm2-135m-instruct",
+    show_default=True,
+    help="Rewrite model: asset name, local path or hub id.",
+)
 @click.option("--base-url", default=None, help="Use an OpenAI-compatible server (e.g. `facevlm engine`) instead.")
 @click.option("--batch-size", default=8, show_default=True)
 @click.option("--threads", type=int, default=None, help="torch CPU threads for the local rewrite model.")
 @click.option("--retries", default=0, show_default=True, help="Re-sample rejected rewrites this many times.")
-def caption_cmd(in_path: str, out_path: str, n: int, seed: int, threshold: float, sensitive: bool,
-                negatives: float, rewrite: bool, model: str, base_url: str | None, batch_size: int,
-                threads: int | None, retries: int) -> None:
+def caption_cmd(
+    in_path: str,
+    out_path: str,
+    n: int,
+    seed: int,
+    threshold: float,
+    sensitive: bool,
+    negatives: float,
+    rewrite: bool,
+    model: str,
+    base_url: str | None,
+    batch_size: int,
+    threads: int | None,
+    retries: int,
+) -> None:
     """Caption every face of dataset IN (path or name) and save the result as dataset OUT."""
     from tqdm import tqdm
 
     from facevlm.data.store import iter_records, load_records, save_records
 
-    rw = RewriteConfig(model=model, base_url=base_url, batch_size=batch_size, threads=threads, retries=retries,
-                       backend="openai" if base_url else "transformers") if rewrite else None
+    rw = (
+        RewriteConfig(
+            model=model,
+            base_url=base_url,
+            batch_size=batch_size,
+            threads=threads,
+            retries=retries,
+            backend="openai" if base_url else "transformers",
+        )
+        if rewrite
+        else None
+    )
     cfg = CaptionConfig(n=n, seed=seed, threshold=threshold, sensitive=sensitive, negatives=negatives, rewrite=rw)
     ds = load_records(in_path)
     stats = CaptionStats()
@@ -299,5 +340,6 @@ def caption_cmd(in_path: str, out_path: str, n: int, seed: int, threshold: float
     if stats.rewrite:
         click.echo("rewrite: " + ", ".join(f"{k}={v}" for k, v in sorted(stats.rewrite.items())))
     if stats.template_failures:
-        click.echo(f"warning: {stats.template_failures} template captions failed the fact check and were dropped",
-                   err=True)
+        click.echo(
+            f"warning: {stats.template_failures} template captions failed the fact check and were dropped", err=True
+        )

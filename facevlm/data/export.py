@@ -11,6 +11,9 @@
   paths relative to the output folder, also listed in `images`: a bare record id becomes that face's
   crop, `full:<record id>` the whole source photo, uncropped (face counting needs every face in view).
   Samples with no image part (a search by gallery face id) are kept, with `images: []`.
+For CLIP_benchmark's `wds/<name>` reader (`<split>/0.tar`, `nshards.txt`, `dataset_type.txt`, class names
+and templates) use `facevlm eval export` (facevlm/eval/clip_benchmark.py): its classification files are
+worded from FaceCLIP's prompt table, which this layer may not import; it writes through `ShardWriter`.
 One file (or shard series) per split; records without a split go to `all`. Records or samples that
 cannot be exported (no caption for csv/wds, an image ref that names no record of the split) are counted
 in `skipped`, not silently lost.
@@ -23,14 +26,15 @@ import io
 import json
 import tarfile
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import click
 
-from facevlm.data.schema import FaceRecord
 from facevlm.errors import FacevlmError
+from facevlm.schema import FaceRecord
 
 FORMATS = ("csv", "wds", "chat")
 
@@ -62,8 +66,10 @@ class ExportReport:
     skipped: Counter = field(default_factory=Counter)  # reason -> records
 
     def lines(self) -> list[str]:
-        out = [f"{split}: {self.rows[split]} rows in {len(files)} file(s), e.g. {files[0]}"
-               for split, files in self.files.items()]
+        out = [
+            f"{split}: {self.rows[split]} rows in {len(files)} file(s), e.g. {files[0]}"
+            for split, files in self.files.items()
+        ]
         return out + [f"skipped {n}: {reason}" for reason, n in self.skipped.items()]
 
 
@@ -76,13 +82,21 @@ def crop_jpeg(record: FaceRecord, cfg: ExportConfig) -> bytes:
 
 
 def sample_json(record: FaceRecord) -> dict[str, Any]:
-    return {"id": record.id, "source": record.source, "licence": record.licence, "identity": record.identity,
-            "split": record.split, "captions": record.captions,
-            "attributes": [{"name": a.name, "value": a.value, "origin": a.origin, "prob": a.prob, "model": a.model}
-                           for a in record.attributes]}
+    return {
+        "id": record.id,
+        "source": record.source,
+        "licence": record.licence,
+        "identity": record.identity,
+        "split": record.split,
+        "captions": record.captions,
+        "attributes": [
+            {"name": a.name, "value": a.value, "origin": a.origin, "prob": a.prob, "model": a.model}
+            for a in record.attributes
+        ],
+    }
 
 
-def _by_split(records: Iterator[FaceRecord], cfg: ExportConfig) -> Iterator[tuple[str, FaceRecord]]:
+def by_split(records: Iterator[FaceRecord], cfg: ExportConfig) -> Iterator[tuple[str, FaceRecord]]:
     for record in records:
         split = record.split or "all"
         if cfg.split is None or split == cfg.split:
@@ -93,7 +107,7 @@ def export_csv(records: Iterator[FaceRecord], out: Path, cfg: ExportConfig) -> E
     report, writers, counters = ExportReport(), {}, Counter()
     handles = []
     try:
-        for split, record in _by_split(records, cfg):
+        for split, record in by_split(records, cfg):
             if not record.captions:
                 report.skipped["records without a caption"] += 1
                 continue
@@ -116,31 +130,64 @@ def export_csv(records: Iterator[FaceRecord], out: Path, cfg: ExportConfig) -> E
     return report
 
 
+class ShardWriter:
+    """Tar shards of webdataset samples, `per_shard` samples each, one series per split.
+
+    `name(split, n)` is the shard's path under `out` ("train-000000.tar" for open_clip's webdataset
+    loader, "train/0.tar" for CLIP_benchmark's), so both layouts share one writer. A sample is
+    `{"__key__": key, ext: bytes, ...}`; members are written in the given order.
+    """
+
+    def __init__(self, out: Path, per_shard: int, name: Callable[[str, int], str]):
+        self.out, self.per_shard, self.name = out, per_shard, name
+        self.files: dict[str, list[str]] = {}
+        self.counts: Counter[str] = Counter()
+        self._open: dict[str, tarfile.TarFile] = {}
+
+    def write(self, split: str, sample: dict[str, Any]) -> None:
+        index = self.counts[split]
+        if index % self.per_shard == 0:
+            if split in self._open:
+                self._open[split].close()
+            path = self.out / self.name(split, index // self.per_shard)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._open[split] = tarfile.open(path, "w")
+            self.files.setdefault(split, []).append(str(path))
+        for ext, data in sample.items():
+            if ext == "__key__":
+                continue
+            info = tarfile.TarInfo(f"{sample['__key__']}.{ext}")
+            info.size = len(data)
+            self._open[split].addfile(info, io.BytesIO(data))
+        self.counts[split] += 1
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for t in self._open.values():
+            t.close()
+        self._open.clear()
+
+
 def export_wds(records: Iterator[FaceRecord], out: Path, cfg: ExportConfig) -> ExportReport:
-    report, tars, counters = ExportReport(), {}, Counter()
-    try:
-        for split, record in _by_split(records, cfg):
+    report = ExportReport()
+    with ShardWriter(out, cfg.samples_per_shard, lambda split, n: f"{split}-{n:06d}.tar") as shards:
+        for split, record in by_split(records, cfg):
             if not record.captions:
                 report.skipped["records without a caption"] += 1
                 continue
-            index = counters[split]
-            if index % cfg.samples_per_shard == 0:
-                if split in tars:
-                    tars[split].close()
-                path = out / f"{split}-{index // cfg.samples_per_shard:06d}.tar"
-                tars[split] = tarfile.open(path, "w")
-                report.files.setdefault(split, []).append(str(path))
-            key = f"{index:06d}"
-            for ext, data in (("jpg", crop_jpeg(record, cfg)), ("txt", record.captions[0].encode()),
-                              ("json", json.dumps(sample_json(record)).encode())):
-                info = tarfile.TarInfo(f"{key}.{ext}")
-                info.size = len(data)
-                tars[split].addfile(info, io.BytesIO(data))
-            counters[split] += 1
+            shards.write(
+                split,
+                {
+                    "__key__": f"{shards.counts[split]:06d}",
+                    "jpg": crop_jpeg(record, cfg),
+                    "txt": record.captions[0].encode(),
+                    "json": json.dumps(sample_json(record)).encode(),
+                },
+            )
             report.rows[split] += 1
-    finally:
-        for t in tars.values():
-            t.close()
+    report.files = shards.files
     return report
 
 
@@ -197,12 +244,12 @@ class _ImageWriter:
     def resolve(self, ref: str) -> str | None:
         if not ref.startswith(FULL):
             return self.crops.get(ref)
-        record = self.recent.get(ref[len(FULL):])
+        record = self.recent.get(ref[len(FULL) :])
         if record is None:
             return None
         key = record.image_key or record.id
         if key not in self.full:
-            from facevlm.data.store import open_image
+            from facevlm.image import open_image
 
             buf = io.BytesIO()
             open_image(record.image).save(buf, format="JPEG", quality=self.cfg.quality)
@@ -218,12 +265,9 @@ def export_chat(ds: Any, out: Path, cfg: ExportConfig, qa_cfg: Any = None) -> Ex
     samples (e.g. a search by gallery face id) are kept with `images: []`; a sample whose ref names no
     record of this split is counted in `skipped` instead of being written with a dangling ref.
     """
+    from facevlm.data.qa import QAConfig, qa_samples
     from facevlm.data.store import iter_records
 
-    try:
-        from facevlm.data.qa import QAConfig, qa_samples
-    except ModuleNotFoundError as exc:
-        raise FacevlmError(f"chat export needs facevlm.data.qa.qa_samples ({exc.name} is not in this build)") from None
     qa_cfg = qa_cfg if qa_cfg is not None else QAConfig()
     out.mkdir(parents=True, exist_ok=True)
     report = ExportReport()
@@ -260,8 +304,11 @@ def export_dataset(src: str | Path, out: str | Path, cfg: ExportConfig, qa_cfg: 
         report = export_wds(iter_records(ds), out, cfg)
     else:
         report = export_chat(ds, out, cfg, qa_cfg)
-    (out / "export_report.json").write_text(json.dumps(
-        {"format": cfg.format, "files": report.files, "rows": report.rows, "skipped": report.skipped}, indent=2))
+    (out / "export_report.json").write_text(
+        json.dumps(
+            {"format": cfg.format, "files": report.files, "rows": report.rows, "skipped": report.skipped}, indent=2
+        )
+    )
     return report
 
 
@@ -269,18 +316,36 @@ def export_dataset(src: str | Path, out: str | Path, cfg: ExportConfig, qa_cfg: 
 @click.argument("src")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), required=True)
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output directory.")
-@click.option("--rows", type=click.Choice(["caption", "image"]), default="caption", show_default=True,
-              help="csv: one row per caption (each caption a positive) or per image (first caption).")
+@click.option(
+    "--rows",
+    type=click.Choice(["caption", "image"]),
+    default="caption",
+    show_default=True,
+    help="csv: one row per caption (each caption a positive) or per image (first caption).",
+)
 @click.option("--size", type=int, default=None, help="Resize square face crops to SIZE (default: native).")
 @click.option("--margin", type=float, default=0.2, show_default=True, help="Margin around the face box.")
 @click.option("--samples-per-shard", type=int, default=1000, show_default=True)
 @click.option("--sep", default="\t", show_default="tab", help="csv separator (open_clip_train default: tab).")
 @click.option("--split", default=None, help="Export only this split.")
-def export_cmd(src: str, fmt: str, out: str, rows: str, size: int | None, margin: float,
-               samples_per_shard: int, sep: str, split: str | None) -> None:
-    """Export stored dataset SRC as open_clip CSV, webdataset shards or JSONL chat samples."""
-    cfg = ExportConfig(format=fmt, rows=rows, size=size, margin=margin, samples_per_shard=samples_per_shard,
-                       sep=sep, split=split)
+def export_cmd(
+    src: str,
+    fmt: str,
+    out: str,
+    rows: str,
+    size: int | None,
+    margin: float,
+    samples_per_shard: int,
+    sep: str,
+    split: str | None,
+) -> None:
+    """Export stored dataset SRC as open_clip CSV, webdataset shards or JSONL chat samples.
+
+    For CLIP_benchmark's wds/<name> layout (retrieval or attribute classification) use
+    `facevlm eval export`."""
+    cfg = ExportConfig(
+        format=fmt, rows=rows, size=size, margin=margin, samples_per_shard=samples_per_shard, sep=sep, split=split
+    )
     report = export_dataset(src, out, cfg)
     for line in report.lines():
         click.echo(line)

@@ -17,19 +17,31 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import click
 
 from facevlm.data.caption import record_rng
 from facevlm.data.facts import DEFAULT_THRESHOLD, extract_facts
-from facevlm.data.qa_templates import (HELDOUT, TEMPLATES, Face, Turn, accessories, compare, count, describe,
-                                       open_question, retrieval, yes_no)
-from facevlm.data.schema import FaceRecord
+from facevlm.data.qa_templates import (
+    HELDOUT,
+    TEMPLATES,
+    Face,
+    Turn,
+    accessories,
+    compare,
+    count,
+    describe,
+    open_question,
+    retrieval,
+    yes_no,
+)
 from facevlm.data.search_call import SearchCall
 from facevlm.errors import FacevlmError
+from facevlm.schema import FaceRecord
 
 __all__ = ["HELDOUT", "KIND_WEIGHTS", "TEMPLATES", "QAConfig", "qa_cmd", "qa_samples"]
 
@@ -57,20 +69,27 @@ class QAConfig:
 
 
 SINGLE_GEN: dict[str, Callable[[Face, QAConfig, random.Random], Turn | None]] = {
-    "yn": yes_no, "open": open_question, "accessories": accessories, "describe": describe}
+    "yn": yes_no,
+    "open": open_question,
+    "accessories": accessories,
+    "describe": describe,
+}
 
 
 def _message(turn: Turn, images: list[str]) -> list[dict[str, Any]]:
-    user = {"role": "user", "content": [{"type": "image", "image": ref} for ref in images]
-            + [{"type": "text", "text": turn.question}]}
+    user = {
+        "role": "user",
+        "content": [{"type": "image", "image": ref} for ref in images] + [{"type": "text", "text": turn.question}],
+    }
     if isinstance(turn.answer, SearchCall):
         content = [{"type": "text", "text": turn.prefix}] if turn.prefix else None
         return [user, {"role": "assistant", "content": content, "tool_calls": [turn.answer.to_tool_call()]}]
     return [user, {"role": "assistant", "content": [{"type": "text", "text": turn.answer}]}]
 
 
-def _conversation(face: Face, kind: str, partner: Face | None, cfg: QAConfig,
-                  rng: random.Random) -> tuple[list[Turn], list[str]] | None:
+def _conversation(
+    face: Face, kind: str, partner: Face | None, cfg: QAConfig, rng: random.Random
+) -> tuple[list[Turn], list[str]] | None:
     rid = face.record.id
     if kind in SINGLE_GEN:
         turn = SINGLE_GEN[kind](face, cfg, rng)
@@ -110,11 +129,14 @@ def qa_samples(records: Iterable[FaceRecord], cfg: QAConfig, stats: Counter[str]
         face = Face(record, facts, conflicted, cfg.hedge_pseudo)
         rng = record_rng(cfg.seed, record.id, "qa")
         made = 0
-        for attempt in range(cfg.per_face * 5):
+        for _ in range(cfg.per_face * 5):
             if made == cfg.per_face:
                 break
-            weights = {k: w for k, w in cfg.kinds.items() if w > 0 and (k != "cmp" or buffer)
-                       and (k != "count" or rng.random() < 1 / max(1, record.n_faces))}
+            weights = {
+                k: w
+                for k, w in cfg.kinds.items()
+                if w > 0 and (k != "cmp" or buffer) and (k != "count" or rng.random() < 1 / max(1, record.n_faces))
+            }
             if not weights:
                 break
             kind = rng.choices(list(weights), list(weights.values()))[0]
@@ -130,8 +152,15 @@ def qa_samples(records: Iterable[FaceRecord], cfg: QAConfig, stats: Counter[str]
             ids = [record.id] + ([partner.record.id] if kind == "cmp" and partner else [])
             stats[kind] += 1
             stats.update(f"answer:{t.meta['answer']}" for t in turns if t.meta.get("kind") == "yes_no")
-            yield {"id": f"{record.id}/qa{made}", "record_ids": ids, "split": record.split, "heldout": cfg.heldout,
-                   "tools": ["face_search"], "messages": messages, "turns": [t.meta for t in turns]}
+            yield {
+                "id": f"{record.id}/qa{made}",
+                "record_ids": ids,
+                "split": record.split,
+                "heldout": cfg.heldout,
+                "tools": ["face_search"],
+                "messages": messages,
+                "turns": [t.meta for t in turns],
+            }
             made += 1
         buffer.append(face)
         if record.identity:
@@ -155,12 +184,17 @@ def _partner(face: Face, buffer: list[Face], by_identity: dict[str, list[Face]],
 @click.argument("out_path", metavar="OUT.jsonl", type=click.Path(dir_okay=False))
 @click.option("--per-face", default=4, show_default=True, help="Chat samples per face.")
 @click.option("--heldout", is_flag=True, help="Use only the held-out question templates (evaluation sets).")
-@click.option("--sensitive/--no-sensitive", default=False, show_default=True,
-              help="Also ask about sensitive attributes (answers are hedged as apparent).")
+@click.option(
+    "--sensitive/--no-sensitive",
+    default=False,
+    show_default=True,
+    help="Also ask about sensitive attributes (answers are hedged as apparent).",
+)
 @click.option("--threshold", default=DEFAULT_THRESHOLD, show_default=True)
 @click.option("--seed", default=0, show_default=True)
-def qa_cmd(in_path: str, out_path: str, per_face: int, heldout: bool, sensitive: bool, threshold: float,
-           seed: int) -> None:
+def qa_cmd(
+    in_path: str, out_path: str, per_face: int, heldout: bool, sensitive: bool, threshold: float, seed: int
+) -> None:
     """Write face question-answer chat samples (JSONL) for the faces of dataset IN."""
     from tqdm import tqdm
 

@@ -8,24 +8,40 @@ Every answer is re-checked against the facts it came from before it is returned 
 an answer can never contradict its labels. Yes/no questions choose their polarity first, so yes and no
 are balanced; apparent age and other sensitive concepts carry a caveat (CAVEAT); "Who is this?" is
 answered with a gallery search, never a name. Template ids are "<kind>.<n>" for training and
-"<kind>.h<n>" for HELD-OUT phrasings, which only evaluation sets (`QAConfig.heldout`) use, so evaluation
-measures generalisation to unseen phrasings.
+"<kind>.h<n>" for HELD-OUT phrasings, which only evaluation uses (`qa --heldout` sets and the VQA
+benchmark, facevlm/eval/tasks/vqa.py, through `yes_no_question` / `open_question_text`), so evaluation
+measures generalisation to unseen phrasings. This module never imports qa.py (`Asking` is all it reads
+of a config).
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from facevlm.data.caption import (WEAR, CaptionConfig, build_caption, clause, join_phrases, merge_clauses,
-                                   piece_for, plural_vp)
+from facevlm.data.caption import (
+    WEAR,
+    CaptionConfig,
+    build_caption,
+    clause,
+    join_phrases,
+    merge_clauses,
+    piece_for,
+    plural_vp,
+)
 from facevlm.data.facts import LEXICON, Fact, check, find_claims, phrases
-from facevlm.data.schema import FaceRecord
 from facevlm.data.search_call import SearchCall
+from facevlm.schema import FaceRecord
 
-if TYPE_CHECKING:  # builders read only `heldout` and `sensitive`; qa.py imports this module
-    from facevlm.data.qa import QAConfig
+
+class Asking(Protocol):
+    """What the builders read from qa.QAConfig (or from an evaluation): which templates, and whether
+    sensitive concepts may be asked about. A protocol, so that only qa.py imports this module."""
+
+    heldout: bool
+    sensitive: bool
+
 
 # kind -> question templates separated by " | "; a leading "*" marks a HELD-OUT template (evaluation only).
 # Ids are "<kind>.<n>" (train) and "<kind>.h<n>" (held out), stable as long as the order is kept.
@@ -35,36 +51,59 @@ _SPEC = {
     "yn.is": "Is this person {c}? | Are they {c}? | *Would you say this person is {c}?",
     "yn.app": "Does this person appear to be {c}? | *Would you guess they are {c}?",
     "yn.expr": "Does this person look {c}? | Are they {c}? | *Is the person in the photo {c}?",
-    "open.hair_colour": ("What colour is this person's hair? | What is their hair colour? | "
-                         "*Describe the colour of their hair."),
+    "open.hair_colour": (
+        "What colour is this person's hair? | What is their hair colour? | *Describe the colour of their hair."
+    ),
     "open.hair_length": "How long is their hair? | *What length is this person's hair?",
-    "open.expression": ("What expression does this person have? | How does this person seem to feel? | "
-                        "What emotion does this face show? | *Which facial expression can you see?"),
-    "open.age_group": ("How old does this person look? | What age group does this person appear to belong to? | "
-                       "*Roughly how old would you guess they are?"),
-    "open.gender": ("How would you describe this person's apparent gender presentation? | "
-                    "*Does this person present as feminine or masculine?"),
+    "open.expression": (
+        "What expression does this person have? | How does this person seem to feel? | "
+        "What emotion does this face show? | *Which facial expression can you see?"
+    ),
+    "open.age_group": (
+        "How old does this person look? | What age group does this person appear to belong to? | "
+        "*Roughly how old would you guess they are?"
+    ),
+    "open.gender": (
+        "How would you describe this person's apparent gender presentation? | "
+        "*Does this person present as feminine or masculine?"
+    ),
     "open.head_turn": "Which way is their head turned? | *Is this person facing the camera or turned away?",
-    "accessories": ("What is this person wearing on their face or head? | Are they wearing any accessories? | "
-                    "*List the accessories you can see on this person."),
-    "describe": ("Describe this person's face. | What does this person look like? | "
-                 "Give a short description of the face in this photo. | *Write one sentence describing this face."),
-    "count": ("How many faces are in this photo? | How many people can you see in this picture? | "
-              "*Count the faces in this image."),
-    "cmp.same": ("Are these two photos of the same person? | Do these images show the same person? | "
-                 "*Is the person in the first photo also in the second one?"),
+    "accessories": (
+        "What is this person wearing on their face or head? | Are they wearing any accessories? | "
+        "*List the accessories you can see on this person."
+    ),
+    "describe": (
+        "Describe this person's face. | What does this person look like? | "
+        "Give a short description of the face in this photo. | *Write one sentence describing this face."
+    ),
+    "count": (
+        "How many faces are in this photo? | How many people can you see in this picture? | "
+        "*Count the faces in this image."
+    ),
+    "cmp.same": (
+        "Are these two photos of the same person? | Do these images show the same person? | "
+        "*Is the person in the first photo also in the second one?"
+    ),
     "cmp.both": "Are both of these people {c}? | *Is each person in these photos {c}?",
-    "cmp.older": ("Which of these two people looks older? | "
-                  "*Who looks older: the person in the first photo or the second?"),
-    "ret.same": ("Find more photos of this person in my gallery. | "
-                 "Search my gallery for other pictures of this person. | *Can you look for this person in my photos?"),
+    "cmp.older": (
+        "Which of these two people looks older? | *Who looks older: the person in the first photo or the second?"
+    ),
+    "ret.same": (
+        "Find more photos of this person in my gallery. | "
+        "Search my gallery for other pictures of this person. | *Can you look for this person in my photos?"
+    ),
     "ident": "Who is this? | What is this person's name? | *Do you know who this person is?",
-    "ret.alike": ("Find people who look like this person in my gallery. | "
-                  "*Show me faces in my gallery that resemble this one."),
-    "ret.text": ("Find people {c} in my gallery. | Show me the top {k} photos of people {c}. | "
-                 "*Search my gallery for anyone {c}."),
-    "ret.edit": ("Find photos of this person {c}. | Show me this person {c}, from my gallery. | "
-                 "*Are there pictures of this person {c} in my gallery?"),
+    "ret.alike": (
+        "Find people who look like this person in my gallery. | *Show me faces in my gallery that resemble this one."
+    ),
+    "ret.text": (
+        "Find people {c} in my gallery. | Show me the top {k} photos of people {c}. | "
+        "*Search my gallery for anyone {c}."
+    ),
+    "ret.edit": (
+        "Find photos of this person {c}. | Show me this person {c}, from my gallery. | "
+        "*Are there pictures of this person {c} in my gallery?"
+    ),
     "ret.editalike": "Find people who look like this but {c}. | *Search for look-alikes of this face, {c}.",
     "ret.id": "Find more photos of gallery face {c}. | *Show me other pictures of the person with face id {c}.",
 }
@@ -83,13 +122,23 @@ def _table(spec: dict[str, str]) -> dict[str, list[tuple[str, str]]]:
 
 TEMPLATES = _table(_SPEC)
 HELDOUT = frozenset(tid for rows in TEMPLATES.values() for tid, _ in rows if tid.rsplit(".", 1)[-1].startswith("h"))
-EXPR_ADJ = {"neutral": "neutral-looking", "happy": "happy", "sad": "sad", "surprise": "surprised", "anger": "angry",
-            "disgust": "disgusted", "fear": "afraid"}
-CAVEAT = {"age_group": "Apparent age from a photo is only an estimate.", "young": "Apparent age is only an estimate.",
-          "gender": "This describes appearance only, not the person's gender identity.",
-          "skin_tone": "This is an estimate that depends on the photo and lighting.",
-          "pale_skin": "This is an estimate that depends on the photo and lighting.",
-          "race": "This is a perceived category, not a fact about the person."}
+EXPR_ADJ = {
+    "neutral": "neutral-looking",
+    "happy": "happy",
+    "sad": "sad",
+    "surprise": "surprised",
+    "anger": "angry",
+    "disgust": "disgusted",
+    "fear": "afraid",
+}
+CAVEAT = {
+    "age_group": "Apparent age from a photo is only an estimate.",
+    "young": "Apparent age is only an estimate.",
+    "gender": "This describes appearance only, not the person's gender identity.",
+    "skin_tone": "This is an estimate that depends on the photo and lighting.",
+    "pale_skin": "This is an estimate that depends on the photo and lighting.",
+    "race": "This is a perceived category, not a fact about the person.",
+}
 NUMBERS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 YN_KIND = {"is wearing": "yn.wear", "has": "yn.has", "is": "yn.is", "appears to be": "yn.app"}
 UNASKED = frozenset({"race", "skin_tone", "blurry"})  # said as notes in captions, not asked about
@@ -119,9 +168,23 @@ class Turn:
     prefix: str = ""  # text said before a tool call
 
 
-def _template(kind: str, cfg: QAConfig, rng: random.Random) -> tuple[str, str]:
+def _template(kind: str, cfg: Asking, rng: random.Random) -> tuple[str, str]:
     rows = [r for r in TEMPLATES[kind] if (r[0] in HELDOUT) == cfg.heldout]
     return rng.choice(rows)
+
+
+def yes_no_question(asked: Fact, cfg: Asking, rng: random.Random) -> tuple[str, str]:
+    """(template id, question) asking whether `asked` holds ("Is the person in the photo smiling?").
+    Shared by the data engine's yes/no turns and the VQA benchmark, so both ask in the same words."""
+    p = piece_for(asked, rng)
+    kind = "yn.expr" if asked.concept == "expression" else YN_KIND[p.verb]
+    tid, text = _template(kind, cfg, rng)
+    return tid, text.format(c=EXPR_ADJ[asked.value] if kind == "yn.expr" else p.comp)
+
+
+def open_question_text(concept: str, cfg: Asking, rng: random.Random) -> tuple[str, str]:
+    """(template id, question) asking for the value of `concept` (one with an "open.<concept>" kind)."""
+    return _template(f"open.{concept}", cfg, rng)
 
 
 def _asked(concept: str, value: str, fact: Fact) -> Fact:
@@ -136,7 +199,7 @@ def _with_caveat(text: str, fact: Fact) -> str:
     return f"{text} {CAVEAT[fact.concept]}" if fact.sensitive else text
 
 
-def yes_no(face: Face, cfg: QAConfig, rng: random.Random) -> Turn | None:
+def yes_no(face: Face, cfg: Asking, rng: random.Random) -> Turn | None:
     """Polarity first (balanced), then a fact that answers it."""
     yes = rng.random() < 0.5
     options: list[tuple[Fact, Fact]] = []  # (asked positive-phrased fact, the fact that answers it)
@@ -155,10 +218,7 @@ def yes_no(face: Face, cfg: QAConfig, rng: random.Random) -> Turn | None:
     if not options:
         return None
     asked, fact = rng.choice(options)
-    p = piece_for(asked, rng)
-    kind = "yn.expr" if asked.concept == "expression" else YN_KIND[p.verb]
-    tid, text = _template(kind, cfg, rng)
-    question = text.format(c=EXPR_ADJ[asked.value] if kind == "yn.expr" else p.comp)
+    tid, question = yes_no_question(asked, cfg, rng)
     if yes:
         body = clause(asked, rng, hedge=face.hedge)
         required = [fact]
@@ -171,16 +231,25 @@ def yes_no(face: Face, cfg: QAConfig, rng: random.Random) -> Turn | None:
     answer = _with_caveat(f"{'Yes' if yes else 'No'}, {body}.", fact)
     if not _ok(answer, required, face):
         return None
-    return Turn(question, answer, {"template": tid, "kind": "yes_no", "concept": asked.concept,
-                                   "value": asked.value, "answer": "yes" if yes else "no"})
+    return Turn(
+        question,
+        answer,
+        {
+            "template": tid,
+            "kind": "yes_no",
+            "concept": asked.concept,
+            "value": asked.value,
+            "answer": "yes" if yes else "no",
+        },
+    )
 
 
-def open_question(face: Face, cfg: QAConfig, rng: random.Random) -> Turn | None:
+def open_question(face: Face, cfg: Asking, rng: random.Random) -> Turn | None:
     facts = [f for f in face.facts if f.stated and f"open.{f.concept}" in TEMPLATES]
     if not facts:
         return None
     fact = rng.choice(facts)
-    tid, question = _template(f"open.{fact.concept}", cfg, rng)
+    tid, question = open_question_text(fact.concept, cfg, rng)
     body = clause(fact, rng, hedge=face.hedge)
     answer = _with_caveat(body[0].upper() + body[1:] + ".", fact)
     if not _ok(answer, [fact], face):
@@ -188,10 +257,13 @@ def open_question(face: Face, cfg: QAConfig, rng: random.Random) -> Turn | None:
     return Turn(question, answer, {"template": tid, "kind": "open", "concept": fact.concept, "answer": fact.value})
 
 
-def accessories(face: Face, cfg: QAConfig, rng: random.Random) -> Turn | None:
+def accessories(face: Face, cfg: Asking, rng: random.Random) -> Turn | None:
     worn = [f for f in face.facts if f.concept in WEAR and f.value == "true"]
-    absent = [_asked(f.concept, "true", f) for f in face.facts if f.concept in WEAR and f.value == "false"
-              and phrases(_asked(f.concept, "true", f))[0]]
+    absent = [
+        _asked(f.concept, "true", f)
+        for f in face.facts
+        if f.concept in WEAR and f.value == "false" and phrases(_asked(f.concept, "true", f))[0]
+    ]
     if not worn and len(absent) < 2:
         return None
     tid, question = _template("accessories", cfg, rng)
@@ -199,8 +271,10 @@ def accessories(face: Face, cfg: QAConfig, rng: random.Random) -> Turn | None:
     plain = [piece_for(f, rng).comp for f in worn if f not in hedged]
     parts = [f"they are wearing {join_phrases(plain, rng)}"] if plain else []
     if hedged:
-        parts.append(f"they {'also ' if plain else ''}seem to be wearing "
-                     f"{join_phrases([piece_for(f, rng).comp for f in hedged], rng)}")
+        parts.append(
+            f"they {'also ' if plain else ''}seem to be wearing "
+            f"{join_phrases([piece_for(f, rng).comp for f in hedged], rng)}"
+        )
     if worn:
         answer = "; ".join(parts) + "."
     else:  # "they are not wearing glasses or a hat": one negated clause lists absences
@@ -209,11 +283,10 @@ def accessories(face: Face, cfg: QAConfig, rng: random.Random) -> Turn | None:
     answer = answer[0].upper() + answer[1:]
     if not _ok(answer, worn, face):  # the absences are checked too: they must read as negated
         return None
-    return Turn(question, answer, {"template": tid, "kind": "accessories",
-                                   "answer": sorted(f.concept for f in worn)})
+    return Turn(question, answer, {"template": tid, "kind": "accessories", "answer": sorted(f.concept for f in worn)})
 
 
-def describe(face: Face, cfg: QAConfig, rng: random.Random) -> Turn | None:
+def describe(face: Face, cfg: Asking, rng: random.Random) -> Turn | None:
     tid, question = _template("describe", cfg, rng)
     text, used = build_caption(face.facts, CaptionConfig(sensitive=cfg.sensitive, hedge_pseudo=face.hedge), rng)
     if not used or not _ok(text, used, face):  # "Someone." is no description
@@ -221,7 +294,7 @@ def describe(face: Face, cfg: QAConfig, rng: random.Random) -> Turn | None:
     return Turn(question, text, {"template": tid, "kind": "describe"})
 
 
-def count(face: Face, cfg: QAConfig, rng: random.Random) -> Turn | None:
+def count(face: Face, cfg: Asking, rng: random.Random) -> Turn | None:
     n = face.record.n_faces
     if n < 1:
         return None
@@ -231,18 +304,28 @@ def count(face: Face, cfg: QAConfig, rng: random.Random) -> Turn | None:
     return Turn(question, answer, {"template": tid, "kind": "count", "answer": n, "image": "full"})
 
 
-def _search(kind: str, cfg: QAConfig, rng: random.Random, query: dict[str, Any], c: str = "",
-            top_k: int = 10, filters: dict[str, Any] | None = None) -> Turn:
+def _search(
+    kind: str,
+    cfg: Asking,
+    rng: random.Random,
+    query: dict[str, Any],
+    c: str = "",
+    top_k: int = 10,
+    filters: dict[str, Any] | None = None,
+) -> Turn:
     tid, text = _template(kind, cfg, rng)
     if "{k}" in text:
         top_k = rng.choice([3, 5, 10, 20])
     call = SearchCall.parse({"query": query, "top_k": top_k, "filters": filters or {}}, allow_sensitive=cfg.sensitive)
-    prefix = ("I can't tell who someone is from their face, but I can look for this face in your gallery."
-              if kind == "ident" else "")
+    prefix = (
+        "I can't tell who someone is from their face, but I can look for this face in your gallery."
+        if kind == "ident"
+        else ""
+    )
     return Turn(text.format(c=c, k=top_k), call, {"template": tid, "kind": "retrieval", "call": kind}, prefix)
 
 
-def retrieval(face: Face, cfg: QAConfig, rng: random.Random) -> Turn | None:
+def retrieval(face: Face, cfg: Asking, rng: random.Random) -> Turn | None:
     kind = rng.choice(["ret.same", "ident", "ret.alike", "ret.text", "ret.edit", "ret.editalike", "ret.id"])
     me = {"image": "image_1"}
     if kind in ("ret.same", "ident"):
@@ -253,8 +336,16 @@ def retrieval(face: Face, cfg: QAConfig, rng: random.Random) -> Turn | None:
         # gallery face ids are SQLite row ids (index/store.py), so the VLM sees decimal ids of any length
         fid = str(rng.randint(1, rng.choice([99, 9_999, 999_999])))
         return _search(kind, cfg, rng, {"face": {"face_id": fid}, "match": "same_person"}, c=fid)
-    usable = [f for f in face.facts if f.stated and f.value != "false" and f.attribute and f.concept not in UNASKED
-              and f.attribute not in ("age", "yaw", "pitch", "roll") and (cfg.sensitive or not f.sensitive)]
+    usable = [
+        f
+        for f in face.facts
+        if f.stated
+        and f.value != "false"
+        and f.attribute
+        and f.concept not in UNASKED
+        and f.attribute not in ("age", "yaw", "pitch", "roll")
+        and (cfg.sensitive or not f.sensitive)
+    ]
     if kind == "ret.text":
         if not usable:
             return None
@@ -262,8 +353,11 @@ def retrieval(face: Face, cfg: QAConfig, rng: random.Random) -> Turn | None:
         pieces = [piece_for(f, rng) for f in chosen]
         who = "who " + join_phrases([plural_vp(v) for v in merge_clauses(pieces, rng)], rng)
         nps = [p.np for p in pieces if p.slot != "pred"]
-        text = " ".join(["a person"] + ([f"with {join_phrases(nps, rng)}"] if nps else [])
-                        + [p.np for p in pieces if p.slot == "pred"])
+        text = " ".join(
+            ["a person"]
+            + ([f"with {join_phrases(nps, rng)}"] if nps else [])
+            + [p.np for p in pieces if p.slot == "pred"]
+        )
         filters = {f.attribute: _label_value(face, f.attribute) for f in chosen}
         return _search(kind, cfg, rng, {"text": text}, c=who, filters=filters)
     edits = [f for f in _edit_candidates(face) if cfg.sensitive or not f.sensitive]
@@ -284,8 +378,11 @@ def _label_value(face: Face, attribute: str) -> Any:
 
 def _edit_candidates(face: Face) -> list[Fact]:
     """Changes that are real changes: a binary attribute the face lacks, or another hair colour."""
-    out = [Fact(f.concept, "true", True, "gt", 1.0, f.sensitive, f.attribute) for f in face.facts
-           if LEXICON[f.concept][0] == "binary" and f.value == "false"]
+    out = [
+        Fact(f.concept, "true", True, "gt", 1.0, f.sensitive, f.attribute)
+        for f in face.facts
+        if LEXICON[f.concept][0] == "binary" and f.value == "false"
+    ]
     hair = face.known("hair_colour")
     if hair is not None and hair.positive:
         out += [Fact("hair_colour", v, True) for v in ("blond", "black", "brown", "gray") if v != hair.value]
@@ -296,14 +393,19 @@ def _segments_ok(answer: str, a: Face, b: Face, required: tuple[list[Fact], ...]
     """Two-image answers say "First image: ... Second image: ..."; each part is checked against its face."""
     head, _, rest = answer.partition("First image:")
     first, _, second = rest.partition("Second image:")
-    return (not find_claims(head) and _ok(first, required[0], a) and _ok(second, required[1], b))
+    return not find_claims(head) and _ok(first, required[0], a) and _ok(second, required[1], b)
 
 
-def compare(a: Face, b: Face, cfg: QAConfig, rng: random.Random) -> Turn | None:
+def compare(a: Face, b: Face, cfg: Asking, rng: random.Random) -> Turn | None:
     """Two faces: same identity? both with X? who looks older (sensitive only)?"""
     kinds = ["cmp.same"] if a.record.identity and b.record.identity else []
-    shared = [(fa, fb) for fa in a.facts if LEXICON[fa.concept][0] == "binary"
-              and (fa.concept in WEAR or fa.concept == "smiling") and (fb := b.known(fa.concept)) is not None]
+    shared = [
+        (fa, fb)
+        for fa in a.facts
+        if LEXICON[fa.concept][0] == "binary"
+        and (fa.concept in WEAR or fa.concept == "smiling")
+        and (fb := b.known(fa.concept)) is not None
+    ]
     kinds += ["cmp.both"] if shared else []
     ages = (a.known("age_group"), b.known("age_group"))
     if ages[0] and ages[1] and ages[0].positive and ages[1].positive and ages[0].value != ages[1].value:
@@ -320,19 +422,26 @@ def compare(a: Face, b: Face, cfg: QAConfig, rng: random.Random) -> Turn | None:
     if kind == "cmp.both":
         pair = rng.choice(shared)
         both = all(f.value == "true" for f in pair)
-        says = [clause(_asked(f.concept, "true", f), rng, negate=f.value == "false", hedge=face.hedge)
-                for f, face in zip(pair, (a, b))]
+        says = [
+            clause(_asked(f.concept, "true", f), rng, negate=f.value == "false", hedge=face.hedge)
+            for f, face in zip(pair, (a, b))
+        ]
         answer = f"{'Yes' if both else 'No'}. First image: {says[0]}. Second image: {says[1]}."
         p = piece_for(_asked(pair[0].concept, "true", pair[0]), rng)
         ok = _segments_ok(answer, a, b, tuple([f] if f.value == "true" else [] for f in pair))
         question = text.format(c=p.comp if p.verb == "is" else f"wearing {p.comp}")
-        return Turn(question, answer, {**meta, "concept": pair[0].concept, "answer": "yes" if both else "no"}) \
-            if ok else None
+        return (
+            Turn(question, answer, {**meta, "concept": pair[0].concept, "answer": "yes" if both else "no"})
+            if ok
+            else None
+        )
     age_a, age_b = ages[0], ages[1]
     assert age_a is not None and age_b is not None
     older_first = _age_rank(age_a) > _age_rank(age_b)
-    answer = (f"The person in the {'first' if older_first else 'second'} image looks older. "
-              f"First image: {clause(age_a, rng)}. Second image: {clause(age_b, rng)}.")
+    answer = (
+        f"The person in the {'first' if older_first else 'second'} image looks older. "
+        f"First image: {clause(age_a, rng)}. Second image: {clause(age_b, rng)}."
+    )
     if not _segments_ok(answer, a, b, ([age_a], [age_b])):
         return None
     return Turn(text, f"{answer} {CAVEAT['age_group']}", {**meta, "answer": "first" if older_first else "second"})

@@ -4,8 +4,8 @@ then writes the QA chat JSONL.
 A recipe is the reproducible description of a training set: which sources (synthetic renders, real
 datasets through their adapters, the sample photos/videos), which experts ran with which thresholds, and
 how it was split. Records stream through the stages as generators, so memory stays flat at any size.
-Every enabled stage is resolved before any work starts: a stage whose implementation is missing from
-this build fails the recipe at once with its name, never silently skipped.
+Every enabled stage is resolved and its config validated before any work starts, so a typo in the
+last stage's options fails the recipe at once instead of after the sources were read.
 """
 
 from __future__ import annotations
@@ -14,22 +14,23 @@ import importlib
 import json
 import shutil
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import click
 
 from facevlm.config import from_dict, load_recipe
-from facevlm.data.schema import FaceRecord
 from facevlm.data.splits import SplitConfig
 from facevlm.errors import FacevlmError
+from facevlm.schema import FaceRecord
 
-# stage -> (module, function, accepted config class names). detect's agreed config name is DetectConfig;
-# the detect module currently names it DetectStageConfig, so both are accepted.
+# stage -> (module, function, accepted config class names). detect takes the one detector config,
+# facevlm.vision.detect.DetectorConfig (a recipe's `detect:` keys are its fields).
 STAGES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "synth": ("facevlm.data.synth", "generate", ("SynthConfig",)),
-    "detect": ("facevlm.data.detect", "detect_records", ("DetectConfig", "DetectStageConfig")),
+    "detect": ("facevlm.data.detect", "detect_records", ("DetectorConfig",)),
     "label": ("facevlm.data.label", "label_records", ("LabelConfig",)),
     "caption": ("facevlm.data.caption", "caption_records", ("CaptionConfig",)),
     "qa": ("facevlm.data.qa", "qa_samples", ("QAConfig",)),
@@ -66,7 +67,7 @@ class Recipe:
     name: str
     sources: list[SourceSpec]
     output: str = ""  # dataset name or path; default: `name`
-    detect: dict[str, Any] | None = None  # DetectConfig fields + `enabled` (default true when present)
+    detect: dict[str, Any] | None = None  # DetectorConfig fields + `enabled` (default true when present)
     label: dict[str, Any] | None = None  # LabelConfig fields (experts, thresholds)
     caption: dict[str, Any] | None = None  # CaptionConfig fields
     qa: dict[str, Any] | None = None  # QAConfig fields; writes <output>/qa/<split>.jsonl
@@ -78,25 +79,19 @@ class Recipe:
         for i, s in enumerate(self.sources):
             given = [k for k in ("synth", "adapter", "samples") if getattr(s, k) is not None]
             if len(given) != 1:
-                raise FacevlmError(f"recipe {self.name}: sources[{i}] must set exactly one of synth, adapter, "
-                                   f"samples (got {', '.join(given) or 'none'})")
+                raise FacevlmError(
+                    f"recipe {self.name}: sources[{i}] must set exactly one of synth, adapter, "
+                    f"samples (got {', '.join(given) or 'none'})"
+                )
         self.output = self.output or self.name
 
 
 def _stage(name: str) -> tuple[Callable[..., Any], type]:
+    """The stage's function and config class, imported only for the stages a recipe enables."""
     module_name, func_name, config_names = STAGES[name]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("facevlm"):
-            raise FacevlmError(f"step '{name}' needs {module_name}.{func_name}, which is not in this build") from None
-        raise
-    func = getattr(module, func_name, None)
-    config = next((getattr(module, c) for c in config_names if hasattr(module, c)), None)
-    if func is None or config is None:
-        raise FacevlmError(f"step '{name}' needs {module_name}.{func_name} and {config_names[0]}, "
-                           f"which {module_name} does not define")
-    return func, config
+    module = importlib.import_module(module_name)
+    config = next(getattr(module, c) for c in config_names if hasattr(module, c))
+    return getattr(module, func_name), config
 
 
 def _enabled(spec: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -122,18 +117,12 @@ def plan(recipe: Recipe, where: str = "") -> Plan:
     for name in ("detect", "label", "caption", "qa"):
         fields = _enabled(getattr(recipe, name))
         if fields is not None:
-            try:
-                func, cls = _stage(name)
-            except FacevlmError as exc:
-                raise FacevlmError(f"{where}: {exc}") from None
+            func, cls = _stage(name)
             stages[name] = (func, from_dict(cls, fields, where=f"{where}: {name}"))
     synth = []
     for i, s in enumerate(recipe.sources):
         if s.synth is not None:
-            try:
-                func, cls = _stage("synth")
-            except FacevlmError as exc:
-                raise FacevlmError(f"{where}: sources[{i}]: {exc}") from None
+            func, cls = _stage("synth")
             stages["synth"] = (func, None)
             synth.append((from_dict(cls, s.synth, where=f"{where}: sources[{i}].synth"), s.workers))
     return Plan(recipe, stages, synth)
@@ -176,11 +165,11 @@ def records(p: Plan, summaries: list[Any] | None = None) -> Iterator[FaceRecord]
 
 def run(recipe: Recipe, out: str | Path | None = None, where: str = "") -> Path:
     """Build the recipe's dataset; returns its path. The QA JSONL goes to `<path>/qa/`."""
+    from tqdm import tqdm
+
     from facevlm.data.export import ExportConfig, export_chat
     from facevlm.data.splits import split_dataset
     from facevlm.data.store import dataset_path, load_records, save_records
-
-    from tqdm import tqdm
 
     p = plan(recipe, where)
     target = dataset_path(out or recipe.output)
@@ -200,11 +189,15 @@ def run(recipe: Recipe, out: str | Path | None = None, where: str = "") -> Path:
     qa_report = None
     if "qa" in p.stages:
         qa_report = export_chat(load_records(path), path / "qa", ExportConfig(format="chat"), p.stages["qa"][1])
-    provenance = {"recipe": asdict(recipe), "seconds": round(time.time() - start, 1),
-                  "sources": [s.to_dict() for s in summaries],
-                  "splits": asdict(split_report) if split_report else None,
-                  "qa": {"files": qa_report.files, "rows": dict(qa_report.rows),
-                         "skipped": dict(qa_report.skipped)} if qa_report else None}
+    provenance = {
+        "recipe": asdict(recipe),
+        "seconds": round(time.time() - start, 1),
+        "sources": [s.to_dict() for s in summaries],
+        "splits": asdict(split_report) if split_report else None,
+        "qa": {"files": qa_report.files, "rows": dict(qa_report.rows), "skipped": dict(qa_report.skipped)}
+        if qa_report
+        else None,
+    }
     (path / "recipe.json").write_text(json.dumps(provenance, indent=2, default=str))
     return path
 
@@ -219,8 +212,10 @@ def build(recipe_file: str, out: str | None) -> None:
     recipe = load_recipe(Recipe, recipe_file)
     path = run(recipe, out, where=recipe_file)
     info = summarize(load_records(path))
-    click.echo(f"built {recipe.name}: {info['records']} faces "
-               f"({', '.join(f'{k} {v}' for k, v in info['splits'].most_common())}) -> {path}")
+    click.echo(
+        f"built {recipe.name}: {info['records']} faces "
+        f"({', '.join(f'{k} {v}' for k, v in info['splits'].most_common())}) -> {path}"
+    )
     provenance = json.loads((path / "recipe.json").read_text())
     for s in provenance["sources"]:
         if s["skipped"]:

@@ -12,20 +12,25 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from facevlm.data.facts import Fact, check
 from facevlm.errors import FacevlmError
 
-SYSTEM = ("You rewrite short descriptions of a face photo into one fluent, natural sentence. Keep every "
-          "detail, add nothing new, keep words like 'apparently' and 'seem', refer to the person as "
-          "'they' or 'this person', and never guess gender or a name. Reply with the sentence only.")
+SYSTEM = (
+    "You rewrite short descriptions of a face photo into one fluent, natural sentence. Keep every "
+    "detail, add nothing new, keep words like 'apparently' and 'seem', refer to the person as "
+    "'they' or 'this person', and never guess gender or a name. Reply with the sentence only."
+)
 # Faithful hand-written pairs: the small model copies the pattern far better than it follows rules.
 FEW_SHOT = (
     ("A person with black hair and glasses, smiling.", "A smiling person with black hair, wearing glasses."),
-    ("This person has a beard and short hair. They seem to be facing the camera.",
-     "This person with short hair and a beard seems to be facing the camera."),
+    (
+        "This person has a beard and short hair. They seem to be facing the camera.",
+        "This person with short hair and a beard seems to be facing the camera.",
+    ),
 )
 _HEDGE = re.compile(r"\b(seem\w*|appear\w*|apparent\w*|likely|probably|possibly|perhaps|looks? like)\b", re.I)
 _PREFIX = re.compile(r"^(?:sure[^:]*:|here(?: is|'s)[^:]*:|rewritten(?: sentence)?:|rewrite:|answer:)\s*", re.I)
@@ -82,12 +87,18 @@ def messages_for(caption: str, few_shot: bool = True) -> list[dict[str, str]]:
 def clean(text: str) -> str:
     """First line of the reply, without chatty prefixes or wrapping quotes."""
     text = text.strip().split("\n")[0].strip()
-    text = _PREFIX.sub("", text).strip().strip('"\u201c\u201d\'').strip()
+    text = _PREFIX.sub("", text).strip().strip("\"\u201c\u201d'").strip()
     return re.sub(r"\s+", " ", text)
 
 
-def judge(caption: str, candidate: str, stated: Sequence[Fact], known: Sequence[Fact],
-          conflicted: set[str] | frozenset[str] = frozenset(), strict: bool = True) -> RewriteResult:
+def judge(
+    caption: str,
+    candidate: str,
+    stated: Sequence[Fact],
+    known: Sequence[Fact],
+    conflicted: set[str] | frozenset[str] = frozenset(),
+    strict: bool = True,
+) -> RewriteResult:
     """Accept `candidate` only if it keeps every stated fact and contradicts none (see facts.check)."""
     if not candidate:
         return RewriteResult(caption, False, "empty", candidate)
@@ -137,12 +148,18 @@ class _Transformers:
         torch.set_num_threads(self.cfg.threads or threads)
         try:
             with torch.inference_mode():
-                out = self.model.generate(**enc, max_new_tokens=self.cfg.max_new_tokens, do_sample=sample,
-                                          temperature=temperature if sample else None, top_p=None,
-                                          top_k=None, pad_token_id=self.tok.pad_token_id)
+                out = self.model.generate(
+                    **enc,
+                    max_new_tokens=self.cfg.max_new_tokens,
+                    do_sample=sample,
+                    temperature=temperature if sample else None,
+                    top_p=None,
+                    top_k=None,
+                    pad_token_id=self.tok.pad_token_id,
+                )
         finally:
             torch.set_num_threads(threads)
-        return self.tok.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        return self.tok.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
 class _OpenAI:
@@ -158,9 +175,13 @@ class _OpenAI:
         import openai
 
         try:
-            reply = self.client.chat.completions.create(model=self.cfg.model, messages=msgs,  # type: ignore[arg-type]
-                                                        max_tokens=self.cfg.max_new_tokens,
-                                                        temperature=temperature, seed=seed)
+            reply = self.client.chat.completions.create(
+                model=self.cfg.model,
+                messages=msgs,  # type: ignore[arg-type]
+                max_tokens=self.cfg.max_new_tokens,
+                temperature=temperature,
+                seed=seed,
+            )
         except openai.OpenAIError as exc:
             raise FacevlmError(f"rewrite server {self.cfg.base_url}: {str(exc).splitlines()[0]}") from None
         return reply.choices[0].message.content or ""
@@ -198,10 +219,12 @@ class Rewriter:
     def _round(self, items: Sequence[Item], temperature: float, seed: int) -> list[RewriteResult]:
         results: list[RewriteResult] = []
         for start in range(0, len(items), self.cfg.batch_size):
-            chunk = items[start:start + self.cfg.batch_size]
+            chunk = items[start : start + self.cfg.batch_size]
             raw = self.backend.generate([messages_for(c, self.cfg.few_shot) for c, *_ in chunk], temperature, seed)
-            results += [judge(caption, clean(reply), stated, known, conflicted, self.cfg.strict)
-                        for (caption, stated, known, conflicted), reply in zip(chunk, raw)]
+            results += [
+                judge(caption, clean(reply), stated, known, conflicted, self.cfg.strict)
+                for (caption, stated, known, conflicted), reply in zip(chunk, raw)
+            ]
         return results
 
     @property

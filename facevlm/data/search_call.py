@@ -17,21 +17,43 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import lru_cache
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
-from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, create_model,
-                      field_validator, model_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
-from facevlm.data.schema import SENSITIVE, VOCABULARY, canonical_value
 from facevlm.errors import FacevlmError
+from facevlm.schema import (
+    FACE_ID_PATTERN,
+    GALLERY_NAME_PATTERN,
+    GALLERY_NAME_RULE,
+    NON_BLANK_PATTERN,
+    SENSITIVE,
+    VOCABULARY,
+    canonical_value,
+)
 
 SCHEMA_VERSION = 1
 TOOL_NAME = "face_search"
 TOOL_DESCRIPTION = (
     "Search the user's face gallery. Use it for requests to find photos of a person, people who look "
-    "like someone, or faces matching a description; never name a person from their face yourself.")
-_IMAGE_PREFIXES = ("data:image/png;base64,", "data:image/jpeg;base64,", "data:image/jpg;base64,",
-                   "data:image/webp;base64,")
+    "like someone, or faces matching a description; never name a person from their face yourself."
+)
+IMAGE_PREFIXES = (
+    "data:image/png;base64,",
+    "data:image/jpeg;base64,",
+    "data:image/jpg;base64,",
+    "data:image/webp;base64,",
+)
 FILTERABLE = tuple(n for n, s in VOCABULARY.items() if s.kind != "numeric")
 
 
@@ -42,9 +64,10 @@ class _Strict(BaseModel):
 class FaceRef(_Strict):
     """A face: already in the gallery (`face_id`) or in the conversation (`image`)."""
 
-    face_id: str | None = Field(None, min_length=1, max_length=200, description="id of a face in the gallery")
-    image: str | None = Field(None, description="'image_N' for the N-th image of the chat (1-based), "
-                                                 "or a data: URI (png/jpeg/webp, base64)")
+    face_id: str | None = Field(None, pattern=FACE_ID_PATTERN, description="id of a face in the gallery (digits)")
+    image: str | None = Field(
+        None, description="'image_N' for the N-th image of the chat (1-based), or a data: URI (png/jpeg/webp, base64)"
+    )
 
     @field_validator("image")
     @classmethod
@@ -53,7 +76,7 @@ class FaceRef(_Strict):
             return v
         if v.startswith("image_") and v[6:].isdigit() and int(v[6:]) >= 1:
             return v
-        if v.startswith(_IMAGE_PREFIXES) and len(v) > 30:
+        if v.startswith(IMAGE_PREFIXES) and len(v) > 30:
             return v
         raise ValueError("must be 'image_N' (N >= 1) or a base64 data:image/... URI")
 
@@ -65,13 +88,14 @@ class FaceRef(_Strict):
 
 
 class TextQuery(_Strict):
-    text: str = Field(min_length=1, max_length=500, description="what the faces look like")
+    text: str = Field(min_length=1, max_length=500, pattern=NON_BLANK_PATTERN, description="what the faces look like")
 
 
 class FaceQuery(_Strict):
     face: FaceRef
     match: Literal["same_person", "look_alike"] = Field(
-        "same_person", description="same_person: this identity; look_alike: faces that look similar")
+        "same_person", description="same_person: this identity; look_alike: faces that look similar"
+    )
 
 
 class ComposedQuery(_Strict):
@@ -88,10 +112,12 @@ def _query_kind(v: Any) -> str | None:
 
 
 Query = Annotated[
-    Union[Annotated[TextQuery, Tag("text")], Annotated[FaceQuery, Tag("face")],
-          Annotated[ComposedQuery, Tag("composed")]],
-    Discriminator(_query_kind, custom_error_type="query_kind",
-                  custom_error_message="query needs 'text', or 'face' (+ 'match'), or 'face' + 'edit'"),
+    Annotated[TextQuery, Tag("text")] | Annotated[FaceQuery, Tag("face")] | Annotated[ComposedQuery, Tag("composed")],
+    Discriminator(
+        _query_kind,
+        custom_error_type="query_kind",
+        custom_error_message="query needs 'text', or 'face' (+ 'match'), or 'face' + 'edit'",
+    ),
 ]
 
 
@@ -114,12 +140,13 @@ class _FilterBase(_Strict):
                     continue
                 if key in VOCABULARY:
                     raise ValueError(f"{key!r} is numeric and cannot be filtered; use age_group or a text query")
-                raise ValueError(f"unknown attribute {key!r} (see facevlm.data.schema.VOCABULARY)")
+                raise ValueError(f"unknown attribute {key!r} (see facevlm.schema.VOCABULARY)")
         return data
 
 
 Filters = create_model(  # one optional field per filterable attribute, named by alias (CelebA names start with digits)
-    "Filters", __base__=_FilterBase,
+    "Filters",
+    __base__=_FilterBase,
     min_prob=(float | None, Field(None, ge=0.0, le=1.0, description="ignore pseudo-labels below this probability")),
     **{f"a{i}": _filter_field(n) for i, n in enumerate(FILTERABLE)},
 )
@@ -128,10 +155,17 @@ Filters.__doc__ = "Attribute filters: a value, or a list of accepted values, per
 
 class SearchArguments(_Strict):
     version: Literal[1] = SCHEMA_VERSION
-    gallery: str = Field("default", pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="gallery name")
+    gallery: str = Field("default", pattern=GALLERY_NAME_PATTERN, description=f"gallery name: {GALLERY_NAME_RULE}")
     query: Query
     filters: Filters = Field(default_factory=Filters)  # type: ignore[valid-type]
     top_k: int = Field(10, ge=1, le=100)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _not_a_bool(cls, v: Any) -> Any:
+        if isinstance(v, bool):  # `true` == 1 in Python, so Literal[1] alone would take it; JSON's const does not
+            raise ValueError("must be 1")
+        return v
 
 
 class SearchCall(_Strict):
@@ -160,8 +194,9 @@ class SearchCall(_Strict):
         if not allow_sensitive:
             bad = sorted(set(call.filter_values()) & SENSITIVE)
             if bad:
-                raise FacevlmError(f"search call: arguments.filters.{bad[0]}: filtering on sensitive attributes "
-                                   "is disabled")
+                raise FacevlmError(
+                    f"search call: arguments.filters.{bad[0]}: filtering on sensitive attributes is disabled"
+                )
         return call
 
     def arguments_dict(self) -> dict[str, Any]:
@@ -198,9 +233,10 @@ def _one_line(exc: ValidationError) -> str:
     err = exc.errors()[0]
     loc: list[str] = []
     for i, part in enumerate(err["loc"]):  # drop union-branch labels pydantic inserts into the path
-        if (i and err["loc"][i - 1] == "query" and part in ("text", "face", "composed")) or \
-                (isinstance(part, str) and (part in ("bool", "function-after[_exactly_one(), FaceRef]")
-                                            or part.startswith(("literal[", "list[")))):
+        if (i and err["loc"][i - 1] == "query" and part in ("text", "face", "composed")) or (
+            isinstance(part, str)
+            and (part in ("bool", "function-after[_exactly_one(), FaceRef]") or part.startswith(("literal[", "list[")))
+        ):
             continue
         loc.append(str(part))
     msg = err["msg"].removeprefix("Value error, ")
@@ -223,8 +259,14 @@ def _parameters(allow_sensitive: bool) -> str:
 
 def tool_schema(allow_sensitive: bool = False) -> dict[str, Any]:
     """The OpenAI `tools` entry (JSON schema of the arguments; sensitive filters left out by default)."""
-    return {"type": "function", "function": {"name": TOOL_NAME, "description": TOOL_DESCRIPTION,
-                                             "parameters": json.loads(_parameters(allow_sensitive))}}
+    return {
+        "type": "function",
+        "function": {
+            "name": TOOL_NAME,
+            "description": TOOL_DESCRIPTION,
+            "parameters": json.loads(_parameters(allow_sensitive)),
+        },
+    }
 
 
 def json_schema() -> dict[str, Any]:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import click
 
@@ -49,8 +50,11 @@ class SplitReport:
     examples: list[str] = field(default_factory=list)  # "val id ~ train id (distance d)"
 
     def lines(self) -> list[str]:
-        out = [f"{s:<5} {self.faces.get(s, 0):>7} faces  {self.groups.get(s, 0):>6} groups  "
-               f"{self.dropped_duplicates.get(s, 0):>5} near-duplicates dropped" for s in SPLITS]
+        out = [
+            f"{s:<5} {self.faces.get(s, 0):>7} faces  {self.groups.get(s, 0):>6} groups  "
+            f"{self.dropped_duplicates.get(s, 0):>5} near-duplicates dropped"
+            for s in SPLITS
+        ]
         return out + [f"  e.g. {e}" for e in self.examples[:5]]
 
 
@@ -86,7 +90,7 @@ def phash_bits(images: Iterable[Any], cfg: SplitConfig):
     import numpy as np
 
     rows = [np.packbits(imagehash.phash(img, hash_size=cfg.hash_size).hash.flatten()) for img in images]
-    return np.stack(rows) if rows else np.zeros((0, cfg.hash_size ** 2 // 8), dtype=np.uint8)
+    return np.stack(rows) if rows else np.zeros((0, cfg.hash_size**2 // 8), dtype=np.uint8)
 
 
 def near_duplicates(hashes, splits: Sequence[str], cfg: SplitConfig) -> dict[int, tuple[int, int]]:
@@ -133,7 +137,9 @@ def split_dataset(src: str | Path, out: str | Path, cfg: SplitConfig) -> tuple[P
         faces=dict(Counter(s for i, s in enumerate(splits) if i not in drop)),
         groups=dict(Counter(s for s, _ in set(zip(splits, groups)))),
         dropped_duplicates=dict(Counter(splits[i] for i in drop)),
-        examples=[f"{splits[i]} {ids[i]} ~ {splits[j]} {ids[j]} (distance {d})" for i, (j, d) in list(drop.items())[:20]],
+        examples=[
+            f"{splits[i]} {ids[i]} ~ {splits[j]} {ids[j]} (distance {d})" for i, (j, d) in list(drop.items())[:20]
+        ],
     )
 
     def records():
@@ -153,8 +159,13 @@ def split_dataset(src: str | Path, out: str | Path, cfg: SplitConfig) -> tuple[P
 @click.option("--val", type=float, default=0.1, show_default=True, help="Fraction of faces for validation.")
 @click.option("--test", type=float, default=0.2, show_default=True, help="Fraction of faces for test.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--hamming", type=int, default=4, show_default=True,
-              help="Max phash Hamming distance (of 64 bits) treated as a near-duplicate.")
+@click.option(
+    "--hamming",
+    type=int,
+    default=4,
+    show_default=True,
+    help="Max phash Hamming distance (of 64 bits) treated as a near-duplicate.",
+)
 @click.option("--no-dedup", is_flag=True, help="Keep near-duplicates (no perceptual hashing).")
 def split_cmd(src: str, out: str, val: float, test: float, seed: int, hamming: int, no_dedup: bool) -> None:
     """Split stored dataset SRC into identity-disjoint train/val/test, saved as OUT (name or path).

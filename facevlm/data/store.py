@@ -8,20 +8,23 @@ moved or shared without the source folders.
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import tempfile
 import zlib
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import click
 
 from facevlm import paths
-from facevlm.data.schema import FaceRecord, from_row, hf_features, to_row
 from facevlm.errors import FacevlmError
+from facevlm.image import TRUSTED, decode_image, open_image
+from facevlm.schema import FaceRecord, from_row, hf_features, to_row
+from facevlm.vision.crop import TRAINING_MARGIN
+from facevlm.vision.crop import face_crop as crop_rule
 
 WRITER_BATCH = 256  # rows per Arrow record batch: bounds memory when rows carry full-size images
 
@@ -92,14 +95,14 @@ def _digest(img: Any) -> tuple[int, str, tuple[int, int]]:
 
 
 def iter_records(ds: Any) -> Iterator[FaceRecord]:
-    """FaceRecords from a stored dataset, images decoded to PIL.
+    """FaceRecords from a stored dataset, images opened by `facevlm.image.open_image`: upright RGB, the
+    pixels every stage (detector, crops, FaceCLIP) sees, so a box found on them is the box cut later.
 
     Each image remembers its original encoded bytes and a digest of its pixels, so `save_records` can
     store the same bytes again when the pixels are unchanged: re-saving after detect/label/split never
-    re-encodes a JPEG (no generation loss, no PNG blow-up).
+    re-encodes a JPEG (no generation loss, no PNG blow-up) nor bakes in an EXIF rotation.
     """
     from datasets import Image as ImageFeature
-    from PIL import Image
 
     if "image" in getattr(ds, "column_names", []):
         ds = ds.cast_column("image", ImageFeature(decode=False))
@@ -107,8 +110,9 @@ def iter_records(ds: Any) -> Iterator[FaceRecord]:
         raw = row["image"]
         if isinstance(raw, dict):
             data = raw["bytes"] if raw.get("bytes") is not None else Path(raw["path"]).read_bytes()
-            img = Image.open(io.BytesIO(data))
-            img.load()
+            decoded = decode_image(data, TRUSTED, where=f"record {row.get('id')}")
+            img = decoded.image
+            img.format = decoded.format  # an edited image is re-encoded in its own format, not as PNG
             img.info[SOURCE_KEY] = (_digest(img), data)
             row = {**row, "image": img}
         yield from_row(row)
@@ -123,56 +127,25 @@ def _original_bytes(image: Any) -> dict[str, Any] | None:
     return None
 
 
-def open_image(image: Any):
-    """A PIL image (RGB) from any of the forms a record's `image` takes: PIL, bytes, {bytes, path}, path."""
-    from PIL import Image
-
-    if isinstance(image, Image.Image):
-        img = image
-    elif isinstance(image, dict):
-        img = Image.open(io.BytesIO(image["bytes"])) if image.get("bytes") else Image.open(image["path"])
-    elif isinstance(image, (bytes, bytearray)):
-        img = Image.open(io.BytesIO(image))
-    elif isinstance(image, (str, Path)):
-        img = Image.open(image)
-    else:
-        raise FacevlmError(f"cannot open an image from {type(image).__name__}")
-    return img.convert("RGB")
-
-
-def face_crop(record: FaceRecord, size: int | None = None, margin: float = 0.2):
-    """The record's face: its box grown by `margin` of the box size on each side, or the whole image.
-
-    With `size`, the region is made square around the face centre before resizing, so faces are never
-    stretched; parts outside the photo are filled black (PIL's crop). A record without a box is already
-    a face crop: with `size` it is centre-cropped to a square.
-    """
-    from PIL import Image
-
-    img = open_image(record.image)
-    w, h = img.size
-    if record.box is None:
-        if size is None:
-            return img
-        side = min(w, h)
-        x0, y0 = (w - side) / 2, (h - side) / 2
-        return img.crop((round(x0), round(y0), round(x0 + side), round(y0 + side))).resize(
-            (size, size), Image.Resampling.BICUBIC)
-    x0, y0, x1, y1 = record.box
-    bw, bh = x1 - x0, y1 - y0
-    x0, y0, x1, y1 = x0 - margin * bw, y0 - margin * bh, x1 + margin * bw, y1 + margin * bh
-    if size is not None:
-        cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0) / 2
-        x0, y0, x1, y1 = cx - half, cy - half, cx + half, cy + half
-    crop = img.crop((round(x0), round(y0), max(round(x1), round(x0) + 1), max(round(y1), round(y0) + 1)))
-    return crop if size is None else crop.resize((size, size), Image.Resampling.BICUBIC)
+def face_crop(record: FaceRecord, size: int | None = None, margin: float = TRAINING_MARGIN):
+    """The record's face by the one crop rule (`facevlm.vision.crop.face_crop`: box + `margin`, padded
+    black at the photo border), or the whole image for a record without a box; `size` squares and
+    resizes it. FaceCLIP trains on these crops and the gallery embeds the same ones."""
+    return crop_rule(open_image(record.image), record.box, margin, size)
 
 
 def summarize(ds: Any) -> dict[str, Any]:
     """Counts per source, split, licence and attribute value (gt vs pseudo), without decoding images."""
     cols = ds.select_columns(["source", "split", "identity", "box", "attributes", "captions"])
-    out: dict[str, Any] = {"records": len(ds), "sources": Counter(), "splits": Counter(), "identities": set(),
-                           "with_box": 0, "captions": 0, "attributes": {}}
+    out: dict[str, Any] = {
+        "records": len(ds),
+        "sources": Counter(),
+        "splits": Counter(),
+        "identities": set(),
+        "with_box": 0,
+        "captions": 0,
+        "attributes": {},
+    }
     for batch in cols.iter(batch_size=1024):
         out["sources"].update(batch["source"])
         out["splits"].update(s or "(none)" for s in batch["split"])
@@ -195,8 +168,10 @@ def info_cmd(dataset: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(summary, indent=2, sort_keys=True))
         return
-    click.echo(f"{dataset_path(dataset)}: {summary['records']} faces, {summary['identities']} identities, "
-               f"{summary['with_box']} with a box, {summary['captions']} captions")
+    click.echo(
+        f"{dataset_path(dataset)}: {summary['records']} faces, {summary['identities']} identities, "
+        f"{summary['with_box']} with a box, {summary['captions']} captions"
+    )
     click.echo("sources: " + ", ".join(f"{k} {v}" for k, v in summary["sources"].most_common()))
     click.echo("splits:  " + ", ".join(f"{k} {v}" for k, v in summary["splits"].most_common()))
     for name, counts in sorted(summary["attributes"].items()):

@@ -33,16 +33,34 @@ def _parse_lora(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--kv-cache-gib", default=1, show_default=True, help="CPU hosts: KV cache size.")
 @click.option("--timeout", "timeout_s", default=300.0, show_default=True, help="Seconds to wait for /v1/models.")
 @click.argument("extra_args", nargs=-1, type=click.UNPROCESSED)
-def start(model: str, loras: tuple[str, ...], port: int, host: str, served_model_name: str | None,
-          max_model_len: int, max_lora_rank: int, kv_cache_gib: int, timeout_s: float,
-          extra_args: tuple[str, ...]) -> None:
+def start(
+    model: str,
+    loras: tuple[str, ...],
+    port: int,
+    host: str,
+    served_model_name: str | None,
+    max_model_len: int,
+    max_lora_rank: int,
+    kv_cache_gib: int,
+    timeout_s: float,
+    extra_args: tuple[str, ...],
+) -> None:
     """Start vLLM's OpenAI server; returns once /v1/models answers. Args after `--` go to vLLM."""
     from facevlm.engine.launcher import EngineConfig
     from facevlm.engine.launcher import start as start_engine
 
-    cfg = EngineConfig(model=model, host=host, port=port, served_model_name=served_model_name,
-                       loras=_parse_lora(loras), max_lora_rank=max_lora_rank, max_model_len=max_model_len,
-                       kv_cache_gib=kv_cache_gib, extra_args=list(extra_args), startup_timeout_s=timeout_s)
+    cfg = EngineConfig(
+        model=model,
+        host=host,
+        port=port,
+        served_model_name=served_model_name,
+        loras=_parse_lora(loras),
+        max_lora_rank=max_lora_rank,
+        max_model_len=max_model_len,
+        kv_cache_gib=kv_cache_gib,
+        extra_args=list(extra_args),
+        startup_timeout_s=timeout_s,
+    )
     click.echo(f"starting vLLM for {model} (log under $FACEVLM_HOME/run) ...", err=True)
     handle = start_engine(cfg)
     click.echo(f"engine ready: {handle.url} (pid {handle.pid}, model {handle.served_model_name})")

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from facevlm.engine import quirks
+from facevlm.engine import vllm_platform
 from facevlm.errors import FacevlmError
 from facevlm.paths import run_dir
 
@@ -66,41 +66,61 @@ def _free_port(host: str) -> int:
 
 
 def build_command(cfg: EngineConfig, python: Path, port: int) -> list[str]:
-    cmd = quirks.server_command(python) + [
-        "--model", cfg.model, "--host", cfg.host, "--port", str(port),
-        "--served-model-name", cfg.served_model_name or Path(cfg.model).name or cfg.model,
+    cmd = vllm_platform.server_command(python) + [
+        "--model",
+        cfg.model,
+        "--host",
+        cfg.host,
+        "--port",
+        str(port),
+        "--served-model-name",
+        cfg.served_model_name or Path(cfg.model).name or cfg.model,
     ]
     if cfg.max_model_len:
         cmd += ["--max-model-len", str(cfg.max_model_len)]
     if cfg.loras:
         cmd += ["--enable-lora", "--max-lora-rank", str(cfg.max_lora_rank), "--lora-modules"]
         cmd += [f"{name}={path}" for name, path in cfg.loras.items()]
-    return cmd + quirks.default_args() + list(cfg.extra_args)
+    return cmd + vllm_platform.default_args() + list(cfg.extra_args)
 
 
 def start(cfg: EngineConfig) -> EngineHandle:
     """Start the server, wait until `/v1/models` answers, record its PID. Raises FacevlmError with the
     tail of the server log if it exits or does not answer in time."""
-    quirks.check_model_dir(cfg.model)
+    vllm_platform.check_model_dir(cfg.model)
     for name, path in cfg.loras.items():
         if not (Path(path) / "adapter_config.json").is_file():
             raise FacevlmError(f"LoRA {name}: {path} has no adapter_config.json (not a peft adapter folder)")
-    python = quirks.engine_python()
+    python = vllm_platform.engine_python()
     port = cfg.port or _free_port(cfg.host)
     existing = find(port)
     if existing is not None:
-        raise FacevlmError(f"an engine (pid {existing.pid}) already serves port {port}; "
-                           f"`facevlm engine stop --port {port}` first")
+        raise FacevlmError(
+            f"an engine (pid {existing.pid}) already serves port {port}; `facevlm engine stop --port {port}` first"
+        )
     log_path = run_dir() / f"engine-{port}.log"
     cmd = build_command(cfg, python, port)
     with open(log_path, "w") as log:
         log.write("$ " + " ".join(cmd) + "\n")
         log.flush()
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=quirks.server_env(kv_cache_gib=cfg.kv_cache_gib), start_new_session=True)
-    handle = EngineHandle(pid=proc.pid, create_time=psutil.Process(proc.pid).create_time(), pgid=proc.pid,
-                          host=cfg.host, port=port, model=cfg.model,
-                          served_model_name=cmd[cmd.index("--served-model-name") + 1], log=str(log_path))
+        proc = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=vllm_platform.server_env(kv_cache_gib=cfg.kv_cache_gib),
+            start_new_session=True,
+        )
+    handle = EngineHandle(
+        pid=proc.pid,
+        create_time=psutil.Process(proc.pid).create_time(),
+        pgid=proc.pid,
+        host=cfg.host,
+        port=port,
+        model=cfg.model,
+        served_model_name=cmd[cmd.index("--served-model-name") + 1],
+        log=str(log_path),
+    )
     _record_path(port).write_text(json.dumps(asdict(handle), indent=2))
     try:
         _wait_ready(handle, proc, cfg.startup_timeout_s)
@@ -114,8 +134,9 @@ def _wait_ready(handle: EngineHandle, proc: subprocess.Popen, timeout_s: float) 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise FacevlmError(f"vLLM exited with code {proc.returncode} during start-up; "
-                               f"log {handle.log}: {_log_tail(handle.log)}")
+            raise FacevlmError(
+                f"vLLM exited with code {proc.returncode} during start-up; log {handle.log}: {_log_tail(handle.log)}"
+            )
         try:
             if httpx.get(f"{handle.url}/models", timeout=2.0).status_code == 200:
                 return

@@ -14,15 +14,26 @@ def eval_group() -> None:
 
 @eval_group.command("run")
 @click.argument("suite_file", type=click.Path(dir_okay=False))
-@click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Output directory (default $FACEVLM_HOME/eval/<suite>/<UTC time>).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Output directory (default $FACEVLM_HOME/eval/<suite>/<UTC time>).",
+)
 @click.option("--n-boot", type=int, default=None, help="Override the suite's bootstrap resamples.")
 @click.option("--no-cache", is_flag=True, help="Recompute embeddings instead of using the cache.")
 @click.option("--models", "only_models", default="", help="Comma-separated subset of the suite's models.")
 @click.option("--datasets", "only_datasets", default="", help="Comma-separated subset of the suite's datasets.")
 @click.option("--tasks", "only_tasks", default="", help="Comma-separated subset of the suite's tasks.")
-def run_cmd(suite_file: str, out: str | None, n_boot: int | None, no_cache: bool, only_models: str,
-            only_datasets: str, only_tasks: str) -> None:
+def run_cmd(
+    suite_file: str,
+    out: str | None,
+    n_boot: int | None,
+    no_cache: bool,
+    only_models: str,
+    only_datasets: str,
+    only_tasks: str,
+) -> None:
     """Run every task of SUITE_FILE; writes one JSON per (model, dataset, task) and the report."""
     from facevlm.eval.suite import default_out_dir, load_suite, run_suite, select
 
@@ -33,8 +44,10 @@ def run_cmd(suite_file: str, out: str | None, n_boot: int | None, no_cache: bool
         suite.cache = False
     out_dir = Path(out) if out else default_out_dir(suite)
     summary = run_suite(suite, out_dir, log=click.echo)
-    click.echo(f"{len(summary['results'])} results, {len(summary['paired'])} paired comparisons, "
-               f"{len(summary['skipped'])} skipped in {summary['seconds']:.1f}s -> {out_dir}")
+    click.echo(
+        f"{len(summary['results'])} results, {len(summary['paired'])} paired comparisons, "
+        f"{len(summary['skipped'])} skipped in {summary['seconds']:.1f}s -> {out_dir}"
+    )
 
 
 @eval_group.command("report")
@@ -64,6 +77,52 @@ def compare_cmd(a: str, b: str) -> None:
             continue
         ca, cb = ra.get("ci", {}).get(key), rb.get("ci", {}).get(key)
         click.echo(f"{key:40s} {ra['model']}={va:.4f}{_fmt(ca)} {rb['model']}={vb:.4f}{_fmt(cb)} diff={vb - va:+.4f}")
+
+
+@eval_group.command("export")
+@click.argument("src")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Dataset root to write.")
+@click.option(
+    "--task",
+    default="retrieval",
+    show_default=True,
+    help="`retrieval` (all captions per face) or an attribute to classify: a categorical one "
+    "(expression, hair_color, ...) or a binary one (Smiling, Eyeglasses, ...).",
+)
+@click.option("--split", default=None, help="Export only this split (default: every split).")
+@click.option("--size", type=int, default=None, help="Resize square face crops to SIZE (default: native).")
+@click.option("--margin", type=float, default=0.2, show_default=True, help="Margin around the face box.")
+@click.option("--samples-per-shard", type=int, default=1000, show_default=True)
+@click.option("--sensitive", is_flag=True, help="Allow a sensitive attribute (apparent age, gender presentation...).")
+def export_cmd(
+    src: str,
+    out: str,
+    task: str,
+    split: str | None,
+    size: int | None,
+    margin: float,
+    samples_per_shard: int,
+    sensitive: bool,
+) -> None:
+    """Write stored dataset SRC in CLIP_benchmark's wds/<name> layout.
+
+    OUT/<split>/0.tar, 1.tar, ... and OUT/<split>/nshards.txt; OUT/dataset_type.txt ("retrieval" or
+    "classification"); for classification OUT/classnames.txt and OUT/zeroshot_classification_templates.txt,
+    worded from FaceCLIP's prompt table. Samples are s0000000.jpg with .txt (captions, one per line) or .cls
+    (class index); only ground-truth labels are exported. Then, e.g.:
+    clip_benchmark eval --dataset wds/faces --dataset_root OUT --task zeroshot_retrieval
+    --model local-dir:MODEL_DIR"""
+    from facevlm.data.store import iter_records, load_records
+    from facevlm.eval.clip_benchmark import BenchmarkExportConfig, export_clip_benchmark
+
+    cfg = BenchmarkExportConfig(
+        task=task, size=size, margin=margin, samples_per_shard=samples_per_shard, split=split, sensitive=sensitive
+    )
+    result = export_clip_benchmark(iter_records(load_records(src, split)), out, cfg)
+    for name, files in result.files.items():
+        click.echo(f"{name}: {result.rows[name]} samples in {len(files)} shard(s) -> {Path(out) / name}")
+    for reason, n in result.skipped.items():
+        click.echo(f"skipped {n}: {reason}")
 
 
 def _names(text: str) -> list[str]:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 import importlib
 import os
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -34,6 +35,9 @@ class DatasetSpec:
     train_limit: int = 0  # cap on the linear-probe train split (0 = `limit`); probes saturate long before 20k
     seed: int = 0
     origin: str = "gt"  # gt | any: which attribute labels count as truth
+    # Face crop margin (of the box size, each side). Score a FaceCLIP on the crop it was trained on: the
+    # default recipe trains at 0.3 (`crop_margin` in its facevlm_clip.json); None = FaceCLIP's default.
+    crop_margin: float | None = None
     options: dict[str, Any] = field(default_factory=dict)  # passed to the source (synth size, adapter options)
 
 
@@ -56,28 +60,28 @@ class EvalDataset:
     def labels(self, attribute: str) -> np.ndarray:
         return self.attributes.get(attribute, np.full(len(self), "", dtype=object))
 
-    def with_images(self, images: list[Any], tag: str) -> "EvalDataset":
+    def with_images(self, images: list[Any], tag: str) -> EvalDataset:
         """Same labels, transformed images (robustness); the fingerprint records the transform."""
         fp = hashlib.sha256(f"{self.fingerprint}|{tag}".encode()).hexdigest()[:16]
         return replace(self, images=images, fingerprint=fp)
 
 
-def _crop(record: Any) -> Any:
-    """The face crop exactly as the data engine cuts it for training (box + its margin)."""
+def from_records(
+    records: Iterable[Any], name: str, split: str, origin: str = "gt", limit: int = 0, crop_margin: float | None = None
+) -> EvalDataset:
+    """Build an EvalDataset from FaceRecords (ground-truth attributes only unless origin="any"). Faces are
+    cut by the data engine's training crop rule (`facevlm.vision.crop`) with `crop_margin`."""
     from facevlm.data.store import face_crop
+    from facevlm.vision.crop import TRAINING_MARGIN
 
-    return face_crop(record)
-
-
-def from_records(records: Iterable[Any], name: str, split: str, origin: str = "gt", limit: int = 0) -> EvalDataset:
-    """Build an EvalDataset from FaceRecords (ground-truth attributes only unless origin="any")."""
+    margin = TRAINING_MARGIN if crop_margin is None else crop_margin
     images, ids, idents, caps = [], [], [], []
     attrs: dict[str, list[str]] = {}
-    h = hashlib.sha256(f"{name}|{split}|{origin}".encode())
+    h = hashlib.sha256(f"{name}|{split}|{origin}|{margin}".encode())
     for i, rec in enumerate(records):
         if limit and i >= limit:
             break
-        crop = _crop(rec)
+        crop = face_crop(rec, margin=margin)
         images.append(crop)
         ids.append(rec.id)
         idents.append(rec.identity or "")
@@ -96,16 +100,25 @@ def from_records(records: Iterable[Any], name: str, split: str, origin: str = "g
         h.update(f"{rec.identity}|{rec.captions}".encode())
     if not images:
         raise FacevlmError(f"dataset {name} [{split}]: no records")
-    return EvalDataset(name, split, images, ids, {k: np.asarray(v, dtype=object) for k, v in attrs.items()},
-                       np.asarray(idents, dtype=object), caps, h.hexdigest()[:16])
+    return EvalDataset(
+        name,
+        split,
+        images,
+        ids,
+        {k: np.asarray(v, dtype=object) for k, v in attrs.items()},
+        np.asarray(idents, dtype=object),
+        caps,
+        h.hexdigest()[:16],
+    )
 
 
 # ---------------------------------------------------------------- sources
 def _expand(root: str, name: str) -> str:
     expanded = os.path.expandvars(os.path.expanduser(root))
     if not expanded or "$" in expanded:
-        raise FacevlmError(f"dataset {name}: root {root!r} is not set (export the environment variable "
-                           f"or edit the suite's `root:`)")
+        raise FacevlmError(
+            f"dataset {name}: root {root!r} is not set (export the environment variable or edit the suite's `root:`)"
+        )
     return expanded
 
 
@@ -139,8 +152,9 @@ def _records(spec: DatasetSpec, split: str) -> Iterable[Any]:
         from facevlm.eval.samples import sample_records
 
         return sample_records(**spec.options)
-    raise FacevlmError(f"dataset {spec.name}: unknown source {spec.source!r}; "
-                       "expected store, adapter, synth or samples")
+    raise FacevlmError(
+        f"dataset {spec.name}: unknown source {spec.source!r}; expected store, adapter, synth or samples"
+    )
 
 
 def _synth_records(spec: DatasetSpec, split: str) -> Iterable[Any]:
@@ -175,7 +189,7 @@ def _synth_records(spec: DatasetSpec, split: str) -> Iterable[Any]:
 def load_dataset(spec: DatasetSpec, split: str | None = None) -> EvalDataset:
     split = spec.split if split is None else split
     limit = spec.train_limit if split == spec.train_split and spec.train_limit else spec.limit
-    return from_records(_records(spec, split), spec.name, split, spec.origin, limit)
+    return from_records(_records(spec, split), spec.name, split, spec.origin, limit, spec.crop_margin)
 
 
 def class_labels(values: np.ndarray, classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

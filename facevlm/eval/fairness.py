@@ -33,8 +33,16 @@ class GroupReport:
     ratio_ci: list[float]
 
     def to_json(self) -> dict[str, Any]:
-        return {"metric": self.metric, "values": self.values, "ci": self.ci, "n": self.sizes,
-                "gap": self.gap, "gap_ci": self.gap_ci, "ratio": self.ratio, "ratio_ci": self.ratio_ci}
+        return {
+            "metric": self.metric,
+            "values": self.values,
+            "ci": self.ci,
+            "n": self.sizes,
+            "gap": self.gap,
+            "gap_ci": self.gap_ci,
+            "ratio": self.ratio,
+            "ratio_ci": self.ratio_ci,
+        }
 
 
 def _gap_ratio(values: dict[str, float], eligible: list[str]) -> tuple[float, float]:
@@ -45,8 +53,17 @@ def _gap_ratio(values: dict[str, float], eligible: list[str]) -> tuple[float, fl
     return hi - lo, (lo / hi if hi > 0 else float("nan"))
 
 
-def group_report(fn: MetricFn, items: np.ndarray, labels: np.ndarray, attribute: str, metric: str,
-                 n_boot: int = 1000, seed: int = 0, level: float = 0.95, min_size: int = 5) -> GroupReport | None:
+def group_report(
+    fn: MetricFn,
+    items: np.ndarray,
+    labels: np.ndarray,
+    attribute: str,
+    metric: str,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    min_size: int = 5,
+) -> GroupReport | None:
     """`labels[i]` is item i's group ("" or None = unknown, left out). None if fewer than two
     groups are labelled."""
     items = np.asarray(items, dtype=np.int64)
@@ -72,12 +89,28 @@ def group_report(fn: MetricFn, items: np.ndarray, labels: np.ndarray, attribute:
         g_, r_ = _gap_ratio(vals, eligible)
         gaps.append(g_)
         ratios.append(r_)
-    return GroupReport(attribute, metric, values, {g: _percentile(v, level).as_list() for g, v in draws.items()},
-                       sizes, gap, _percentile(gaps, level).as_list(), ratio, _percentile(ratios, level).as_list())
+    return GroupReport(
+        attribute,
+        metric,
+        values,
+        {g: _percentile(v, level).as_list() for g, v in draws.items()},
+        sizes,
+        gap,
+        _percentile(gaps, level).as_list(),
+        ratio,
+        _percentile(ratios, level).as_list(),
+    )
 
 
-def fairness(fn: MetricFn, items: np.ndarray, group_labels: dict[str, np.ndarray], metric: str,
-             n_boot: int = 1000, seed: int = 0, min_size: int = 5) -> dict[str, dict[str, Any]]:
+def fairness(
+    fn: MetricFn,
+    items: np.ndarray,
+    group_labels: dict[str, np.ndarray],
+    metric: str,
+    n_boot: int = 1000,
+    seed: int = 0,
+    min_size: int = 5,
+) -> dict[str, dict[str, Any]]:
     """Group reports for every attribute with at least two labelled groups, as JSON."""
     out = {}
     for attribute, labels in group_labels.items():
@@ -91,6 +124,8 @@ def headline_line(metric: str, value: float, ci: list[float], groups: dict[str, 
     """One line: the headline metric with its CI and, beside it, the gap/ratio per group attribute."""
     text = f"{metric} {value:.3f}" + ("" if ci[0] is None or ci[0] != ci[0] else f" [{ci[0]:.3f}, {ci[1]:.3f}]")
     for attribute, rep in groups.items():
-        text += (f" | {attribute}: gap {rep['gap']:.3f} [{rep['gap_ci'][0]:.3f}, {rep['gap_ci'][1]:.3f}]"
-                 f" ratio {rep['ratio']:.2f}")
+        text += (
+            f" | {attribute}: gap {rep['gap']:.3f} [{rep['gap_ci'][0]:.3f}, {rep['gap_ci'][1]:.3f}]"
+            f" ratio {rep['ratio']:.2f}"
+        )
     return text

@@ -10,8 +10,8 @@ mean_per_class_recall, image_retrieval_recall@K, text_retrieval_recall@K).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -23,16 +23,16 @@ def _nanmean(x: np.ndarray) -> float:
 
 
 # ---------------------------------------------------------------- classification
-def classification_fn(scores: np.ndarray, labels: np.ndarray, classes: Sequence[str],
-                      topk: Sequence[int] = (1, 5)) -> MetricFn:
+def classification_fn(
+    scores: np.ndarray, labels: np.ndarray, classes: Sequence[str], topk: Sequence[int] = (1, 5)
+) -> MetricFn:
     """acc@k, balanced accuracy (= mean per-class recall over classes present in the subset) and
     per-class recall. `scores` [N, C] (any monotone score), `labels` [N] class indices."""
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.int64)
     n_classes = scores.shape[1]
     order = np.argsort(-scores, axis=1, kind="stable")
-    hits = {k: (order[:, :min(k, n_classes)] == labels[:, None]).any(axis=1)
-            for k in topk if k <= n_classes or k == 1}
+    hits = {k: (order[:, : min(k, n_classes)] == labels[:, None]).any(axis=1) for k in topk if k <= n_classes or k == 1}
     top1 = order[:, 0]
 
     def fn(idx: np.ndarray) -> dict[str, float]:
@@ -65,8 +65,7 @@ def average_precision(scores: np.ndarray, positives: np.ndarray) -> float:
     return float(np.mean(np.arange(1, n_pos + 1) / hit_ranks))
 
 
-def multilabel_fn(scores: np.ndarray, targets: np.ndarray, names: Sequence[str],
-                  threshold: float = 0.0) -> MetricFn:
+def multilabel_fn(scores: np.ndarray, targets: np.ndarray, names: Sequence[str], threshold: float = 0.0) -> MetricFn:
     """mAP over attributes and mean per-attribute accuracy (scores > threshold predicts "true").
     `targets` [N, A] in {1, 0, -1}; -1 = unlabelled, left out of that attribute only."""
     scores = np.asarray(scores, dtype=np.float64)
@@ -115,7 +114,7 @@ def rank_stats(sim: np.ndarray, positives: np.ndarray) -> RankStats:
     first = rel.argmax(axis=1) + 1
     cum = np.cumsum(rel, axis=1)
     ranks = np.arange(1, sim.shape[1] + 1)[None, :]
-    ap = (np.where(rel, cum / ranks, 0.0).sum(axis=1) / rel.sum(axis=1))
+    ap = np.where(rel, cum / ranks, 0.0).sum(axis=1) / rel.sum(axis=1)
     return RankStats(first.astype(np.int64), ap)
 
 
@@ -191,15 +190,20 @@ def mean_fn(values: np.ndarray, name: str) -> MetricFn:
 _ARTICLES = {"a", "an", "the"}
 _YES = {"yes", "yeah", "yep", "yup", "true", "correct", "affirmative", "y"}
 _NO = {"no", "nope", "nah", "false", "incorrect", "negative", "n"}
-_NUMBERS = {w: str(i) for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-    "sixteen seventeen eighteen nineteen twenty".split())}
+_NUMBERS = {
+    w: str(i)
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+        "sixteen seventeen eighteen nineteen twenty".split()
+    )
+}
 _PUNCT = re.compile(r"[^\w\s]")
 
 
 def normalize_answer(text: str) -> str:
     """VQA-style answer normalisation: lowercase, punctuation and articles removed, yes/no synonyms
-    mapped to yes/no, number words 0-20 to digits, whitespace collapsed."""
+    mapped to yes/no, number words 0-20 to digits, whitespace collapsed. The VQA task reads a reply's
+    yes/no from it; what the rest of a reply says is graded by the data engine's fact checker."""
     words = _PUNCT.sub(" ", str(text).lower()).split()
     out = []
     for w in words:
@@ -208,17 +212,6 @@ def normalize_answer(text: str) -> str:
         w = "yes" if w in _YES else "no" if w in _NO else _NUMBERS.get(w, w)
         out.append(w)
     return " ".join(out)
-
-
-def answer_correct(prediction: str, answers: Sequence[str]) -> bool:
-    """A prediction is right if, normalised, it equals a reference answer or opens with it as whole
-    words ("Yes, she is smiling." answers "yes"): chat models rarely reply with one bare word."""
-    pred = normalize_answer(prediction)
-    for ans in answers:
-        gold = normalize_answer(ans)
-        if gold and (pred == gold or pred.startswith(gold + " ")):
-            return True
-    return False
 
 
 def grouped_accuracy_fn(correct: np.ndarray, kinds: np.ndarray, name: str = "accuracy") -> MetricFn:
@@ -242,6 +235,7 @@ def grouped_accuracy_fn(correct: np.ndarray, kinds: np.ndarray, name: str = "acc
 def merged(fns: Sequence[MetricFn]) -> MetricFn:
     """One metric function returning the union of several (same item space); `narrow` can pick the
     member that computes one metric back out of it."""
+
     def fn(idx: np.ndarray) -> dict[str, float]:
         out: dict[str, float] = {}
         for f in fns:

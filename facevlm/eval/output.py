@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,16 +35,35 @@ def clean(value: Any) -> Any:
     return value
 
 
-def result_json(result: Any, model_name: str, pretrained: str, suite: str, seed: int, model_fp: str,
-                dataset_fp: str, language: str = "en") -> dict[str, Any]:
-    return clean({
-        "dataset": result.dataset, "model": model_name, "pretrained": pretrained, "task": result.task,
-        "metrics": result.metrics, "language": language,
-        "ci": result.ci, "groups": result.groups, "n": result.n, "suite": suite, "seed": seed,
-        "fingerprint": {"model": model_fp, "dataset": dataset_fp},
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "headline": result.headline, "details": result.extra,
-    })
+def result_json(
+    result: Any,
+    model_name: str,
+    pretrained: str,
+    suite: str,
+    seed: int,
+    model_fp: str,
+    dataset_fp: str,
+    language: str = "en",
+) -> dict[str, Any]:
+    return clean(
+        {
+            "dataset": result.dataset,
+            "model": model_name,
+            "pretrained": pretrained,
+            "task": result.task,
+            "metrics": result.metrics,
+            "language": language,
+            "ci": result.ci,
+            "groups": result.groups,
+            "n": result.n,
+            "suite": suite,
+            "seed": seed,
+            "fingerprint": {"model": model_fp, "dataset": dataset_fp},
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "headline": result.headline,
+            "details": result.extra,
+        }
+    )
 
 
 def _slug(text: str) -> str:

@@ -32,14 +32,21 @@ def leaderboards(results: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[l
     for key, rows in sorted(by_key.items()):
         headline = rows[0].get("headline") or next(iter(rows[0]["metrics"]), "")
         sign = 1 if LOWER_IS_BETTER.search(headline) else -1
-        rows.sort(key=lambda r: sign * (r["metrics"].get(headline) if r["metrics"].get(headline) is not None
-                                        else -sign * float("inf")))
+        rows.sort(
+            key=lambda r: (
+                sign * (r["metrics"].get(headline) if r["metrics"].get(headline) is not None else -sign * float("inf"))
+            )
+        )
         group_attrs = sorted({a for r in rows for a in (r.get("groups") or {})})
         header = ["model", "pretrained", f"{headline} [95% CI]", "n", *[f"{a} gap [CI] / ratio" for a in group_attrs]]
         table = []
         for r in rows:
-            line = [r["model"], str(r.get("pretrained", ""))[-40:],
-                    _fmt(r["metrics"].get(headline)) + _ci((r.get("ci") or {}).get(headline)), str(r.get("n", ""))]
+            line = [
+                r["model"],
+                str(r.get("pretrained", ""))[-40:],
+                _fmt(r["metrics"].get(headline)) + _ci((r.get("ci") or {}).get(headline)),
+                str(r.get("n", "")),
+            ]
             for a in group_attrs:
                 g = (r.get("groups") or {}).get(a)
                 line.append("–" if not g else f"{_fmt(g['gap'])}{_ci(g['gap_ci'])} / {_fmt(g['ratio'], 2)}")
@@ -54,8 +61,16 @@ def paired_rows(pairs: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]
     for p in pairs:
         h = p.get("headline")
         if h in (p.get("diff") or {}):
-            rows.append([p["dataset"], p["task"], f"{p['model_b']} − {p['model_a']}", h,
-                         f"{_fmt(p['diff'][h], 3)}{_ci(p['ci'].get(h))}", _fmt(p["p_diff_le_0"].get(h))])
+            rows.append(
+                [
+                    p["dataset"],
+                    p["task"],
+                    f"{p['model_b']} − {p['model_a']}",
+                    h,
+                    f"{_fmt(p['diff'][h], 3)}{_ci(p['ci'].get(h))}",
+                    _fmt(p["p_diff_le_0"].get(h)),
+                ]
+            )
     return header, rows
 
 
@@ -132,8 +147,14 @@ def plot_groups(results: list[dict[str, Any]], out: Path) -> list[Path]:
                 lo = np.array([(g["ci"].get(n) or [None])[0] for n in names], dtype=float)
                 hi = np.array([(g["ci"].get(n) or [None, None])[1] for n in names], dtype=float)
                 err = np.nan_to_num(np.stack([vals - lo, hi - vals]).clip(min=0))
-                ax.bar(np.arange(len(names)) + m * width, np.nan_to_num(vals), width, yerr=err, capsize=2,
-                       label=f"{r['model']} (gap {_fmt(g['gap'])})")
+                ax.bar(
+                    np.arange(len(names)) + m * width,
+                    np.nan_to_num(vals),
+                    width,
+                    yerr=err,
+                    capsize=2,
+                    label=f"{r['model']} (gap {_fmt(g['gap'])})",
+                )
             ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, fontsize=7)
             ax.set_title(attr, fontsize=9)
             ax.set_ylabel(rows[0]["headline"], fontsize=7)
@@ -183,9 +204,15 @@ def write_report(run_dirs: list[Path], out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     plots = out / "plots"
     figures = plot_recall_at_k(results, plots) + plot_groups(results, plots) + plot_robustness(results, plots)
-    md = [f"# facevlm benchmark report", "", f"Runs: {', '.join(str(p) for p in run_dirs)}", "",
-          "Headline metric with its seeded bootstrap 95% CI; fairness columns: max−min gap of the headline "
-          "across groups [CI] / min/max ratio (groups below the suite's min size are shown in plots only).", ""]
+    md = [
+        "# facevlm benchmark report",
+        "",
+        f"Runs: {', '.join(str(p) for p in run_dirs)}",
+        "",
+        "Headline metric with its seeded bootstrap 95% CI; fairness columns: max−min gap of the headline "
+        "across groups [CI] / min/max ratio (groups below the suite's min size are shown in plots only).",
+        "",
+    ]
     body = []
     for (ds, task), (header, rows) in leaderboards(results).items():
         md += [f"## {ds} · {task}", "", _md_table(header, rows), ""]
@@ -198,9 +225,14 @@ def write_report(run_dirs: list[Path], out: Path) -> Path:
         md += ["## Plots", ""] + [f"![{f.stem}](plots/{f.name})" for f in figures] + [""]
         body.append("<h2>Plots</h2>" + "".join(f'<p><img src="plots/{f.name}" alt="{f.stem}"></p>' for f in figures))
     (out / "report.md").write_text("\n".join(md) + "\n")
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;margin:1em 0}"
-             "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}img{max-width:100%}")
-    (out / "report.html").write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>facevlm benchmark"
-                                     f"</title><style>{style}</style></head><body><h1>facevlm benchmark report</h1>"
-                                     + "".join(body) + "</body></html>\n")
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;margin:1em 0}"
+        "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}img{max-width:100%}"
+    )
+    (out / "report.html").write_text(
+        f"<!doctype html><html><head><meta charset='utf-8'><title>facevlm benchmark"
+        f"</title><style>{style}</style></head><body><h1>facevlm benchmark report</h1>"
+        + "".join(body)
+        + "</body></html>\n"
+    )
     return out / "report.md"

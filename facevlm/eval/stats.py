@@ -41,8 +41,9 @@ def _percentile(values: list[float], level: float) -> Interval:
     return Interval(float(low), float(high))
 
 
-def bootstrap(fn: MetricFn, items: np.ndarray, n_boot: int = 1000, seed: int = 0,
-              level: float = 0.95) -> tuple[dict[str, float], dict[str, Interval]]:
+def bootstrap(
+    fn: MetricFn, items: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[dict[str, float], dict[str, Interval]]:
     """Point estimates on `items` (indices into the arrays `fn` closes over) and a percentile CI for
     every metric `fn` returns."""
     items = np.asarray(items, dtype=np.int64)
@@ -70,12 +71,18 @@ class PairedResult:
     p_diff_le_0: dict[str, float]
 
     def to_json(self) -> dict:
-        return {"a": self.a, "b": self.b, "diff": self.diff,
-                "ci": {k: v.as_list() for k, v in self.ci.items()}, "p_diff_le_0": self.p_diff_le_0}
+        return {
+            "a": self.a,
+            "b": self.b,
+            "diff": self.diff,
+            "ci": {k: v.as_list() for k, v in self.ci.items()},
+            "p_diff_le_0": self.p_diff_le_0,
+        }
 
 
-def paired(fn_a: MetricFn, fn_b: MetricFn, items: np.ndarray, n_boot: int = 1000, seed: int = 0,
-           level: float = 0.95) -> PairedResult:
+def paired(
+    fn_a: MetricFn, fn_b: MetricFn, items: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> PairedResult:
     """Compare two models scored on the same `items` (each fn indexes its own model's per-item
     results; the index arrays must refer to the same items in the same order)."""
     items = np.asarray(items, dtype=np.int64)
@@ -92,5 +99,6 @@ def paired(fn_a: MetricFn, fn_b: MetricFn, items: np.ndarray, n_boot: int = 1000
         arr = np.asarray(v)
         arr = arr[~np.isnan(arr)]
         p[k] = float(np.mean(arr <= 0)) if len(arr) else float("nan")
-    return PairedResult({k: a[k] for k in keys}, {k: b[k] for k in keys}, diff,
-                        {k: _percentile(v, level) for k, v in draws.items()}, p)
+    return PairedResult(
+        {k: a[k] for k in keys}, {k: b[k] for k in keys}, diff, {k: _percentile(v, level) for k, v in draws.items()}, p
+    )

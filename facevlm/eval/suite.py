@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from facevlm import paths
 from facevlm.config import load_recipe
@@ -99,9 +100,11 @@ def load_suite(path: str | Path) -> Suite:
 
 def select(suite: Suite, models: list[str], datasets: list[str], tasks: list[str] | None = None) -> Suite:
     """The suite restricted to some models/datasets/tasks (e.g. leave out a model not trained yet)."""
-    for wanted, pool, what in ((models, [m.name for m in suite.models], "model"),
-                               (datasets, [d.name for d in suite.datasets], "dataset"),
-                               (tasks or [], [t.task for t in suite.tasks], "task")):
+    for wanted, pool, what in (
+        (models, [m.name for m in suite.models], "model"),
+        (datasets, [d.name for d in suite.datasets], "dataset"),
+        (tasks or [], [t.task for t in suite.tasks], "task"),
+    ):
         bad = [w for w in wanted if w not in pool]
         if bad:
             raise FacevlmError(f"suite {suite.name}: no {what}(s) {', '.join(bad)}; it has {', '.join(pool)}")
@@ -125,7 +128,7 @@ def select(suite: Suite, models: list[str], datasets: list[str], tasks: list[str
 
 
 def default_out_dir(suite: Suite) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return paths.home() / "eval" / suite.name / stamp
 
 
@@ -134,9 +137,13 @@ def run_suite(suite: Suite, out_dir: Path, log: Callable[[str], None] = print) -
     from facevlm.eval.fairness import headline_line
 
     start = time.perf_counter()
-    ctx = Context(seed=suite.seed, n_boot=suite.n_boot, group_attributes=tuple(suite.group_attributes),
-                  min_group_size=suite.min_group_size,
-                  cache_dir=paths.home() / "cache" / "embeddings" if suite.cache else None)
+    ctx = Context(
+        seed=suite.seed,
+        n_boot=suite.n_boot,
+        group_attributes=tuple(suite.group_attributes),
+        min_group_size=suite.min_group_size,
+        cache_dir=paths.home() / "cache" / "embeddings" if suite.cache else None,
+    )
     datasets: dict[tuple[str, str], EvalDataset] = {}
     specs = {d.name: d for d in suite.datasets}
 
@@ -168,13 +175,22 @@ def run_suite(suite: Suite, out_dir: Path, log: Callable[[str], None] = print) -
                     log(f"  skip {tspec.task} on {dname}: {exc}")
                     continue
                 for res in results:
-                    payload = result_json(res, mspec.name, getattr(model, "pretrained", "") or "", suite.name,
-                                          suite.seed, model.fingerprint(), data.fingerprint)
+                    payload = result_json(
+                        res,
+                        mspec.name,
+                        getattr(model, "pretrained", "") or "",
+                        suite.name,
+                        suite.seed,
+                        model.fingerprint(),
+                        data.fingerprint,
+                    )
                     written.append(write_json(out_dir, [res.dataset, mspec.name, res.task], payload))
                     kept[(mspec.name, res.dataset, res.task)] = res
                     ci = res.ci.get(res.headline, [float("nan")] * 2)
-                    log(f"  {mspec.name} {res.dataset} {res.task}: "
-                        + headline_line(res.headline, res.metrics.get(res.headline, float("nan")), ci, res.groups))
+                    log(
+                        f"  {mspec.name} {res.dataset} {res.task}: "
+                        + headline_line(res.headline, res.metrics.get(res.headline, float("nan")), ci, res.groups)
+                    )
         del model
         gc.collect()
     pair_files = []
@@ -185,22 +201,38 @@ def run_suite(suite: Suite, out_dir: Path, log: Callable[[str], None] = print) -
                 continue
             part_a, part_b = res_a.parts[0], res_b.parts[0]
             if len(part_a.items) != len(part_b.items) or (part_a.items != part_b.items).any():
-                skipped.append({"model": f"{pspec.a} vs {pspec.b}", "dataset": dname, "task": task,
-                                "reason": "the two results were scored on different items"})
+                skipped.append(
+                    {
+                        "model": f"{pspec.a} vs {pspec.b}",
+                        "dataset": dname,
+                        "task": task,
+                        "reason": "the two results were scored on different items",
+                    }
+                )
                 continue
             cmp = paired(part_a.fn, part_b.fn, part_a.items, suite.n_boot, suite.seed)
             # "a"/"b" hold each model's metrics (PairedResult.to_json); the names go under model_a/model_b.
-            payload = {"kind": "paired", "dataset": dname, "task": task, "model_a": pspec.a, "model_b": pspec.b,
-                       "headline": res_a.headline, "suite": suite.name, "seed": suite.seed, "n": int(len(part_a.items)),
-                       **cmp.to_json()}
+            payload = {
+                "kind": "paired",
+                "dataset": dname,
+                "task": task,
+                "model_a": pspec.a,
+                "model_b": pspec.b,
+                "headline": res_a.headline,
+                "suite": suite.name,
+                "seed": suite.seed,
+                "n": int(len(part_a.items)),
+                **cmp.to_json(),
+            }
             pair_files.append(write_json(out_dir, ["paired", dname, task, pspec.a, "vs", pspec.b], payload))
             h = res_a.headline
             if h in cmp.diff:
-                log(f"  paired {pspec.b} - {pspec.a} {dname} {task} {h}: {cmp.diff[h]:+.3f} "
-                    f"[{cmp.ci[h].low:+.3f}, {cmp.ci[h].high:+.3f}]")
+                log(
+                    f"  paired {pspec.b} - {pspec.a} {dname} {task} {h}: {cmp.diff[h]:+.3f} "
+                    f"[{cmp.ci[h].low:+.3f}, {cmp.ci[h].high:+.3f}]"
+                )
     write_json(out_dir, ["skipped"], {"kind": "skipped", "items": skipped})
-    summary = {"results": written, "paired": pair_files, "skipped": skipped,
-               "seconds": time.perf_counter() - start}
+    summary = {"results": written, "paired": pair_files, "skipped": skipped, "seconds": time.perf_counter() - start}
     if suite.report:
         from facevlm.eval.report import write_report
 

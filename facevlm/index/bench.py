@@ -17,8 +17,16 @@ from pathlib import Path
 import click
 import numpy as np
 
-TEXTS = ["a smiling woman with glasses", "a man with a beard", "a surprised child", "an old man wearing a hat",
-         "a person with long blond hair", "a sad face", "a young person with short black hair", "a neutral face"]
+TEXTS = [
+    "a smiling woman with glasses",
+    "a man with a beard",
+    "a surprised child",
+    "an old man wearing a hat",
+    "a person with long blond hair",
+    "a sad face",
+    "a young person with short black hair",
+    "a neutral face",
+]
 
 
 def _pct(values: list[float]) -> tuple[float, float]:
@@ -36,13 +44,13 @@ def latency_rows(model: str, sizes: list[int], queries: int) -> list[str]:
     rows = []
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
-            gallery = Gallery.open(Path(tmp) / "g", model=emb.model, dim=emb.dim, fsync=False,
-                                   backend=BackendConfig(index="flat"))
+            gallery = Gallery.open(
+                Path(tmp) / "g", model=emb.model, dim=emb.dim, fsync=False, backend=BackendConfig(index="flat")
+            )
             fill_random(gallery, n)
             searcher = Searcher(gallery, emb)
             total, vector = [], []
             for i in range(queries + 5):
-                t0 = time.perf_counter()
                 q = emb.texts([TEXTS[i % len(TEXTS)]])
                 t1 = time.perf_counter()
                 searcher.gallery.search(q, 10)
@@ -54,8 +62,10 @@ def latency_rows(model: str, sizes: list[int], queries: int) -> list[str]:
                     total.append((t3 - t2) * 1e3)
             gallery.close()
         (p50, p95), (v50, v95) = _pct(total), _pct(vector)
-        rows.append(f"| text→face, exact (IndexFlatIP), {emb.dim}-d | {n:,} faces | p50 {p50:.2f} ms, p95 {p95:.2f} ms "
-                    f"end to end (text encode + search + metadata) | vector search alone p50 {v50:.2f} ms, p95 {v95:.2f} ms |")
+        rows.append(
+            f"| text→face, exact (IndexFlatIP), {emb.dim}-d | {n:,} faces | p50 {p50:.2f} ms, p95 {p95:.2f} ms "
+            f"end to end (text encode + search + metadata) | vector search alone p50 {v50:.2f} ms, p95 {v95:.2f} ms |"
+        )
     return rows
 
 
@@ -93,8 +103,10 @@ def recall_rows(n: int, dim: int, queries: int, nprobes: list[int], efs: list[in
             _, got = index.search(qs, 10)
             ms = (time.perf_counter() - t0) * 1e3 / queries
             recall = np.mean([len(set(g) & set(t)) / 10 for g, t in zip(got, truth)])
-            rows.append(f"| {label} | {n:,} × {dim}-d | recall@10 {recall:.3f} | {ms:.2f} ms/query (batch) | "
-                        f"build {build_s:.0f} s |")
+            rows.append(
+                f"| {label} | {n:,} × {dim}-d | recall@10 {recall:.3f} | {ms:.2f} ms/query (batch) | "
+                f"build {build_s:.0f} s |"
+            )
         del index
     return rows
 
@@ -109,8 +121,17 @@ def recall_rows(n: int, dim: int, queries: int, nprobes: list[int], efs: list[in
 @click.option("--nprobe", default="8,32,128", show_default=True, help="IVF nprobe values to sweep.")
 @click.option("--ef-search", default="64,128,256", show_default=True, help="HNSW efSearch values to sweep.")
 @click.option("--threads", type=int, default=0, help="torch/FAISS threads (0 = library default).")
-def bench_search(model: str, sizes: str, queries: int, ann_n: int, ann_dim: int, ann_queries: int, nprobe: str,
-                 ef_search: str, threads: int) -> None:
+def bench_search(
+    model: str,
+    sizes: str,
+    queries: int,
+    ann_n: int,
+    ann_dim: int,
+    ann_queries: int,
+    nprobe: str,
+    ef_search: str,
+    threads: int,
+) -> None:
     """Search latency (exact) at several gallery sizes and ANN recall@10 vs exact."""
     if threads:
         import faiss
@@ -124,6 +145,7 @@ def bench_search(model: str, sizes: str, queries: int, ann_n: int, ann_dim: int,
         click.echo(row)
     if ann_n:
         click.echo("\n| index | vectors | recall | speed | build |\n|---|---|---|---|---|")
-        for row in recall_rows(ann_n, ann_dim, ann_queries, [int(x) for x in nprobe.split(",")],
-                               [int(x) for x in ef_search.split(",")]):
+        for row in recall_rows(
+            ann_n, ann_dim, ann_queries, [int(x) for x in nprobe.split(",")], [int(x) for x in ef_search.split(",")]
+        ):
             click.echo(row)

@@ -1,4 +1,6 @@
-"""`facevlm index …`: add images to a gallery, search it, erase faces, show its statistics."""
+"""`facevlm index …`: add images to a gallery, search it, erase faces or the whole gallery, show its statistics.
+
+GALLERY is a gallery name ($FACEVLM_HOME/galleries/<name>, facevlm.index.names) or a local folder path."""
 
 from __future__ import annotations
 
@@ -14,23 +16,30 @@ CTX = {"help_option_names": ["-h", "--help"]}
 
 @click.group("index", context_settings=CTX)
 def index() -> None:
-    """Face galleries (FAISS or Milvus + SQLite + image store): add, search, rm, stats."""
+    """Face galleries (FAISS or Milvus + SQLite + image store): add, search, rm, drop, stats."""
+
+
+def _path(gallery: str) -> Any:
+    from facevlm.index.names import cli_gallery_path
+
+    return cli_gallery_path(gallery)
 
 
 def _open(gallery: str, model: str | None = None, backend: str | None = None, read_only: bool = False) -> Any:
     from facevlm.index.backends import BackendConfig
     from facevlm.index.embed import get_embedder
-    from facevlm.index.store import Gallery, gallery_dir
+    from facevlm.index.store import Gallery
 
-    exists = (gallery_dir(gallery) / "gallery.json").is_file()
+    path = _path(gallery)
+    exists = (path / "gallery.json").is_file()
     if not exists and read_only:
-        raise FacevlmError(f"gallery {gallery_dir(gallery)} does not exist; add images with `facevlm index add`")
+        raise FacevlmError(f"gallery {path} does not exist; add images with `facevlm index add`")
     if exists:
-        g = Gallery.open(gallery, model=model, read_only=read_only)
+        g = Gallery.open(path, model=model, read_only=read_only)
         return g, get_embedder(g.model)
     emb = get_embedder(model or "facevlm-clip-small")
     cfg = BackendConfig(kind=backend or "faiss")
-    return Gallery.open(gallery, model=emb.model, dim=emb.dim, backend=cfg), emb
+    return Gallery.open(path, model=emb.model, dim=emb.dim, backend=cfg), emb
 
 
 @index.command("add", context_settings=CTX)
@@ -43,8 +52,17 @@ def _open(gallery: str, model: str | None = None, backend: str | None = None, re
 @click.option("--model", default=None, help="FaceCLIP for a NEW gallery (name, folder or hub id).")
 @click.option("--backend", type=click.Choice(["faiss", "milvus"]), default=None, help="Backend of a NEW gallery.")
 @click.option("--batch-size", type=int, default=32, show_default=True)
-def add_cmd(gallery: str, paths: tuple[str, ...], no_detect: bool, no_label: bool, identity: str | None,
-            dataset: bool, model: str | None, backend: str | None, batch_size: int) -> None:
+def add_cmd(
+    gallery: str,
+    paths: tuple[str, ...],
+    no_detect: bool,
+    no_label: bool,
+    identity: str | None,
+    dataset: bool,
+    model: str | None,
+    backend: str | None,
+    batch_size: int,
+) -> None:
     """Add images (files or folders, recursively) to GALLERY; re-running skips images already added,
     so an interrupted ingest is finished by running the same command again."""
     from collections import Counter
@@ -73,14 +91,17 @@ def add_cmd(gallery: str, paths: tuple[str, ...], no_detect: bool, no_label: boo
                 tqdm.write(f"skipped: {result.error}")
     finally:
         g.close()
-    click.echo(f"{faces} faces added; " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) +
-               f"; gallery now {_count(gallery)} faces")
+    click.echo(
+        f"{faces} faces added; "
+        + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+        + f"; gallery now {_count(gallery)} faces"
+    )
 
 
 def _count(gallery: str) -> int:
     from facevlm.index.store import Gallery
 
-    g = Gallery.open(gallery, read_only=True)
+    g = Gallery.open(_path(gallery), read_only=True)
     try:
         return g.count()
     finally:
@@ -99,14 +120,25 @@ def _count(gallery: str) -> int:
 @click.option("--min-prob", type=float, default=0.0, help="Minimum probability of filtered labels.")
 @click.option("--no-detect", is_flag=True, help="--image is already a face crop (no detector).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def search_cmd(gallery: str, text: str | None, top_k: int, face_id: int | None, image: str | None, match: str,
-               edit: str | None, filters: tuple[str, ...], min_prob: float, no_detect: bool, as_json: bool) -> None:
+def search_cmd(
+    gallery: str,
+    text: str | None,
+    top_k: int,
+    face_id: int | None,
+    image: str | None,
+    match: str,
+    edit: str | None,
+    filters: tuple[str, ...],
+    min_prob: float,
+    no_detect: bool,
+    as_json: bool,
+) -> None:
     """Search GALLERY by TEXT, by a face (--face-id / --image), or a face plus an --edit."""
     from pathlib import Path
 
+    from facevlm.image import decode_image
     from facevlm.index.ingest import FaceExperts, IngestConfig
     from facevlm.index.search import Query, Searcher
-    from facevlm.serve.images import decode_image
 
     if sum(x is not None for x in (text, face_id, image)) != 1:
         raise FacevlmError("give exactly one of TEXT, --face-id, --image")
@@ -116,17 +148,35 @@ def search_cmd(gallery: str, text: str | None, top_k: int, face_id: int | None, 
         if not sep or not values:
             raise FacevlmError(f"--filter {item!r}: expected name=value[,value]")
         parsed[name.strip()] = [v.strip() for v in values.split(",")]
-    query = Query(text=text, face_id=face_id, image=decode_image(Path(image).read_bytes(), where=image).image
-                  if image else None, match=match, edit=edit, filters=parsed, min_prob=min_prob, top_k=top_k)
+    query = Query(
+        text=text,
+        face_id=face_id,
+        image=decode_image(Path(image).read_bytes(), where=image).image if image else None,
+        match=match,
+        edit=edit,
+        filters=parsed,
+        min_prob=min_prob,
+        top_k=top_k,
+    )
     g, emb = _open(gallery, read_only=True)
     try:
         experts = FaceExperts(IngestConfig()) if image and not no_detect else None
         hits = Searcher(g, emb, experts=experts).run(query)
     finally:
         g.close()
-    rows = [{"rank": h.rank, "face_id": h.face.id, "score": round(h.score, 4), "identity": h.face.identity,
-             "source": h.face.source, "box": h.face.box, "thumbnail": h.face.thumb,
-             "labels": {a.name: f"{a.value} ({a.origin} {a.prob:.2f})" for a in h.face.attributes}} for h in hits]
+    rows = [
+        {
+            "rank": h.rank,
+            "face_id": h.face.id,
+            "score": round(h.score, 4),
+            "identity": h.face.identity,
+            "source": h.face.source,
+            "box": h.face.box,
+            "thumbnail": h.face.thumb,
+            "labels": {a.name: f"{a.value} ({a.origin} {a.prob:.2f})" for a in h.face.attributes},
+        }
+        for h in hits
+    ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -137,8 +187,14 @@ def search_cmd(gallery: str, text: str | None, top_k: int, face_id: int | None, 
     for col in ("rank", "face", "score", "identity", "source", "labels"):
         table.add_column(col)
     for r in rows:
-        table.add_row(str(r["rank"]), str(r["face_id"]), f"{r['score']:.4f}", r["identity"] or "", r["source"],
-                      "; ".join(f"{k}={v}" for k, v in r["labels"].items()))
+        table.add_row(
+            str(r["rank"]),
+            str(r["face_id"]),
+            f"{r['score']:.4f}",
+            r["identity"] or "",
+            r["source"],
+            "; ".join(f"{k}={v}" for k, v in r["labels"].items()),
+        )
     Console().print(table)
 
 
@@ -152,7 +208,7 @@ def rm_cmd(gallery: str, face_ids: tuple[int, ...], image_ids: tuple[int, ...]) 
 
     if not face_ids and not image_ids:
         raise FacevlmError("give FACE_IDS or --image IMAGE_ID")
-    g = Gallery.open(gallery, create=False)
+    g = Gallery.open(_path(gallery), create=False)
     try:
         ids = list(face_ids) + [i for img in image_ids for i in g.list_ids(0, 1 << 30, img)]
         removed = g.remove_faces(ids)
@@ -163,16 +219,36 @@ def rm_cmd(gallery: str, face_ids: tuple[int, ...], image_ids: tuple[int, ...]) 
         raise FacevlmError(f"{len(ids) - removed} face id(s) were not in gallery {gallery}")
 
 
+@index.command("drop", context_settings=CTX)
+@click.argument("gallery")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def drop_cmd(gallery: str, yes: bool) -> None:
+    """Erase the whole GALLERY: every vector, metadata row, original, crop and thumbnail, and its folder."""
+    from facevlm.index.store import Gallery, delete_gallery
+
+    path = _path(gallery)
+    g = Gallery.open(path, read_only=True)  # refuses (one line) what is not a gallery, before asking
+    n = g.count()
+    g.close()
+    if not yes:
+        click.confirm(f"erase gallery {path} and its {n} faces?", abort=True)
+    delete_gallery(path)
+    click.echo(f"erased gallery {path} ({n} faces)")
+
+
 @index.command("stats", context_settings=CTX)
 @click.argument("gallery")
 @click.option("--json", "as_json", is_flag=True)
-@click.option("--sensitive", is_flag=True,
-              help="Also count sensitive attributes (apparent age, gender presentation, skin tone, race).")
+@click.option(
+    "--sensitive",
+    is_flag=True,
+    help="Also count sensitive attributes (apparent age, gender presentation, skin tone, race).",
+)
 def stats_cmd(gallery: str, as_json: bool, sensitive: bool) -> None:
     """Faces, images, identities, label counts, index kind and disk use of GALLERY."""
     from facevlm.index.store import Gallery
 
-    g = Gallery.open(gallery, read_only=True)
+    g = Gallery.open(_path(gallery), read_only=True)
     try:
         stats = g.stats(sensitive=sensitive)
     finally:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from facevlm.data.schema import AttributeValue
+from facevlm.schema import AttributeValue
 
 
 @dataclass
@@ -24,7 +24,8 @@ class ImageBlob:
 
 @dataclass
 class FaceEntry:
-    """One face to add; `embedding` is the L2-normalised FaceCLIP vector of its aligned crop."""
+    """One face to add; `embedding` is the L2-normalised FaceCLIP vector of its training crop
+    (`facevlm.vision.crop`)."""
 
     embedding: np.ndarray
     crop: Any = None  # PIL image stored as crop + thumbnail; None stores no pixels

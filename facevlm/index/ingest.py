@@ -1,24 +1,32 @@
-"""Add images to a gallery: decode safely -> detect -> align -> embed -> pseudo-label -> store.
+"""Add images to a gallery: decode safely -> face pipeline (detect, crop, expression) -> embed -> store.
 
 Crash-safe and resumable: every image is committed as one transaction after its files are on disk, and
 an image whose content hash is already in the gallery is skipped, so re-running the same command after a
 crash (kill -9, power loss) finishes the job without duplicates. Embedding is batched across images;
 commits stay per image so a crash loses at most the images in flight.
+
+Faces come from `facevlm.vision.pipeline`, the same code the data engine labels its records with, so a
+photo added here has the box, training crop and pseudo-labels `facevlm data detect/label` give it.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
-from facevlm.data.schema import EXPRESSIONS, AttributeValue, FaceRecord
+from facevlm.batching import batched
 from facevlm.errors import FacevlmError
+from facevlm.image import DecodedImage, ImageLimits, decode_image, open_image
 from facevlm.index.store import FaceEntry, Gallery, ImageBlob
-from facevlm.serve.images import DecodedImage, ImageLimits, decode_image
+from facevlm.schema import FaceRecord
+from facevlm.vision.crop import TRAINING_MARGIN, face_crop
+from facevlm.vision.detect import DetectorConfig
+from facevlm.vision.pipeline import Face, FacePipeline, PipelineConfig
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
 
@@ -26,19 +34,29 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".ti
 @dataclass
 class IngestConfig:
     """`detect: false` treats every image as one pre-cropped face. `label` adds expression pseudo-labels
-    (asset fer-mini-xception). Crops are the detector box widened by `margin`, the same crops FaceCLIP is
-    trained on (facevlm.data.store.face_crop); the 5-point aligned crop feeds the expression model."""
+    (asset fer-mini-xception). Crops are FaceCLIP training crops (`facevlm.vision.crop`) with `margin`;
+    None: the margin the gallery's FaceCLIP was trained with (`crop_margin`)."""
 
     detect: bool = True
     label: bool = True
-    min_confidence: float = 0.6
-    min_size: int = 20
-    margin: float = 0.2
-    aligned_size: int = 112
+    detector: DetectorConfig = field(default_factory=lambda: DetectorConfig(min_confidence=0.6, min_size=20))
+    margin: float | None = None
     batch_size: int = 32
     keep_originals: bool = True
     skip_existing: bool = True
     limits: ImageLimits = field(default_factory=ImageLimits)
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or (self.margin is not None and self.margin < 0):
+            raise FacevlmError(f"ingest batch_size ({self.batch_size}) must be >= 1 and margin ({self.margin}) >= 0")
+
+
+def crop_margin(cfg: IngestConfig, embedder: Any) -> float:
+    """The crop margin for a gallery of `embedder`'s vectors: the config's, else the one its FaceCLIP was
+    trained with (`crop_margin` in the model folder's facevlm_clip.json), else FaceCLIP's default."""
+    if cfg.margin is not None:
+        return cfg.margin
+    return float(embedder.clip.meta.get("crop_margin", TRAINING_MARGIN))
 
 
 @dataclass
@@ -54,51 +72,41 @@ class _Pending:
     source: str
     decoded: DecodedImage
     entries: list[FaceEntry]
-    crops: list[Any]
     identity: str | None = None
 
 
-def margin_crop(image: Any, box: list[float] | None, margin: float) -> Any:
-    """The box widened by `margin` of its size on each side, clipped to the image (whole image if None)."""
-    if box is None:
-        return image
-    x0, y0, x1, y1 = box
-    dx, dy = (x1 - x0) * margin, (y1 - y0) * margin
-    w, h = image.size
-    return image.crop((max(0, int(x0 - dx)), max(0, int(y0 - dy)), min(w, int(x1 + dx)), min(h, int(y1 + dy))))
+def _face_count(item: _Pending | IngestResult) -> int:
+    """Faces an item adds to an embedding batch (a skipped or failed image adds none)."""
+    return len(item.entries) if isinstance(item, _Pending) else 0
 
 
 class FaceExperts:
-    """Detector, aligner and expression model from facevlm.vision, loaded on first use."""
+    """The gallery's face pipeline (detector and expression model loaded on first use), cropping with
+    `margin` (default: the config's, else FaceCLIP's default)."""
 
-    def __init__(self, cfg: IngestConfig):
+    def __init__(self, cfg: IngestConfig, margin: float | None = None):
         self.cfg = cfg
-        self._detector = None
-        self._expression = None
+        margin = cfg.margin if margin is None else margin
+        self.pipeline = FacePipeline(
+            PipelineConfig(
+                detector=cfg.detector, expression=cfg.label, crop_margin=TRAINING_MARGIN if margin is None else margin
+            )
+        )
 
-    def detect(self, image: Any) -> list[tuple[list[float], float, list[list[float]]]]:
-        if self._detector is None:
-            from facevlm.vision.detect import DetectorConfig, FaceDetector
+    def faces(self, image: Any) -> list[Face]:
+        """Every kept face of `image` with its crop and (with `label`) its expression; one whole-image
+        face when not detecting."""
+        if self.cfg.detect:
+            return self.pipeline.run(image)
+        return list(self.pipeline.label([self.pipeline.face(image)]))
 
-            self._detector = FaceDetector(DetectorConfig(min_confidence=self.cfg.min_confidence,
-                                                         min_size=self.cfg.min_size))
-        found = self._detector.detect(image)
-        return [(list(map(float, d.box)), float(d.score), [list(map(float, p)) for p in d.landmarks])
-                for d in found]
-
-    def aligned(self, image: Any, box: list[float] | None, landmarks: list[list[float]]) -> Any:
-        if len(landmarks) == 5:
-            from facevlm.vision.align import align_face
-
-            return align_face(image, np.asarray(landmarks, np.float32), size=self.cfg.aligned_size)  # RGB uint8
-        return margin_crop(image, box, 0.0)
-
-    def expressions(self, crops: list[Any]) -> np.ndarray:
-        if self._expression is None:
-            from facevlm.vision.expression import ExpressionModel
-
-            self._expression = ExpressionModel()
-        return np.asarray(self._expression.predict(crops))
+    def query_crop(self, image: Any, margin: float) -> Any | None:
+        """The training crop of the largest face in a query photo (None: no face), for face search."""
+        found = self.pipeline.detect_batch([image])[0]
+        if not found:
+            return None
+        best = max(found, key=lambda f: f.area)
+        return face_crop(best.image, best.box, margin)
 
 
 class Ingestor:
@@ -106,23 +114,22 @@ class Ingestor:
 
     def __init__(self, gallery: Gallery, embedder: Any, cfg: IngestConfig | None = None):
         if embedder.dim != gallery.dim:
-            raise FacevlmError(f"model {embedder.model} gives {embedder.dim}-d vectors; gallery {gallery.root} "
-                               f"holds {gallery.dim}-d {gallery.model} vectors")
+            raise FacevlmError(
+                f"model {embedder.model} gives {embedder.dim}-d vectors; gallery {gallery.root} "
+                f"holds {gallery.dim}-d {gallery.model} vectors"
+            )
         self.gallery, self.embedder = gallery, embedder
         self.cfg = cfg or IngestConfig()
-        self.experts = FaceExperts(self.cfg)
+        self.experts = FaceExperts(self.cfg, crop_margin(self.cfg, embedder))
 
     # -- images ------------------------------------------------------------------------------------
     def add_bytes(self, items: Iterable[tuple[str, bytes, str | None]]) -> Iterator[IngestResult]:
-        """(source name, raw bytes, identity or None) -> one result per image, in input order."""
-        queue: list[_Pending | IngestResult] = []  # results wait for the embedding batch they follow
-        queued: set[str] = set()
-        for source, data, identity in items:
-            queue.append(self._prepare(source, data, identity, queued))
-            if sum(len(p.crops) for p in queue if isinstance(p, _Pending)) >= self.cfg.batch_size:
-                yield from self._commit(queue)
-                queue, queued = [], set()
-        yield from self._commit(queue)
+        """(source name, raw bytes, identity or None) -> one result per image, in input order; images
+        are embedded in batches of about `batch_size` faces."""
+        queued: set[str] = set()  # hashes in this run: a duplicate within one batch is skipped too
+        prepared = (self._prepare(source, data, identity, queued) for source, data, identity in items)
+        for batch in batched(prepared, self.cfg.batch_size, weight=_face_count):
+            yield from self._commit(batch)
 
     def _prepare(self, source: str, data: bytes, identity: str | None, queued: set[str]) -> _Pending | IngestResult:
         try:
@@ -145,26 +152,25 @@ class Ingestor:
         return self.add_bytes(read())
 
     def _faces(self, source: str, decoded: DecodedImage, identity: str | None) -> _Pending:
-        image = decoded.image
-        if not self.cfg.detect:
-            found = [(None, 1.0, [])]
-        else:
-            found = self.experts.detect(image)
-        crops = [margin_crop(image, box, self.cfg.margin) for box, _, _ in found]
-        entries = [FaceEntry(np.zeros(0), crop=crop, box=box, landmarks=lm, det_score=score, identity=identity,
-                             source=source, meta={"n_faces": len(found)})
-                   for (box, score, lm), crop in zip(found, crops)]
-        if self.cfg.label and entries:
-            aligned = [self.experts.aligned(image, box, lm) for box, _, lm in found]
-            for entry, probs in zip(entries, self.experts.expressions(aligned)):
-                best = int(np.argmax(probs))
-                entry.attributes.append(AttributeValue("expression", EXPRESSIONS[best], "pseudo",
-                                                       float(probs[best]), "fer-mini-xception"))
-        return _Pending(source, decoded, entries, crops, identity)
+        entries = [
+            FaceEntry(
+                np.zeros(0, np.float32),
+                crop=face.crop,
+                box=None if face.box is None else list(face.box),
+                landmarks=face.landmarks.tolist(),
+                det_score=face.score,
+                identity=identity,
+                source=source,
+                meta={"n_faces": face.n_faces},
+                attributes=[face.expression.attribute()] if face.expression else [],
+            )
+            for face in self.experts.faces(decoded.image)
+        ]
+        return _Pending(source, decoded, entries, identity)
 
     def _commit(self, queue: list[_Pending | IngestResult]) -> Iterator[IngestResult]:
         pending = [p for p in queue if isinstance(p, _Pending)]
-        vectors = self.embedder.images([c for p in pending for c in p.crops])
+        vectors = self.embedder.images([e.crop for p in pending for e in p.entries])
         row = 0
         for item in queue:
             if isinstance(item, IngestResult):
@@ -174,35 +180,41 @@ class Ingestor:
                 entry.embedding = vectors[row]
                 row += 1
             d = item.decoded
-            blob = ImageBlob(d.sha256, d.data if self.cfg.keep_originals else None, d.ext, item.source,
-                             d.image.width, d.image.height)
+            blob = ImageBlob(
+                d.sha256, d.data if self.cfg.keep_originals else None, d.ext, item.source, d.image.width, d.image.height
+            )
             yield IngestResult(item.source, self.gallery.add_faces(item.entries, blob))
 
     # -- face records (datasets, synthetic faces) ---------------------------------------------------
     def add_records(self, records: Iterable[FaceRecord]) -> Iterator[IngestResult]:
         """Stored/synthetic FaceRecords keep their boxes, identities and labels (gt and pseudo alike)."""
-        batch: list[FaceRecord] = []
-        for record in records:
-            batch.append(record)
-            if len(batch) >= self.cfg.batch_size:
-                yield from self._commit_records(batch)
-                batch = []
-        yield from self._commit_records(batch)
+        for batch in batched(records, self.cfg.batch_size):
+            yield from self._commit_records(batch)
 
     def _commit_records(self, batch: list[FaceRecord]) -> Iterator[IngestResult]:
-        if not batch:
-            return
         keys = [hashlib.sha256(f"record:{r.source}:{r.id}".encode()).hexdigest() for r in batch]
+        todo = []
         for record, key in zip(batch, keys):
             if self.cfg.skip_existing and self.gallery.has_image(key):
                 yield IngestResult(record.id, status="skipped")
-        todo = [(r, k) for r, k in zip(batch, keys) if not (self.cfg.skip_existing and self.gallery.has_image(k))]
-        crops = [margin_crop(r.image.convert("RGB"), r.box, self.cfg.margin) for r, _ in todo]
+            else:
+                todo.append((record, key))
+        # the record's own face, cut by the one crop rule (the pipeline does no detection here)
+        crops = [self.experts.pipeline.face(open_image(r.image, where=r.id), r.box).crop for r, _ in todo]
         vectors = self.embedder.images(crops)
         for (record, key), crop, vec in zip(todo, crops, vectors):
-            entry = FaceEntry(vec, crop=crop, box=record.box, landmarks=record.landmarks, det_score=record.det_score,
-                              identity=record.identity, attributes=list(record.attributes), source=record.source,
-                              licence=record.licence, meta={**record.meta, "record_id": record.id})
+            entry = FaceEntry(
+                vec,
+                crop=crop,
+                box=record.box,
+                landmarks=record.landmarks,
+                det_score=record.det_score,
+                identity=record.identity,
+                attributes=list(record.attributes),
+                source=record.source,
+                licence=record.licence,
+                meta={**record.meta, "record_id": record.id},
+            )
             # one image row per record: its hash makes re-running an interrupted import skip what is in
             blob = ImageBlob(key, None, "", f"record:{record.source}:{record.id}")
             yield IngestResult(record.id, self.gallery.add_faces([entry], blob))

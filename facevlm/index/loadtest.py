@@ -51,8 +51,21 @@ def prepare(galleries: Path, name: str, model: str, faces: int) -> None:
 
 
 def start_gateway(recipe: str, galleries: Path, model: str, port: int, log: Path) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "facevlm.cli", "serve", recipe, "--port", str(port), "--host", "127.0.0.1",
-           "--galleries-dir", str(galleries), "--model", model]
+    cmd = [
+        sys.executable,
+        "-m",
+        "facevlm.cli",
+        "serve",
+        recipe,
+        "--port",
+        str(port),
+        "--host",
+        "127.0.0.1",
+        "--galleries-dir",
+        str(galleries),
+        "--model",
+        model,
+    ]
     proc = subprocess.Popen(cmd, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
     import httpx
 
@@ -70,8 +83,9 @@ def start_gateway(recipe: str, galleries: Path, model: str, port: int, log: Path
     raise FacevlmError(f"gateway did not become healthy in 300 s; see {log}")
 
 
-async def run_clients(url: str, gallery: str, clients: int, duration: float, key: str | None,
-                      max_face_id: int) -> tuple[list[float], Counter]:
+async def run_clients(
+    url: str, gallery: str, clients: int, duration: float, key: str | None, max_face_id: int
+) -> tuple[list[float], Counter]:
     import httpx
 
     headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -115,8 +129,16 @@ async def run_clients(url: str, gallery: str, clients: int, duration: float, key
 @click.option("--clients", type=int, default=50, show_default=True)
 @click.option("--duration", type=float, default=60.0, show_default=True, help="Seconds of load.")
 @click.option("--api-key", envvar="FACEVLM_API_KEY", default=None)
-def load_cmd(recipe: str, url: str | None, model: str, gallery: str, faces: int, clients: int, duration: float,
-             api_key: str | None) -> None:
+def load_cmd(
+    recipe: str,
+    url: str | None,
+    model: str,
+    gallery: str,
+    faces: int,
+    clients: int,
+    duration: float,
+    api_key: str | None,
+) -> None:
     """Concurrent search clients for DURATION s; reports requests/s, p50/p95/p99 and any 5xx."""
     if not 1 <= clients <= 1000 or not 0 < duration <= 3600:
         raise FacevlmError("--clients must be 1..1000 and --duration 0..3600 s")
@@ -149,8 +171,13 @@ def load_cmd(recipe: str, url: str | None, model: str, gallery: str, faces: int,
     five = sum(n for s, n in statuses.items() if isinstance(s, int) and s >= 500)
     p50, p95, p99 = (float(np.percentile(lat, q)) if lat else float("nan") for q in (50, 95, 99))
     click.echo(f"command: facevlm bench load {' '.join(sys.argv[3:])}".rstrip())
-    click.echo("| clients | gallery | requests | req/s | p50 | p95 | p99 | 5xx | statuses |\n|---|---|---|---|---|---|---|---|---|")
-    click.echo(f"| {clients} | {faces:,} faces | {len(lat)} | {len(lat) / wall:.1f} | {p50:.0f} ms | {p95:.0f} ms | "
-               f"{p99:.0f} ms | {five} | {dict(statuses)} |")
+    click.echo(
+        "| clients | gallery | requests | req/s | p50 | p95 | p99 | 5xx | statuses |\n"
+        "|---|---|---|---|---|---|---|---|---|"
+    )
+    click.echo(
+        f"| {clients} | {faces:,} faces | {len(lat)} | {len(lat) / wall:.1f} | {p50:.0f} ms | {p95:.0f} ms | "
+        f"{p99:.0f} ms | {five} | {dict(statuses)} |"
+    )
     if five:
         raise FacevlmError(f"{five} responses were 5xx")

@@ -14,14 +14,16 @@ verification (see docs/api.md).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from facevlm.data.schema import SENSITIVE, VOCABULARY, canonical_value, drop_sensitive
 from facevlm.errors import FacevlmError
+from facevlm.index.names import validate_gallery_name
 from facevlm.index.store import FaceRow, Gallery
+from facevlm.schema import FACE_ID_PATTERN, SENSITIVE, VOCABULARY, canonical_value, drop_sensitive
 
 MATCHES = ("same_person", "look_alike")
 
@@ -64,8 +66,15 @@ class Searcher:
     """Runs `Query`s on one gallery with one embedder. `sensitive` enables filters on and display of
     sensitive apparent attributes (schema.SENSITIVE); off by default."""
 
-    def __init__(self, gallery: Gallery, embedder: Any, *, pdv: PDVConfig | None = None,
-                 sensitive: bool = False, experts: Any = None):
+    def __init__(
+        self,
+        gallery: Gallery,
+        embedder: Any,
+        *,
+        pdv: PDVConfig | None = None,
+        sensitive: bool = False,
+        experts: Any = None,
+    ):
         self.gallery, self.embedder = gallery, embedder
         self.pdv = pdv or PDVConfig()
         self.sensitive = sensitive
@@ -96,20 +105,21 @@ class Searcher:
         if q.face_id is not None:
             found = self.gallery.embeddings([q.face_id])
             if q.face_id not in found:
-                raise FacevlmError(f"query.face.face_id: no face {q.face_id} in gallery {self.gallery.root.name}",
-                                   code="not_found", status_code=404)
+                raise FacevlmError(
+                    f"query.face.face_id: no face {q.face_id} in gallery {self.gallery.root.name}",
+                    code="not_found",
+                    status_code=404,
+                )
             return found[q.face_id]
         if q.image is None:
             raise FacevlmError("query: give text, a face_id or an image")
         crop = q.image
         if self.experts is not None:
-            from facevlm.index.ingest import margin_crop
+            from facevlm.index.ingest import crop_margin
 
-            faces = self.experts.detect(q.image)
-            if not faces:
+            crop = self.experts.query_crop(q.image, crop_margin(self.experts.cfg, self.embedder))
+            if crop is None:
                 raise FacevlmError("query.face.image: no face found in the query image", code="no_face")
-            box = max(faces, key=lambda f: (f[0][2] - f[0][0]) * (f[0][3] - f[0][1]))[0]
-            crop = margin_crop(q.image, box, self.experts.cfg.margin)
         return self.embedder.images([crop])[0]
 
     def allowed_ids(self, q: Query) -> np.ndarray | None:
@@ -120,7 +130,7 @@ class Searcher:
             if name in SENSITIVE and not self.sensitive:
                 raise FacevlmError(f"filters.{name}: sensitive attribute filters are switched off on this server")
             if name != "identity" and name not in VOCABULARY:
-                raise FacevlmError(f"filters.{name}: not an attribute of facevlm.data.schema.VOCABULARY")
+                raise FacevlmError(f"filters.{name}: not an attribute of facevlm.schema.VOCABULARY")
             try:
                 clean[name] = [v if name == "identity" else canonical_value(name, v) for v in values]
             except ValueError as exc:
@@ -134,7 +144,7 @@ class Searcher:
         allowed = self.allowed_ids(q)
         exclude = {q.face_id} if q.face_id is not None else set()
         found = self.gallery.search(vec[None], q.top_k + len(exclude), allowed)[0]
-        found = [(i, s) for i, s in found if i not in exclude][:q.top_k]
+        found = [(i, s) for i, s in found if i not in exclude][: q.top_k]
         rows = self.gallery.faces([i for i, _ in found])
         hits = []
         for face_id, score in found:
@@ -150,30 +160,33 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
 
 
-def from_search_call(call: Any, images: dict[str, Any] | None = None, limits: Any = None,
-                     allow_sensitive: bool = False) -> tuple[str, Query]:
+def from_search_call(
+    call: Any, images: dict[str, Any] | None = None, limits: Any = None, allow_sensitive: bool = False
+) -> tuple[str, Query]:
     """(gallery name, Query) from a facevlm.data.search_call.SearchCall, an OpenAI tool call, or the
     bare arguments (dict or JSON). `images` maps chat/multipart references ("image_1", ...) to decoded
     PIL images; data: URIs inside the call go through the safe decoder with `limits`."""
     from facevlm.data.search_call import SearchCall
-    from facevlm.serve.images import ImageLimits, decode_image, parse_data_uri
+    from facevlm.image import ImageLimits, decode_image, parse_data_uri
 
     call = call if isinstance(call, SearchCall) else SearchCall.parse(call, allow_sensitive=allow_sensitive)
     if not allow_sensitive and set(call.filter_values()) & SENSITIVE:  # a ready-made call skipped parse()
         raise FacevlmError("search call: filtering on sensitive attributes is disabled")
     args = call.arguments
+    gallery = validate_gallery_name(args.gallery)  # a name, never a path (facevlm.index.names)
     q = Query(filters=call.filter_values(), min_prob=args.filters.min_prob or 0.0, top_k=args.top_k)
     if hasattr(args.query, "text"):
         q.text = args.query.text
-        return args.gallery, q
+        return gallery, q
     ref = args.query.face
     if ref.face_id is not None:
-        if not ref.face_id.isdigit():
-            raise FacevlmError(f"query.face.face_id: {ref.face_id!r} is not a face id of this gallery (digits)")
+        if not re.fullmatch(FACE_ID_PATTERN, ref.face_id):
+            raise FacevlmError(f"query.face.face_id: {ref.face_id!r} is not a face id of this gallery (1-18 digits)")
         q.face_id = int(ref.face_id)
     elif ref.image.startswith("data:"):
-        q.image = decode_image(parse_data_uri(ref.image, "query.face.image"), limits or ImageLimits(),
-                               "query.face.image").image
+        q.image = decode_image(
+            parse_data_uri(ref.image, "query.face.image"), limits or ImageLimits(), "query.face.image"
+        ).image
     elif ref.image in (images or {}):
         q.image = images[ref.image]
     else:
@@ -181,4 +194,4 @@ def from_search_call(call: Any, images: dict[str, Any] | None = None, limits: An
     q.match = args.query.match
     q.edit = getattr(args.query, "edit", None)
     q.edit_weight = getattr(args.query, "edit_weight", None)
-    return args.gallery, q
+    return gallery, q

@@ -5,8 +5,8 @@
     <gallery>/images|crops|thumbs/…                                             [files.py]
     <gallery>/vectors.faiss or milvus.db                                         [backends/]
 
-Each image is one SQLite transaction (the image row, its faces' rows and vector ids). Files are written before the commit,
-the vector is added after it, deletes commit first and clean up after; so after a crash at any point,
+Each image is one SQLite transaction (the image row, its faces' rows and vector ids). Files are written before
+the commit, the vector is added after it, deletes commit first and clean up after; so after a crash at any point,
 start-up only has to delete orphan files and rebuild the vector index if its ids differ from SQLite's.
 SQLite ids use AUTOINCREMENT so an id is never reused and a stale vector can never alias a new face.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -25,14 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from facevlm import paths
-from facevlm.data.schema import SENSITIVE, VOCABULARY, AttributeValue
 from facevlm.errors import FacevlmError
 from facevlm.index import files
 from facevlm.index.backends import BackendConfig, VectorBackend, open_backend
 from facevlm.index.entries import FaceEntry, FaceRow, ImageBlob
+from facevlm.schema import SENSITIVE, VOCABULARY, AttributeValue
 
-__all__ = ["FaceEntry", "FaceRow", "Gallery", "ImageBlob", "gallery_dir"]
+__all__ = ["FaceEntry", "FaceRow", "Gallery", "ImageBlob", "delete_gallery"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
@@ -52,21 +52,12 @@ CREATE INDEX IF NOT EXISTS attributes_value ON attributes(name, value, prob);
 """
 
 
-def gallery_dir(name_or_path: str | Path) -> Path:
-    """A bare name means $FACEVLM_HOME/galleries/<name>; anything with a path separator is a path."""
-    text = str(name_or_path)
-    if os.sep in text or text.startswith("."):
-        return Path(text).expanduser()
-    if not text or not all(c.isalnum() or c in "-_." for c in text) or len(text) > 64:
-        raise FacevlmError(f"gallery name {text!r}: use 1-64 letters, digits, '-', '_' or '.' (or a path)")
-    return paths.home() / "galleries" / text
-
-
 class Gallery:
     """Open with `Gallery.open(...)`; thread-safe (one lock); one writer process per gallery."""
 
-    def __init__(self, root: Path, model: str, dim: int, backend_cfg: BackendConfig, read_only: bool,
-                 fsync: bool = True):
+    def __init__(
+        self, root: Path, model: str, dim: int, backend_cfg: BackendConfig, read_only: bool, fsync: bool = True
+    ):
         self.root, self.model, self.dim, self.read_only, self.fsync = root, model, dim, read_only, fsync
         self.backend_cfg = backend_cfg
         self.lock = threading.RLock()
@@ -81,26 +72,44 @@ class Gallery:
         self.recovered = self._recover()
 
     @classmethod
-    def open(cls, name_or_path: str | Path, *, model: str | None = None, backend: BackendConfig | None = None,
-             read_only: bool = False, create: bool = True, dim: int | None = None, fsync: bool = True) -> "Gallery":
-        """Open (or create, given `model` and `dim`) a gallery. Its model and backend are fixed at
-        creation (`backend` applies to a new gallery only): vectors from another model would be
-        meaningless neighbours, and a silently switched backend would rebuild the index on every open."""
-        root = gallery_dir(name_or_path)
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        model: str | None = None,
+        backend: BackendConfig | None = None,
+        read_only: bool = False,
+        create: bool = True,
+        dim: int | None = None,
+        fsync: bool = True,
+    ) -> Gallery:
+        """Open (or create, given `model` and `dim`) the gallery in directory `path` (always a path: names
+        are resolved by facevlm.index.names). Its model and backend are fixed at creation (`backend`
+        applies to a new gallery only): vectors from another model would be meaningless neighbours, and
+        a silently switched backend would rebuild the index on every open."""
+        root = Path(path).expanduser()
         info_path = root / "gallery.json"
         if info_path.is_file():
             info = json.loads(info_path.read_text())
             if model is not None and model != info["model"]:
-                raise FacevlmError(f"gallery {root} holds {info['model']} embeddings, not {model}")
+                raise FacevlmError(
+                    f"gallery {root} holds {info['model']} embeddings, not {model}",
+                    code="gallery_model_mismatch",
+                    status_code=409,
+                )
             return cls(root, info["model"], int(info["dim"]), BackendConfig(**info["backend"]), read_only, fsync)
         if not create or read_only:
-            raise FacevlmError(f"gallery {root} does not exist")
+            raise FacevlmError(f"gallery {root} does not exist", code="gallery_not_found", status_code=404)
         if model is None or dim is None:
             raise FacevlmError(f"gallery {root} does not exist; creating it needs a model")
         root.mkdir(parents=True, exist_ok=True)
         cfg = backend or BackendConfig()
-        files.write_durable(info_path, json.dumps({"model": model, "dim": dim, "backend": asdict(cfg),
-                                                   "created": time.time(), "version": 1}, indent=2).encode())
+        files.write_durable(
+            info_path,
+            json.dumps(
+                {"model": model, "dim": dim, "backend": asdict(cfg), "created": time.time(), "version": 1}, indent=2
+            ).encode(),
+        )
         return cls(root, model, dim, cfg, read_only, fsync)
 
     # -- start-up recovery -------------------------------------------------------------------------
@@ -142,8 +151,11 @@ class Gallery:
         self._writable()
         if not entries:
             return []
-        vecs = np.stack([np.asarray(e.embedding, np.float32).reshape(-1) for e in entries]) if entries else \
-            np.zeros((0, self.dim), np.float32)
+        vecs = (
+            np.stack([np.asarray(e.embedding, np.float32).reshape(-1) for e in entries])
+            if entries
+            else np.zeros((0, self.dim), np.float32)
+        )
         if vecs.shape[1] != self.dim:
             raise FacevlmError(f"embedding has {vecs.shape[1]} dims, gallery {self.root.name} expects {self.dim}")
         written: list[str] = []
@@ -161,23 +173,37 @@ class Gallery:
             try:
                 image_id = None
                 if image is not None:
-                    cur.execute("INSERT OR IGNORE INTO images(sha256, path, source, width, height, added) "
-                                "VALUES (?,?,?,?,?,?)", (image.sha256, image_path, image.source, image.width,
-                                                          image.height, time.time()))
+                    cur.execute(
+                        "INSERT OR IGNORE INTO images(sha256, path, source, width, height, added) VALUES (?,?,?,?,?,?)",
+                        (image.sha256, image_path, image.source, image.width, image.height, time.time()),
+                    )
                     image_id = cur.execute("SELECT id FROM images WHERE sha256=?", (image.sha256,)).fetchone()[0]
                 ids = []
                 for entry, vec, (crop, thumb) in zip(entries, vecs, stored):
                     cur.execute(
                         "INSERT INTO faces(image_id, box, landmarks, det_score, identity, source, licence, meta,"
                         " crop, thumb, added, embedding) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (image_id, json.dumps(entry.box), json.dumps(entry.landmarks), float(entry.det_score),
-                         entry.identity, entry.source, entry.licence, json.dumps(entry.meta, sort_keys=True),
-                         crop, thumb, time.time(), vec.tobytes()))
+                        (
+                            image_id,
+                            json.dumps(entry.box),
+                            json.dumps(entry.landmarks),
+                            float(entry.det_score),
+                            entry.identity,
+                            entry.source,
+                            entry.licence,
+                            json.dumps(entry.meta, sort_keys=True),
+                            crop,
+                            thumb,
+                            time.time(),
+                            vec.tobytes(),
+                        ),
+                    )
                     face_id = int(cur.lastrowid)
                     ids.append(face_id)
-                    cur.executemany("INSERT INTO attributes VALUES (?,?,?,?,?,?)",
-                                    [(face_id, a.name, a.value, a.origin, float(a.prob), a.model)
-                                     for a in entry.attributes])
+                    cur.executemany(
+                        "INSERT INTO attributes VALUES (?,?,?,?,?,?)",
+                        [(face_id, a.name, a.value, a.origin, float(a.prob), a.model) for a in entry.attributes],
+                    )
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
@@ -196,8 +222,9 @@ class Gallery:
         self._writable()
         with self.lock:
             marks = ",".join("?" * len(face_ids)) or "NULL"
-            rows = self.db.execute(f"SELECT id, image_id, crop, thumb FROM faces WHERE id IN ({marks})",
-                                   [int(i) for i in face_ids]).fetchall()
+            rows = self.db.execute(
+                f"SELECT id, image_id, crop, thumb FROM faces WHERE id IN ({marks})", [int(i) for i in face_ids]
+            ).fetchall()
             if not rows:
                 return 0
             found = [r[0] for r in rows]
@@ -207,18 +234,26 @@ class Gallery:
             try:
                 cur.executemany("DELETE FROM attributes WHERE face_id=?", [(i,) for i in found])
                 cur.executemany("DELETE FROM faces WHERE id=?", [(i,) for i in found])
-                orphans = [(iid, path) for iid, path in (cur.execute(
-                    "SELECT id, path FROM images WHERE id=? AND NOT EXISTS "
-                    "(SELECT 1 FROM faces WHERE image_id=images.id)", (iid,)).fetchone() or (None, None)
-                    for iid in image_ids) if iid is not None]
+                orphans = [
+                    (iid, path)
+                    for iid, path in (
+                        cur.execute(
+                            "SELECT id, path FROM images WHERE id=? AND NOT EXISTS "
+                            "(SELECT 1 FROM faces WHERE image_id=images.id)",
+                            (iid,),
+                        ).fetchone()
+                        or (None, None)
+                        for iid in image_ids
+                    )
+                    if iid is not None
+                ]
                 cur.executemany("DELETE FROM images WHERE id=?", [(iid,) for iid, _ in orphans])
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
             self.backend.remove(np.asarray(found, np.int64))
-            files.remove_files(self.root, [p for r in rows for p in (r[2], r[3]) if p] +
-                               [p for _, p in orphans if p])
+            files.remove_files(self.root, [p for r in rows for p in (r[2], r[3]) if p] + [p for _, p in orphans if p])
             return len(found)
 
     def remove_image(self, image_id: int) -> int:
@@ -240,7 +275,7 @@ class Gallery:
                 self._lockfile.close()
                 self._lockfile = None
 
-    def __enter__(self) -> "Gallery":
+    def __enter__(self) -> Gallery:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -265,14 +300,34 @@ class Gallery:
             rows = self.db.execute(
                 "SELECT f.id, f.image_id, i.sha256, i.source, f.box, f.landmarks, f.det_score, f.identity, "
                 f"f.source, f.licence, f.meta, f.crop, f.thumb, f.added FROM faces f LEFT JOIN images i "
-                f"ON i.id=f.image_id WHERE f.id IN ({marks})", ids).fetchall()
+                f"ON i.id=f.image_id WHERE f.id IN ({marks})",
+                ids,
+            ).fetchall()
             attrs: dict[int, list[AttributeValue]] = {}
             for fid, name, value, origin, prob, model in self.db.execute(
-                    f"SELECT * FROM attributes WHERE face_id IN ({marks})", ids):
+                f"SELECT * FROM attributes WHERE face_id IN ({marks})", ids
+            ):
                 attrs.setdefault(fid, []).append(AttributeValue(name, value, origin, min(1.0, prob), model))
-        return {r[0]: FaceRow(r[0], r[1], r[2], r[3], json.loads(r[4]) if r[4] else None, json.loads(r[5] or "[]"),
-                              r[6], r[7], r[8] or "", r[9] or "", json.loads(r[10] or "{}"), r[11], r[12], r[13],
-                              attrs.get(r[0], [])) for r in rows}
+        return {
+            r[0]: FaceRow(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                json.loads(r[4]) if r[4] else None,
+                json.loads(r[5] or "[]"),
+                r[6],
+                r[7],
+                r[8] or "",
+                r[9] or "",
+                json.loads(r[10] or "{}"),
+                r[11],
+                r[12],
+                r[13],
+                attrs.get(r[0], []),
+            )
+            for r in rows
+        }
 
     def list_ids(self, after: int = 0, limit: int = 100, image_id: int | None = None) -> list[int]:
         sql, args = "SELECT id FROM faces WHERE id > ?", [int(after)]
@@ -286,8 +341,12 @@ class Gallery:
             return {}
         with self.lock:
             marks = ",".join("?" * len(face_ids))
-            return {fid: np.frombuffer(blob, np.float32) for fid, blob in self.db.execute(
-                f"SELECT id, embedding FROM faces WHERE id IN ({marks})", [int(i) for i in face_ids])}
+            return {
+                fid: np.frombuffer(blob, np.float32)
+                for fid, blob in self.db.execute(
+                    f"SELECT id, embedding FROM faces WHERE id IN ({marks})", [int(i) for i in face_ids]
+                )
+            }
 
     def filter_ids(self, values: dict[str, list[str]], min_prob: float = 0.0) -> np.ndarray:
         """Ids of faces matching every filter: attribute name -> accepted values (any origin, prob >=
@@ -299,14 +358,16 @@ class Gallery:
                 sql.append(f"AND identity IN ({marks})")
                 args += list(accepted)
             else:
-                sql.append(f"AND id IN (SELECT face_id FROM attributes WHERE name=? AND value IN ({marks}) "
-                           "AND prob >= ?)")
+                sql.append(
+                    f"AND id IN (SELECT face_id FROM attributes WHERE name=? AND value IN ({marks}) AND prob >= ?)"
+                )
                 args += [name, *accepted, float(min_prob)]
         with self.lock:
             return np.fromiter((r for (r,) in self.db.execute(" ".join(sql), args)), np.int64)
 
-    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None,
-               exact_below: int = 20_000) -> list[list[tuple[int, float]]]:
+    def search(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None, exact_below: int = 20_000
+    ) -> list[list[tuple[int, float]]]:
         """Top-k (face id, score) per query. A small filtered set is scored exactly from SQLite so an
         approximate index cannot miss matches that the filter already narrowed down."""
         queries = np.asarray(queries, np.float32).reshape(-1, self.dim)
@@ -328,14 +389,22 @@ class Gallery:
         answering on them: a per-group tally of a gallery is itself sensitive information."""
         with self.lock:
             n_images = self.db.execute("SELECT count(*) FROM images").fetchone()[0]
-            by_attr = self.db.execute("SELECT name, value, count(*) FROM attributes GROUP BY name, value "
-                                      "ORDER BY name, value").fetchall()
-            return {"gallery": str(self.root), "model": self.model, "dim": self.dim,
-                    "backend": self.backend_cfg.kind, "index": getattr(self.backend, "kind", self.backend_cfg.index),
-                    "faces": self.count(), "vectors": self.backend.count(), "images": n_images,
-                    "identities": self.db.execute("SELECT count(DISTINCT identity) FROM faces").fetchone()[0],
-                    "attributes": _attribute_summary(by_attr, sensitive),
-                    "disk_bytes": sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())}
+            by_attr = self.db.execute(
+                "SELECT name, value, count(*) FROM attributes GROUP BY name, value ORDER BY name, value"
+            ).fetchall()
+            return {
+                "gallery": str(self.root),
+                "model": self.model,
+                "dim": self.dim,
+                "backend": self.backend_cfg.kind,
+                "index": getattr(self.backend, "kind", self.backend_cfg.index),
+                "faces": self.count(),
+                "vectors": self.backend.count(),
+                "images": n_images,
+                "identities": self.db.execute("SELECT count(DISTINCT identity) FROM faces").fetchone()[0],
+                "attributes": _attribute_summary(by_attr, sensitive),
+                "disk_bytes": sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file()),
+            }
 
 
 def _attribute_summary(rows: list[tuple[str, str, int]], sensitive: bool) -> dict[str, Any]:
@@ -364,9 +433,48 @@ def _take_lock(root: Path):
         fh.seek(0)
         holder = fh.read().strip() or "another process"
         fh.close()
-        raise FacevlmError(f"gallery {root} is open for writing by pid {holder}; stop it or use its HTTP API") from None
+        raise FacevlmError(
+            f"gallery {root} is open for writing by pid {holder}; stop it or use its HTTP API",
+            code="gallery_busy",
+            status_code=409,
+        ) from None
     fh.seek(0)
     fh.truncate()
     fh.write(str(os.getpid()))
     fh.flush()
     return fh
+
+
+def delete_gallery(root: Path) -> int:
+    """Erase a whole gallery: vectors, metadata, originals, crops, thumbnails, its directory. The caller
+    closes it first; a gallery open for writing in another process is refused (409). Vectors are cleared
+    through the backend, since a Milvus server keeps them outside the directory. The directory is then
+    renamed to a hidden tombstone and removed, so a crash midway never leaves a half-erased gallery that
+    still opens: a tombstone is not a gallery, and `sweep_deleted` removes what is left of it. Returns
+    how many faces it held."""
+    root = Path(root)
+    gallery = Gallery.open(root, create=False)
+    try:
+        faces = gallery.count()
+        gallery.backend.rebuild(np.zeros(0, np.int64), np.zeros((0, gallery.dim), np.float32))
+    finally:
+        gallery.close()
+    lock = _take_lock(root)
+    tomb = root.with_name(f"{TOMBSTONE}{root.name}-{os.getpid()}-{time.time_ns()}")
+    try:
+        os.replace(root, tomb)
+    finally:
+        lock.close()
+    shutil.rmtree(tomb)
+    return faces
+
+
+TOMBSTONE = ".facevlm-deleted-"
+
+
+def sweep_deleted(root: Path) -> int:
+    """Remove tombstones that a crash during `delete_gallery` left in galleries root `root`."""
+    found = sorted(Path(root).glob(f"{TOMBSTONE}*")) if Path(root).is_dir() else []
+    for tomb in found:
+        shutil.rmtree(tomb, ignore_errors=True)
+    return len(found)

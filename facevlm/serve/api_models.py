@@ -1,30 +1,210 @@
 """Request and response bodies of the gateway (pydantic v2); they are also its OpenAPI schema.
 
 Shapes follow OpenAI where an OpenAI endpoint exists (`/v1/embeddings`, `/v1/models`, list objects
-with `has_more`/`first_id`/`last_id`), so existing clients and tooling work unchanged.
+with `has_more`/`first_id`/`last_id`, the error object), so existing clients and tooling work unchanged.
+
+A rule the server enforces is a constraint of these models, not a check in a handler: the request models
+whose bounds come from the recipe (`limits`, the model's dimension, whether detection is on) are built
+per app by the factories below, so the schema a client reads and the validator that refuses its request
+are the same object, and a schema-valid request is never refused for an unstated rule.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from pathlib import PurePosixPath, PureWindowsPath
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, create_model
 
 from facevlm.index.search import Hit
 from facevlm.index.store import FaceRow
+from facevlm.schema import FACE_ID_PATTERN, GALLERY_NAME_PATTERN, GALLERY_NAME_RULE, NON_BLANK_PATTERN
+
+ID_PATTERN = FACE_ID_PATTERN
+IMAGE_FORMAT = "image-data-uri"  # custom `format`: a base64 data: URI whose bytes decode as an image
+IMAGE_MIMES = ("png", "jpeg", "jpg", "gif", "webp", "bmp", "tiff")
+BASE64 = r"(?:[A-Za-z0-9+/]{4}){3,}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"  # strict, padded, >= 9 bytes
+IMAGE_DATA_URI_PATTERN = rf"^data:image/(?:{'|'.join(IMAGE_MIMES)});base64,{BASE64}$"
+TEXT_PATTERN = NON_BLANK_PATTERN
+IMAGE_RULE = (
+    "a base64 data: URI (data:image/png;base64,...) of a JPEG, PNG, GIF, WebP, BMP or TIFF (sniffed "
+    "from its bytes, not its declared type) of at least 8 pixels a side"
+)
+IDENTITY_MAX = 200
+EXAMPLE_IMAGE = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAIElEQVR42mM8URHAgA0w"
+    "MeAAlEj4bHiDXWJLgAhldgAALKYEoE47pAYAAAAASUVORK5CYII="
+)  # 8x8 PNG: the smallest image accepted
+
+GalleryName = Annotated[str, StringConstraints(pattern=GALLERY_NAME_PATTERN)]
+GALLERY_NAME_DOC = f"gallery name: {GALLERY_NAME_RULE}"
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Request bodies: unknown keys are errors, and values are taken as JSON types (a string is not a
+    number, 1 is not true), as their JSON schema says."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def max_uri_length(max_bytes: int) -> int:
+    """Longest data: URI whose payload cannot exceed `max_bytes` (prefix + 4 chars per 3 bytes)."""
+    return len("data:image/jpeg;base64,") + 4 * (max_bytes // 3)
+
+
+def image_uri(max_bytes: int, max_pixels: int) -> Any:
+    """The type of one uploaded image as a data: URI, bounded by the server's byte limit."""
+    length = max_uri_length(max_bytes)
+    doc = f"{IMAGE_RULE}; at most {max_bytes} bytes and {max_pixels} pixels"
+    return Annotated[
+        str,
+        StringConstraints(pattern=IMAGE_DATA_URI_PATTERN, max_length=length),
+        WithJsonSchema(
+            {
+                "type": "string",
+                "format": IMAGE_FORMAT,
+                "pattern": IMAGE_DATA_URI_PATTERN,
+                "maxLength": length,
+                "description": doc,
+                "examples": [EXAMPLE_IMAGE],
+            }
+        ),
+    ]
+
+
+def _not_data_uri(text: str) -> str:
+    if text.startswith("data:"):
+        raise ValueError(f"a string starting with 'data:' is an image and must be {IMAGE_RULE}")
+    return text
+
+
+Text = Annotated[
+    str,
+    StringConstraints(pattern=TEXT_PATTERN),
+    AfterValidator(_not_data_uri),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": TEXT_PATTERN,
+            "not": {"pattern": "^data:"},
+            "description": "text to embed: not blank, not starting with 'data:'",
+        }
+    ),
+]
 
 
 class EmbeddingRequest(Strict):
-    input: str | list[str] = Field(description="Text, or an image as a data: URI (data:image/jpeg;base64,...), "
-                                               "or a list of them (mixed allowed).")
-    model: str
+    """OpenAI's embeddings request; `embedding_request()` binds it to the served model and limits."""
+
+    input: Any
+    model: str = Field(description="the id listed by /v1/models (any other id: 404 model_not_found)")
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = Field(default=None, description="Must equal the model's dimension if given.")
+    dimensions: int | None = None
     user: str | None = None
+
+
+def embedding_request(
+    model_id: str, dim: int, max_inputs: int, max_bytes: int, max_pixels: int
+) -> type[EmbeddingRequest]:
+    item = Annotated[Text | image_uri(max_bytes, max_pixels), Field()]
+    many = Annotated[list[item], Field(min_length=1, max_length=max_inputs)]  # type: ignore[valid-type]
+    return create_model(  # type: ignore[call-overload]
+        "EmbeddingRequest",
+        __base__=EmbeddingRequest,
+        input=(
+            item | many,
+            Field(description=f"a text, an image ({IMAGE_RULE}), or a list of 1..{max_inputs} of them (mixed allowed)"),
+        ),
+        model=(
+            str,
+            Field(description="the id listed by /v1/models (any other id: 404 model_not_found)", examples=[model_id]),
+        ),
+        dimensions=(
+            Literal[dim] | None,  # type: ignore[valid-type]
+            Field(None, description=f"if given, must be {dim}: CLIP embeddings cannot be truncated"),
+        ),
+    )
+
+
+class AddFacesRequest(Strict):
+    image: Any
+    identity: str | None = None
+    detect: bool | None = None
+
+
+def add_faces_request(max_files: int, max_bytes: int, max_pixels: int, detect: bool) -> type[AddFacesRequest]:
+    one = image_uri(max_bytes, max_pixels)
+    many = Annotated[list[one], Field(min_length=1, max_length=max_files)]  # type: ignore[valid-type]
+    detect_type: Any = (
+        bool | None
+        if detect
+        else Annotated[bool, AfterValidator(_detection_off), WithJsonSchema({"type": "boolean", "const": False})] | None
+    )
+    return create_model(  # type: ignore[call-overload]
+        "AddFacesRequest",
+        __base__=AddFacesRequest,
+        image=(one | many, Field(description=f"the image(s) to add: 1..{max_files}")),
+        identity=(
+            str | None,
+            Field(
+                None,
+                min_length=1,
+                max_length=IDENTITY_MAX,
+                description="who the person is, in your own gallery (optional)",
+            ),
+        ),
+        detect=(
+            detect_type,
+            Field(
+                None,
+                description="false: each image is one pre-cropped face"
+                + ("" if detect else " (face detection is off on this server)"),
+            ),
+        ),
+    )
+
+
+def _detection_off(value: bool) -> bool:
+    if value:  # a Literal[False] would take 0 for False, which the schema's boolean does not
+        raise ValueError("face detection is off on this server (recipe detect: false)")
+    return value
+
+
+def add_faces_form(max_files: int, detect: bool) -> dict[str, Any]:
+    """The multipart form of an add request (parsed by hand, so its schema is written out here)."""
+    return {
+        "type": "object",
+        "required": ["file"],
+        "properties": {
+            "file": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": max_files,
+                "description": f"{1}..{max_files} images",
+                "items": {"type": "string", "format": "binary"},
+            },
+            "identity": {"type": "string", "maxLength": IDENTITY_MAX, "description": "who the person is (optional)"},
+            "detect": {
+                "type": "boolean",
+                **({} if detect else {"enum": [False]}),
+                "description": "false: each image is one pre-cropped face",
+            },
+        },
+    }
+
+
+# -- responses ----------------------------------------------------------------------------------
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorResponse(BaseModel):
+    """OpenAI's error object: every 4xx (and a 5xx bug) answers this."""
+
+    error: ErrorDetail
 
 
 class Embedding(BaseModel):
@@ -65,6 +245,12 @@ class Attribute(BaseModel):
     model: str = ""
 
 
+def source_name(source: str) -> str:
+    """The file name an image was added under. The CLI records local paths, which must not leave the
+    server; an upload's name is the client's own."""
+    return PureWindowsPath(PurePosixPath(source).name).name if source else source
+
+
 class Face(BaseModel):
     object: Literal["face"] = "face"
     id: str
@@ -74,50 +260,59 @@ class Face(BaseModel):
     landmarks: list[list[float]]
     det_score: float
     identity: str | None
-    source: str
+    source: str = Field(description="file name the image was added under")
     attributes: list[Attribute]
     thumbnail_url: str | None
     crop_url: str | None
     created: int
 
     @classmethod
-    def from_row(cls, row: FaceRow, gallery: str) -> "Face":
+    def from_row(cls, row: FaceRow, gallery: str) -> Face:
         base = f"/v1/galleries/{gallery}/faces/{row.id}"
-        return cls(id=str(row.id), gallery=gallery, image_id=None if row.image_id is None else str(row.image_id),
-                   box=row.box, landmarks=row.landmarks, det_score=row.det_score, identity=row.identity,
-                   source=row.source,
-                   attributes=[Attribute(name=a.name, value=a.value, origin=a.origin, prob=a.prob, model=a.model)
-                               for a in row.attributes],
-                   thumbnail_url=f"{base}/thumbnail" if row.thumb else None,
-                   crop_url=f"{base}/crop" if row.crop else None, created=int(row.added))
+        return cls(
+            id=str(row.id),
+            gallery=gallery,
+            image_id=None if row.image_id is None else str(row.image_id),
+            box=row.box,
+            landmarks=row.landmarks,
+            det_score=row.det_score,
+            identity=row.identity,
+            source=source_name(row.source),
+            attributes=[
+                Attribute(name=a.name, value=a.value, origin=a.origin, prob=a.prob, model=a.model)
+                for a in row.attributes
+            ],
+            thumbnail_url=f"{base}/thumbnail" if row.thumb else None,
+            crop_url=f"{base}/crop" if row.crop else None,
+            created=int(row.added),
+        )
 
 
 class SearchHit(Face):
-    object: Literal["face"] = "face"
     score: float
     rank: int
 
     @classmethod
-    def from_hit(cls, hit: Hit, gallery: str) -> "SearchHit":
+    def from_hit(cls, hit: Hit, gallery: str) -> SearchHit:
         return cls(**Face.from_row(hit.face, gallery).model_dump(), score=hit.score, rank=hit.rank)
+
+
+class SearchSummary(BaseModel):
+    kind: Literal["text", "face", "composed"]
+    top_k: int
+    match: str | None
 
 
 class SearchResponse(BaseModel):
     object: Literal["list"] = "list"
     gallery: str
-    query: dict[str, Any]
+    query: SearchSummary
     data: list[SearchHit]
-
-
-class AddFacesRequest(Strict):
-    image: str | list[str] = Field(description="data: URI(s) of the image(s) to add")
-    identity: str | None = Field(default=None, description="Who the person is, in your own gallery (optional)")
-    detect: bool | None = Field(default=None, description="false: each image is one pre-cropped face")
 
 
 class AddedImage(BaseModel):
     source: str
-    status: str
+    status: Literal["added", "skipped", "no_face", "error"]
     face_ids: list[str]
 
 
@@ -139,6 +334,30 @@ class Deleted(BaseModel):
     object: Literal["face.deleted"] = "face.deleted"
     deleted: bool
     ids: list[str]
+
+
+class GalleryStats(BaseModel):
+    """A gallery's overview. Names only: no response carries a server filesystem path."""
+
+    object: Literal["gallery"] = "gallery"
+    name: str
+    model: str
+    dim: int
+    backend: str
+    index: str
+    faces: int
+    vectors: int
+    images: int
+    identities: int
+    attributes: dict[str, int | str]
+    disk_bytes: int
+
+
+class GalleryDeleted(BaseModel):
+    id: str
+    object: Literal["gallery.deleted"] = "gallery.deleted"
+    deleted: bool
+    faces: int = Field(description="how many faces were erased with it")
 
 
 class Health(BaseModel):

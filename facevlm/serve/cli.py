@@ -15,27 +15,31 @@ def serve(recipe: str, host: str | None, port: int | None, model: str | None, ga
     """Start the gateway: /v1/embeddings, /v1/faces/search, /v1/galleries/{name}/faces (OpenAPI at /docs).
 
     Writes its PID to $FACEVLM_HOME/run/gateway-<port>.pid while it runs."""
+    import dataclasses
     import os
+
+    from facevlm import paths
+    from facevlm.serve.config import load_serve_config
+
+    cfg = load_serve_config(recipe)
+    overrides = {
+        k: v
+        for k, v in {"host": host, "port": port, "model": model, "galleries_dir": galleries_dir}.items()
+        if v is not None
+    }
+    cfg = dataclasses.replace(cfg, **overrides)  # runs ServeConfig.__post_init__ again: overrides are checked too
 
     import uvicorn
 
-    from facevlm import paths
-    from facevlm.config import to_dict
     from facevlm.serve.app import create_app
-    from facevlm.serve.config import ServeConfig, load_serve_config
 
-    cfg = load_serve_config(recipe)
-    overrides = {k: v for k, v in {"host": host, "port": port, "model": model, "galleries_dir": galleries_dir}.items()
-                 if v is not None}
-    if overrides:
-        from facevlm.config import from_dict
-
-        cfg = from_dict(ServeConfig, {**to_dict(cfg), **overrides}, where=recipe)
+    app = create_app(cfg)  # loads FaceCLIP before the port opens: a bad model fails here, in one line
     pid_file = paths.run_dir() / f"gateway-{cfg.port}.pid"
     pid_file.write_text(str(os.getpid()))
     click.echo(f"facevlm gateway on http://{cfg.host}:{cfg.port} (model {cfg.model_id}; docs at /docs)", err=True)
     try:
-        uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, log_level=cfg.log_level,
-                    limit_concurrency=1024, timeout_keep_alive=30)
+        uvicorn.run(
+            app, host=cfg.host, port=cfg.port, log_level=cfg.log_level, limit_concurrency=1024, timeout_keep_alive=30
+        )
     finally:
         pid_file.unlink(missing_ok=True)

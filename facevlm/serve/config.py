@@ -1,4 +1,8 @@
-"""The gateway's recipe (serve/*.yaml) as a dataclass; unknown keys are errors (facevlm.config)."""
+"""The gateway's recipe (serve/*.yaml) as a dataclass; unknown keys are errors (facevlm.config).
+
+Every rule is checked in `__post_init__`, so no way of building a config (a recipe, `from_dict`, the CLI's
+`--host` override through `dataclasses.replace`, a test) can produce one that binds a public address
+without API keys or takes a limit that makes no sense."""
 
 from __future__ import annotations
 
@@ -6,11 +10,14 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from facevlm import paths
 from facevlm.config import load_recipe
 from facevlm.errors import FacevlmError
 from facevlm.index.backends import BackendConfig
+from facevlm.index.names import default_root, validate_gallery_name
 from facevlm.index.search import PDVConfig
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
 @dataclass
@@ -23,6 +30,16 @@ class LimitsConfig:
     max_inputs: int = 256  # strings/images per /v1/embeddings request
     max_files: int = 32  # images per add request
 
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise FacevlmError(f"limits.{name}: {value!r} is not a positive integer")
+        if self.max_image_bytes > self.max_request_bytes:
+            raise FacevlmError(
+                f"limits.max_image_bytes ({self.max_image_bytes}) exceeds limits.max_request_bytes "
+                f"({self.max_request_bytes}): no such image could ever arrive"
+            )
+
 
 @dataclass
 class ServeConfig:
@@ -32,7 +49,7 @@ class ServeConfig:
     host: str = "127.0.0.1"
     port: int = 8000
     model: str = "facevlm-clip-small"
-    served_model_name: str = ""  # id shown by /v1/models and accepted as `model`; default: `model`
+    served_model_name: str = ""  # id shown by /v1/models and accepted as `model`; default: see model_id
     device: str = "cpu"
     torch_threads: int = 0  # 0 = torch's default
     galleries_dir: str = ""  # default $FACEVLM_HOME/galleries
@@ -47,22 +64,42 @@ class ServeConfig:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     pdv: PDVConfig = field(default_factory=PDVConfig)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.api_keys, list) or not all(isinstance(k, str) for k in self.api_keys):
+            raise FacevlmError("api_keys: expected a list of strings")
+        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 < self.port < 65536:
+            raise FacevlmError(f"port {self.port!r} outside 1..65535")
+        if not self.keys() and self.host not in LOOPBACK:
+            raise FacevlmError(
+                f"host {self.host} is not loopback; configure api_keys (or ${self.api_keys_env}) "
+                "before exposing the gateway"
+            )
+        if self.log_level not in LOG_LEVELS:
+            raise FacevlmError(f"log_level {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+        validate_gallery_name(self.default_gallery)
+        if not isinstance(self.limits, LimitsConfig):
+            raise FacevlmError(f"limits: expected a mapping of {', '.join(vars(LimitsConfig()))}")
+
     @property
     def model_id(self) -> str:
-        return self.served_model_name or self.model
+        """The id clients see and send: `served_model_name`, else the model's name (the folder name of a
+        local folder: a server path is never shown)."""
+        if self.served_model_name:
+            return self.served_model_name
+        return Path(self.model).name if self.model.startswith(("/", "./", "../", "~")) else self.model
 
     def galleries_root(self) -> Path:
-        return Path(self.galleries_dir).expanduser() if self.galleries_dir else paths.home() / "galleries"
+        """The one directory the gateway resolves gallery names under (it never takes a path)."""
+        return Path(self.galleries_dir).expanduser() if self.galleries_dir else default_root()
 
     def keys(self) -> list[str]:
         extra = os.environ.get(self.api_keys_env, "") if self.api_keys_env else ""
-        return [k for k in [*self.api_keys, *extra.split(",")] if k.strip()]
+        return [k.strip() for k in [*self.api_keys, *extra.split(",")] if k.strip()]
 
 
 def load_serve_config(path: str | Path) -> ServeConfig:
-    cfg = load_recipe(ServeConfig, path)
-    if not 0 < cfg.port < 65536:
-        raise FacevlmError(f"{path}: port {cfg.port} outside 1..65535")
-    if not cfg.keys() and cfg.host not in ("127.0.0.1", "localhost", "::1"):
-        raise FacevlmError(f"{path}: host {cfg.host} is not loopback; configure api_keys before exposing the gateway")
-    return cfg
+    try:
+        return load_recipe(ServeConfig, path)
+    except FacevlmError as exc:
+        message = str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}"
+        raise FacevlmError(message, code=exc.code, status_code=exc.status_code) from None

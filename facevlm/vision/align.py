@@ -17,18 +17,27 @@ from typing import Any, Literal
 import numpy as np
 
 from facevlm.errors import FacevlmError
-from facevlm.vision.image import as_rgb
+from facevlm.image import to_array
 
 LandmarkFormat = Literal["arcface5", "dlib5"]
 
 # insightface's arcface_dst for 112x112 crops.
-ARCFACE_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
-                        [41.5493, 92.3655], [70.7299, 92.2041]], dtype=np.float64)
+ARCFACE_112 = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
+    dtype=np.float64,
+)
 
 # dlib/image_transforms/interpolation.h, get_face_chip_details: the 5-point mean face on the unit square.
-_DLIB5_UNIT = np.array([[0.8595674595992, 0.2134981538014], [0.6460604764104, 0.2289674387677],
-                        [0.1205750620789, 0.2137274526848], [0.3340850613712, 0.2290642403242],
-                        [0.4901123135679, 0.6277975316475]], dtype=np.float64)
+_DLIB5_UNIT = np.array(
+    [
+        [0.8595674595992, 0.2134981538014],
+        [0.6460604764104, 0.2289674387677],
+        [0.1205750620789, 0.2137274526848],
+        [0.3340850613712, 0.2290642403242],
+        [0.4901123135679, 0.6277975316475],
+    ],
+    dtype=np.float64,
+)
 
 
 def _similarity_from_two(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -76,5 +85,6 @@ def align_face(image: Any, landmarks: Any, size: int = 112, landmark_format: Lan
     if size < 8:
         raise FacevlmError(f"size: aligned crops must be at least 8 pixels, got {size}")
     matrix = estimate_transform(landmarks, size, landmark_format)
-    return cv2.warpAffine(as_rgb(image), matrix, (size, size), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(
+        to_array(image), matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )

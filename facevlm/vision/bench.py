@@ -27,12 +27,12 @@ def bench_detect(backends: str, repeat: int, threads: int | None) -> None:
     import torch
 
     from facevlm import assets
+    from facevlm.image import to_array
     from facevlm.vision.detect import DetectorConfig, FaceDetector
-    from facevlm.vision.image import as_rgb
 
     if threads:
         torch.set_num_threads(threads)
-    photos = [(item["file"], as_rgb(item["path"])) for item in assets.samples("image")]
+    photos = [(item["file"], to_array(item["path"])) for item in assets.samples("image")]
     click.echo(f"# {len(photos)} sample photos, torch threads {torch.get_num_threads()}, repeat {repeat}")
     click.echo("| backend | threshold | faces found | ms/image (median) | per photo |")
     click.echo("|---|---|---|---|---|")
@@ -48,5 +48,7 @@ def bench_detect(backends: str, repeat: int, threads: int | None) -> None:
                 times.append(time.perf_counter() - start)
         per_photo = ", ".join(f"{name.rsplit('/', 1)[-1]} {n}" for (name, _), n in zip(photos, counts))
         click.echo(f"| {backend} | {threshold} | {sum(counts)} | {1000 * statistics.median(times):.1f} | {per_photo} |")
-    click.echo("command: facevlm bench detect " + " ".join(
-        [f"--backends {backends}", f"--repeat {repeat}"] + ([f"--threads {threads}"] if threads else [])))
+    click.echo(
+        "command: facevlm bench detect "
+        + " ".join([f"--backends {backends}", f"--repeat {repeat}"] + ([f"--threads {threads}"] if threads else []))
+    )

@@ -17,18 +17,25 @@ outer corner, left-side eye inner corner, base of the nose] ("dlib5", see `align
 
 from __future__ import annotations
 
+import math
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
-import torch
 
+from facevlm.assets import local_path
+from facevlm.batching import batched
 from facevlm.errors import FacevlmError
-from facevlm.vision import asset_dir
-from facevlm.vision.image import as_rgb
+from facevlm.image import to_array
 
 Backend = Literal["ssd", "hog", "mmod"]
+BACKENDS = ("ssd", "hog", "mmod")
+# The score at which each backend calls something a face: ssd's is a probability, dlib's a margin whose
+# own decision threshold is 0. The default `floor` of DetectorConfig.
+FACE_SCORE = {"ssd": 0.5, "hog": 0.0, "mmod": 0.0}
 LANDMARK_FORMAT = "dlib5"
 SSD_ASSET, DLIB_ASSET = "face-detector-ssd", "dlib-face-models"
 _SSD_FILES = ("deploy.prototxt", "res10_300x300_ssd_iter_140000.caffemodel")
@@ -60,12 +67,17 @@ class Detection:
 
 @dataclass
 class DetectorConfig:
-    """How faces are found and which are kept. `min_confidence` is in the backend's own score units
-    (a probability for ssd, a margin for hog/mmod); `min_size` is the shorter box side in pixels."""
+    """How faces are found and which are kept: the one detector config of facevlm (the data engine's
+    `detect` stage, the gallery, the demo and the eval harness all take it). `min_confidence` is in the
+    backend's own score units (a probability for ssd, a margin for hog/mmod); `min_size` is the shorter
+    box side in pixels. Detections scoring at least `floor` are faces even when not kept: they count in
+    `Screening.n_faces` and their drops are counted by reason, so a user sees what a filter costs
+    (`None`: the backend's own face threshold, `FACE_SCORE`; never above `min_confidence`)."""
 
     backend: Backend = "ssd"
     min_confidence: float = 0.5
     min_size: float = 0.0
+    floor: float | None = None
     landmarks: bool = True
     upsample: int = 0  # dlib backends: image pyramid upsampling steps (finds faces < ~80 px, 4x slower)
     batch_size: int = 16  # ssd: images per forward pass (those of the same resized shape are batched)
@@ -78,6 +90,37 @@ class DetectorConfig:
     dlib_dir: str = DLIB_ASSET
     device: str = "cpu"  # ssd only (dlib runs on the CPU)
 
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise FacevlmError(f"detector backend {self.backend!r} is not one of {', '.join(BACKENDS)}")
+        for name in ("min_confidence", "min_size") + (("floor",) if self.floor is not None else ()):
+            if not math.isfinite(float(getattr(self, name))):
+                raise FacevlmError(f"detector {name}: {getattr(self, name)} is not a finite number")
+        if self.min_size < 0 or self.upsample < 0:
+            raise FacevlmError(f"detector min_size ({self.min_size}) and upsample ({self.upsample}) must be >= 0")
+        if self.batch_size < 1 or self.input_size < 32:
+            raise FacevlmError(
+                f"detector batch_size ({self.batch_size}) must be >= 1 and input_size ({self.input_size}) >= 32"
+            )
+        if not 0.0 <= self.max_outside <= 1.0:
+            raise FacevlmError(f"detector max_outside: {self.max_outside} is not a share in [0, 1]")
+
+    @property
+    def face_floor(self) -> float:
+        """The score from which a detection counts as a face (kept or dropped)."""
+        floor = FACE_SCORE[self.backend] if self.floor is None else self.floor
+        return min(floor, self.min_confidence)
+
+
+@dataclass
+class Screening:
+    """The detector's verdict on one image: `kept` faces (best score first), `n_faces` faces scoring at
+    least the floor (kept or not), and `dropped` faces by reason (low_confidence, too_small)."""
+
+    kept: list[Detection]
+    n_faces: int
+    dropped: Counter = field(default_factory=Counter)
+
 
 def _clip_box(box: Sequence[float], w: int, h: int) -> tuple[float, float, float, float]:
     x0, y0, x1, y1 = (float(v) for v in box)
@@ -89,13 +132,11 @@ class FaceDetector:
 
     def __init__(self, config: DetectorConfig | None = None):
         self.config = config or DetectorConfig()
-        if self.config.backend not in ("ssd", "hog", "mmod"):
-            raise FacevlmError(f"detector backend {self.config.backend!r} is not one of ssd, hog, mmod")
         self._net: Any = None
         self._dlib_detector: Any = None
         self._predictor: Any = None
         if self.config.backend == "ssd":
-            self._net = _ssd_net(asset_dir(self.config.ssd_dir)).to(self.config.device)
+            self._net = _ssd_net(local_path(self.config.ssd_dir)).to(self.config.device)
         else:
             self._dlib_detector = _dlib_detector(self.config.backend, self.config.dlib_dir)
         if self.config.landmarks:
@@ -106,31 +147,42 @@ class FaceDetector:
 
     def detect_batch(self, images: Sequence[Any]) -> list[list[Detection]]:
         """Detections per image, best score first, after the confidence and size filters."""
-        arrays = [as_rgb(img, f"image {i}") for i, img in enumerate(images)]
+        return [screening.kept for screening in self.screen_batch(images)]
+
+    def screen_batch(self, images: Sequence[Any]) -> list[Screening]:
+        """Per image: the kept faces (with landmarks), how many faces it shows and why the others went."""
+        arrays = [to_array(img, f"image {i}") for i, img in enumerate(images)]
         if self.config.backend == "ssd":
-            raw = []
-            for start in range(0, len(arrays), max(1, self.config.batch_size)):
-                raw.extend(self._ssd(arrays[start:start + self.config.batch_size]))
+            raw = [found for chunk in batched(arrays, self.config.batch_size) for found in self._ssd(chunk)]
         else:
             raw = [self._dlib(a) for a in arrays]
+        floor, cfg = self.config.face_floor, self.config
         out = []
         for array, found in zip(arrays, raw):
-            kept = [d for d in found if d.score >= self.config.min_confidence and d.size >= max(self.config.min_size, 1.0)]
-            kept.sort(key=lambda d: -d.score)
+            faces = sorted((d for d in found if d.score >= floor and d.size >= 1.0), key=lambda d: -d.score)
+            screening = Screening([], len(faces))
+            for det in faces:
+                if det.score < cfg.min_confidence:
+                    screening.dropped["low_confidence"] += 1
+                elif det.size < cfg.min_size:
+                    screening.dropped["too_small"] += 1
+                else:
+                    screening.kept.append(det)
             if self._predictor is not None:
-                for det in kept:
+                for det in screening.kept:
                     det.landmarks = landmarks_5(self._predictor, array, det.box)
-            out.append(kept)
+            out.append(screening)
         return out
 
     def _ssd(self, arrays: list[np.ndarray]) -> list[list[Detection]]:
         import cv2
+        import torch
 
         # Aspect ratio kept (longer side = input_size): squashing a wide group photo to 300x300 shrinks
         # its faces below what the net finds. Images that resize to the same shape share one forward.
         shapes = [_ssd_shape(a.shape[:2], self.config.input_size) for a in arrays]
         out: list[list[Detection]] = [[] for _ in arrays]
-        floor = min(self.config.min_confidence, 0.1)
+        floor = self.config.face_floor
         for shape in dict.fromkeys(shapes):
             members = [i for i, s in enumerate(shapes) if s == shape]
             blob = np.stack([cv2.resize(arrays[i][:, :, ::-1], shape) for i in members]).astype(np.float32)
@@ -185,7 +237,7 @@ def _ssd_net(directory: Path) -> Any:
 
 
 def _dlib_file(dlib_dir: str, name: str) -> str:
-    path = asset_dir(dlib_dir) / name
+    path = local_path(dlib_dir) / name
     if not path.is_file():
         raise FacevlmError(f"{path}: missing; run `facevlm assets fetch {DLIB_ASSET}`")
     return str(path)

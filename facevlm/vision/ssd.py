@@ -75,12 +75,28 @@ def _caffe_messages() -> Any:
 
     rep, opt = T.LABEL_REPEATED, T.LABEL_OPTIONAL
     message("BlobShape", [("dim", 1, T.TYPE_INT64, rep, None)])
-    message("BlobProto", [("num", 1, T.TYPE_INT32, opt, None), ("channels", 2, T.TYPE_INT32, opt, None),
-                          ("height", 3, T.TYPE_INT32, opt, None), ("width", 4, T.TYPE_INT32, opt, None),
-                          ("data", 5, T.TYPE_FLOAT, rep, None), ("shape", 7, T.TYPE_MESSAGE, opt, "BlobShape")])
-    message("LayerParameter", [("name", 1, T.TYPE_STRING, opt, None), ("type", 2, T.TYPE_STRING, opt, None),
-                               ("blobs", 7, T.TYPE_MESSAGE, rep, "BlobProto")])
-    message("NetParameter", [("name", 1, T.TYPE_STRING, opt, None), ("layer", 100, T.TYPE_MESSAGE, rep, "LayerParameter")])
+    message(
+        "BlobProto",
+        [
+            ("num", 1, T.TYPE_INT32, opt, None),
+            ("channels", 2, T.TYPE_INT32, opt, None),
+            ("height", 3, T.TYPE_INT32, opt, None),
+            ("width", 4, T.TYPE_INT32, opt, None),
+            ("data", 5, T.TYPE_FLOAT, rep, None),
+            ("shape", 7, T.TYPE_MESSAGE, opt, "BlobShape"),
+        ],
+    )
+    message(
+        "LayerParameter",
+        [
+            ("name", 1, T.TYPE_STRING, opt, None),
+            ("type", 2, T.TYPE_STRING, opt, None),
+            ("blobs", 7, T.TYPE_MESSAGE, rep, "BlobProto"),
+        ],
+    )
+    message(
+        "NetParameter", [("name", 1, T.TYPE_STRING, opt, None), ("layer", 100, T.TYPE_MESSAGE, rep, "LayerParameter")]
+    )
     pool = descriptor_pool.DescriptorPool()
     pool.Add(fdp)
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("facevlm_caffe.NetParameter"))
@@ -145,8 +161,22 @@ class CaffeSSD(nn.Module):
     """The res10 SSD graph. `forward(x)` takes [N, 3, H, W] BGR minus the training means and returns
     rows [image_id, label, score, x0, y0, x1, y1] (normalised coordinates), like OpenCV's output."""
 
-    _KNOWN = {"Convolution", "BatchNorm", "Scale", "ReLU", "Pooling", "Eltwise", "Normalize", "Permute", "Flatten",
-              "Concat", "Reshape", "Softmax", "PriorBox", "DetectionOutput"}
+    _KNOWN = {
+        "Convolution",
+        "BatchNorm",
+        "Scale",
+        "ReLU",
+        "Pooling",
+        "Eltwise",
+        "Normalize",
+        "Permute",
+        "Flatten",
+        "Concat",
+        "Reshape",
+        "Softmax",
+        "PriorBox",
+        "DetectionOutput",
+    }
 
     def __init__(self, prototxt: Path, caffemodel: Path):
         super().__init__()
@@ -185,7 +215,7 @@ class CaffeSSD(nn.Module):
                 a, b = a * gamma.reshape(-1), b * gamma.reshape(-1) + (beta[0].reshape(-1) if beta else 0.0)
                 folded.add(nxt["name"][0])
             prev = self.layers[i - 1] if i else None
-            if (prev and prev["type"][0] == "Convolution" and layer["bottom"] == [top] == prev["top"]):
+            if prev and prev["type"][0] == "Convolution" and layer["bottom"] == [top] == prev["top"]:
                 conv = weights[prev["name"][0]]
                 bias = conv[1].reshape(-1) if len(conv) > 1 else np.zeros_like(a)
                 weights[prev["name"][0]] = [conv[0] * a[:, None, None, None], bias * a + b]
@@ -212,8 +242,10 @@ class CaffeSSD(nn.Module):
     def _run(self, name: str, kind: str, layer: dict, args: list[torch.Tensor], image_hw) -> torch.Tensor:
         x = args[0]
         if kind == "Convolution":
-            conv = {key: _param(layer, "convolution_param", key, default) for key, default in
-                    (("bias_term", True), ("stride", 1), ("pad", 0), ("dilation", 1), ("group", 1))}
+            conv = {
+                key: _param(layer, "convolution_param", key, default)
+                for key, default in (("bias_term", True), ("stride", 1), ("pad", 0), ("dilation", 1), ("group", 1))
+            }
             bias = self._blob(name, 1) if conv["bias_term"] else None
             return F.conv2d(x, self._blob(name, 0), bias, conv["stride"], conv["pad"], conv["dilation"], conv["group"])
         if kind == "BatchNorm":  # folded into (a, b) by _fold
@@ -225,8 +257,9 @@ class CaffeSSD(nn.Module):
             slope = float(_param(layer, "relu_param", "negative_slope", 0.0))
             return F.relu(x) if slope == 0 else F.leaky_relu(x, slope)
         if kind == "Pooling":
-            k, s, p = (_param(layer, "pooling_param", key, d)
-                       for key, d in (("kernel_size", 1), ("stride", 1), ("pad", 0)))
+            k, s, p = (
+                _param(layer, "pooling_param", key, d) for key, d in (("kernel_size", 1), ("stride", 1), ("pad", 0))
+            )
             pool = F.max_pool2d if _param(layer, "pooling_param", "pool", "MAX") == "MAX" else F.avg_pool2d
             return pool(x, k, s, p, ceil_mode=True)  # Caffe rounds pooled sizes up
         if kind == "Eltwise":
@@ -281,8 +314,17 @@ class CaffeSSD(nn.Module):
                 idx = torch.nonzero(s > min_conf).flatten()
                 idx = idx[s[idx].argsort(descending=True)][: top_k if top_k > 0 else None]
                 kept = idx[nms(boxes[i, idx], s[idx], threshold)]
-                found.append(torch.cat([torch.full((len(kept), 1), float(i)), torch.full((len(kept), 1), float(c)),
-                                        s[kept, None], boxes[i, kept]], 1))
+                found.append(
+                    torch.cat(
+                        [
+                            torch.full((len(kept), 1), float(i)),
+                            torch.full((len(kept), 1), float(c)),
+                            s[kept, None],
+                            boxes[i, kept],
+                        ],
+                        1,
+                    )
+                )
             image_rows = torch.cat(found) if found else loc.new_zeros((0, 7))
             order = image_rows[:, 2].argsort(descending=True)
             rows.append(image_rows[order][: keep_top_k if keep_top_k > 0 else None])

@@ -19,11 +19,15 @@ def test_smollm2_answers_paris(assets_home):
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder).eval()
     assert model.dtype == torch.float32
-    inputs = tokenizer.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],
-                                           add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    inputs = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "What is the capital of France?"}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
     with torch.no_grad():
         out = model.generate(**inputs, max_new_tokens=10, do_sample=False)
-    answer = tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+    answer = tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
     assert "Paris" in answer
 
 
@@ -34,10 +38,12 @@ def test_timm_mobilenet_matches_torchvision(assets_home):
 
     folder = assets.resolve("mobilenetv2-imagenet")
     reference = torchvision.models.mobilenet_v2()
-    reference.load_state_dict(torch.load(folder / "mobilenet_v2-b0353104.pth", map_location="cpu",
-                                         weights_only=True))
-    model = timm.create_model("mobilenetv2_100", pretrained=True,
-                              pretrained_cfg_overlay={"file": str(folder / "timm_mobilenetv2_100.safetensors")})
+    reference.load_state_dict(torch.load(folder / "mobilenet_v2-b0353104.pth", map_location="cpu", weights_only=True))
+    model = timm.create_model(
+        "mobilenetv2_100",
+        pretrained=True,
+        pretrained_cfg_overlay={"file": str(folder / "timm_mobilenetv2_100.safetensors")},
+    )
     reference.eval(), model.eval()
     x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():

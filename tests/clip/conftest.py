@@ -1,12 +1,11 @@
-"""Fixtures for FaceCLIP tests: a stored toy face-caption dataset (see clip_toyfaces)."""
+"""Fixtures for FaceCLIP tests: a stored toy face-caption dataset (see fakes.toy_records)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-
-from clip_toyfaces import toy_records
+from fakes import toy_records
 
 
 @pytest.fixture(scope="session")

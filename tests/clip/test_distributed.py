@@ -18,9 +18,21 @@ from facevlm.clip.train import DataConfig, FinetuneConfig, run
 
 
 def _recipe(dataset: Path, batch_size: int) -> dict:
-    return {"model": "facevlm-clip-tiny", "pretrained_towers": False, "steps": 3, "batch_size": batch_size,
-            "lr": 1e-3, "warmup_steps": 1, "checkpoint_every": 2, "log_every": 1, "keep_checkpoints": 0,
-            "threads": 1, "data": {"datasets": [str(dataset)], "splits": ["train"]}, "aug": {"scale": [0.85, 1.0]}}
+    return {
+        "kind": "clip",
+        "model": "facevlm-clip-tiny",
+        "pretrained_towers": False,
+        "steps": 3,
+        "batch_size": batch_size,
+        "lr": 1e-3,
+        "warmup_steps": 1,
+        "checkpoint_every": 2,
+        "log_every": 1,
+        "keep_checkpoints": 0,
+        "threads": 1,
+        "data": {"datasets": [str(dataset)], "splits": ["train"]},
+        "aug": {"scale": [0.85, 1.0]},
+    }
 
 
 def _losses(run_dir: Path) -> list[float]:
@@ -32,15 +44,34 @@ def test_two_ranks_match_one_process_with_the_combined_batch(toy_dataset: Path, 
     from safetensors.torch import load_file
 
     cfg = _recipe(toy_dataset, 16)
-    single = run(FinetuneConfig(**{**cfg, "data": DataConfig(**cfg["data"]), "out": str(tmp_path / "one")}),
-                 progress=False)
+    single = run(
+        FinetuneConfig(**{**cfg, "data": DataConfig(**cfg["data"]), "out": str(tmp_path / "one")}), progress=False
+    )
 
     recipe = tmp_path / "clip-ddp.yaml"
     recipe.write_text(yaml.safe_dump(_recipe(toy_dataset, 8)))  # 2 ranks x 8 = the same 16 faces a step
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           "-m", "facevlm.cli", "finetune", str(recipe), "--out", str(tmp_path / "two"),
-                           "--no-progress"], env=env, capture_output=True, text=True, timeout=280)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "facevlm.cli",
+            "finetune",
+            str(recipe),
+            "--out",
+            str(tmp_path / "two"),
+            "--no-progress",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     two = tmp_path / "two"
 

@@ -27,7 +27,7 @@ def test_tiny_registered_with_open_clip(tiny) -> None:
 
 
 def test_encode_shapes_and_normalisation(tiny) -> None:
-    from clip_toyfaces import toy_records
+    from fakes import toy_records
 
     images = [r.image for r in toy_records(5, seed=3)]
     emb = tiny.encode_images(images, batch_size=2)  # uneven last batch
@@ -41,7 +41,7 @@ def test_encode_shapes_and_normalisation(tiny) -> None:
 
 
 def test_image_paths_and_bad_files(tiny, tmp_path) -> None:
-    from clip_toyfaces import toy_records
+    from fakes import toy_records
 
     img = toy_records(1, seed=4)[0].image
     img.save(tmp_path / "a.png")
@@ -60,8 +60,9 @@ def test_zero_shot_head_uses_the_shared_prompts(tiny) -> None:
     for i, value in enumerate(head.values):
         pos, states = table[value]
         torch.testing.assert_close(head.positive[i], inference.ensemble(tiny.model, tiny.tokenizer, pos))
-        torch.testing.assert_close(head.negatives[i], torch.stack([inference.ensemble(tiny.model, tiny.tokenizer, s)
-                                                                   for s in states]))
+        torch.testing.assert_close(
+            head.negatives[i], torch.stack([inference.ensemble(tiny.model, tiny.tokenizer, s) for s in states])
+        )
     with pytest.raises(FacevlmError, match="numeric"):
         tiny.zero_shot_head("age", allow_sensitive=True)
 
@@ -70,13 +71,16 @@ def test_zero_shot_head_on_constructed_embeddings() -> None:
     # three values along orthogonal axes; negatives point the opposite way
     pos = torch.eye(3, 8)
     head = inference.ZeroShotHead("expression", ["happy", "sad", "fear"], pos, [-pos[[i]] for i in range(3)], 0.5)
-    images = F.normalize(torch.tensor([[0.9, 0.1, 0, 0, 0, 0, 0, 0], [0, 0.2, 1.0, 0, 0, 0, 0, 0],
-                                       [0.1, 1.0, 0.3, 0, 0, 0, 0, 0]]), dim=-1)
+    images = F.normalize(
+        torch.tensor([[0.9, 0.1, 0, 0, 0, 0, 0, 0], [0, 0.2, 1.0, 0, 0, 0, 0, 0], [0.1, 1.0, 0.3, 0, 0, 0, 0, 0]]),
+        dim=-1,
+    )
     labels, probs = head.predict(images)
     assert labels == ["happy", "fear", "sad"]
     torch.testing.assert_close(probs.sum(-1), torch.ones(3))
     # a negative prompt close to an image lowers that value's score
-    head_neg = inference.ZeroShotHead("x", ["a", "b"], torch.eye(2, 8), [torch.eye(2, 8)[[1]], torch.eye(2, 8)[[0]]], 1.0)
+    negatives = [torch.eye(2, 8)[[1]], torch.eye(2, 8)[[0]]]
+    head_neg = inference.ZeroShotHead("x", ["a", "b"], torch.eye(2, 8), negatives, 1.0)
     assert head_neg.scores(F.normalize(torch.tensor([[1.0, 0.9] + [0] * 6]), dim=-1)).argmax().item() == 0
 
 
@@ -84,8 +88,9 @@ def test_binary_head_needs_the_positive_to_beat_every_opposite_state() -> None:
     # positive along e0; three distinct opposite states along e1, e2, e3. An image close to one state
     # only (and nearer to e0 than to the *mean* of the states) is not positive.
     states = torch.eye(4, 8)[1:]
-    head = inference.ZeroShotHead("Smiling", ["true", "false"], torch.eye(2, 8), [states, torch.eye(1, 8)], 0.5,
-                                  binary=True)
+    head = inference.ZeroShotHead(
+        "Smiling", ["true", "false"], torch.eye(2, 8), [states, torch.eye(1, 8)], 0.5, binary=True
+    )
     images = F.normalize(torch.tensor([[0.6, 0.8, 0, 0, 0, 0, 0, 0], [0.9, 0.2, 0.2, 0.2, 0, 0, 0, 0]]), dim=-1)
     mean_state = F.normalize(states.mean(0), dim=-1)
     assert (images[0] @ torch.eye(8)[0]) > (images[0] @ mean_state)  # a mean of states would call it positive

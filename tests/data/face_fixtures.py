@@ -12,7 +12,7 @@ import random
 import zlib
 from pathlib import Path
 
-from facevlm.data.schema import CELEBA_ATTRIBUTES
+from facevlm.schema import CELEBA_ATTRIBUTES
 
 
 def jpeg(path: Path, seed: int, size: tuple[int, int] = (64, 64)) -> Path:
@@ -52,9 +52,12 @@ def celeba(root: Path, n: int = 9, bad: bool = False) -> Path:
     (root / "list_attr_celeba.txt").write_text(crlf.join(attr) + crlf)
     (root / "identity_CelebA.txt").write_text(crlf.join(f"{f} {100 + i % 3}" for i, f in enumerate(files)) + crlf)
     (root / "list_eval_partition.txt").write_text(
-        crlf.join(f"{f} {0 if i < n - 3 else (1 if i < n - 1 else 2)}" for i, f in enumerate(files)) + crlf)
-    lm = [str(len(files)), "lefteye_x lefteye_y righteye_x righteye_y nose_x nose_y leftmouth_x leftmouth_y "
-          "rightmouth_x rightmouth_y"]
+        crlf.join(f"{f} {0 if i < n - 3 else (1 if i < n - 1 else 2)}" for i, f in enumerate(files)) + crlf
+    )
+    lm = [
+        str(len(files)),
+        "lefteye_x lefteye_y righteye_x righteye_y nose_x nose_y leftmouth_x leftmouth_y rightmouth_x rightmouth_y",
+    ]
     lm += [f"{f} 69  109  106  113   77  142   73  152  108  154" for f in files]
     (root / "list_landmarks_align_celeba.txt").write_text(crlf.join(lm) + crlf)
     bbox = [str(len(files)), "image_id x_1 y_1 width height"] + [f"{f}    95  71 226 313" for f in files]
@@ -63,10 +66,14 @@ def celeba(root: Path, n: int = 9, bad: bool = False) -> Path:
 
 
 def fairface(root: Path, bad: bool = False) -> Path:
-    rows = {"train": [("train/1.jpg", "50-59", "Male", "East Asian", "True"),
-                      ("train/2.jpg", "more than 70", "Female", "Indian", "False"),
-                      ("train/3.jpg", "3-9", "Female", "Latino_Hispanic", "False")],
-            "val": [("val/1.jpg", "20-29", "Male", "Black", "True")]}
+    rows = {
+        "train": [
+            ("train/1.jpg", "50-59", "Male", "East Asian", "True"),
+            ("train/2.jpg", "more than 70", "Female", "Indian", "False"),
+            ("train/3.jpg", "3-9", "Female", "Latino_Hispanic", "False"),
+        ],
+        "val": [("val/1.jpg", "20-29", "Male", "Black", "True")],
+    }
     for split, items in rows.items():
         lines = ["file,age,gender,race,service_test"] + [",".join(r) for r in items]
         for i, r in enumerate(items):
@@ -80,8 +87,12 @@ def fairface(root: Path, bad: bool = False) -> Path:
 
 
 def utkface(root: Path, bad: bool = False) -> Path:
-    names = ["25_0_2_20170116174525125.jpg.chip.jpg", "1_1_0_20161219140623097.jpg.chip.jpg",
-             "80_1_4_20170103225017457.jpg.chip.jpg", "45_0_3_20170119180108321.jpg.chip.jpg"]
+    names = [
+        "25_0_2_20170116174525125.jpg.chip.jpg",
+        "1_1_0_20161219140623097.jpg.chip.jpg",
+        "80_1_4_20170103225017457.jpg.chip.jpg",
+        "45_0_3_20170119180108321.jpg.chip.jpg",
+    ]
     if bad:
         names.append("39_1_20170116174525125.jpg.chip.jpg")  # a real malformed name (race missing)
     for i, name in enumerate(names):
@@ -106,8 +117,13 @@ def fer2013(root: Path, bad: bool = False) -> Path:
 
 def rafdb(root: Path, bad: bool = False) -> Path:
     basic = root / "basic"
-    items = [("train_00001.jpg", 5), ("train_00002.jpg", 4), ("train_00003.jpg", 7), ("test_0001.jpg", 1),
-             ("test_0002.jpg", 6)]
+    items = [
+        ("train_00001.jpg", 5),
+        ("train_00002.jpg", 4),
+        ("train_00003.jpg", 7),
+        ("test_0001.jpg", 1),
+        ("test_0002.jpg", 6),
+    ]
     lines = [f"{f} {label}" for f, label in items]
     if bad:
         lines.insert(1, "train_00009.jpg")  # label missing
@@ -127,17 +143,20 @@ def rafdb(root: Path, bad: bool = False) -> Path:
     return root
 
 
-AFFECTNET_HEADER = ("subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,expression,"
-                    "valence,arousal")
+AFFECTNET_HEADER = (
+    "subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,expression,valence,arousal"
+)
 
 
 def affectnet(root: Path, bad: bool = False, val_header: bool = False) -> Path:
     lm = ";".join(f"{40 + (k % 20) * 3:.2f};{50 + (k // 20) * 20 + k % 7:.2f}" for k in range(68))
-    train = [("689/737db2483489148d783ef278f43f486c0a97e140fc4b6b61b84363ca.jpg", 1, "0.785714", "-0.055556"),
-             ("392/c4db2f9b7e4b422d14b6e038f0cdc3ecee239b55326e9181ee4520f9.jpg", 0, "-0.017253", "0.004313"),
-             ("468/21772b68dc8c2a11678c8739eca33adb6ccc658600e4da2224080603.jpg", 7, "-0.5", "0.3"),
-             ("2/9ce4d3d0cbd6d6b1c1e4a4b4bd6c1b8b4fd0c3b1c0d7b8b94f3a5c2f.jpg", 10, "-2", "-2"),
-             ("3/0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5.jpg", 6, "-0.7", "0.6")]
+    train = [
+        ("689/737db2483489148d783ef278f43f486c0a97e140fc4b6b61b84363ca.jpg", 1, "0.785714", "-0.055556"),
+        ("392/c4db2f9b7e4b422d14b6e038f0cdc3ecee239b55326e9181ee4520f9.jpg", 0, "-0.017253", "0.004313"),
+        ("468/21772b68dc8c2a11678c8739eca33adb6ccc658600e4da2224080603.jpg", 7, "-0.5", "0.3"),
+        ("2/9ce4d3d0cbd6d6b1c1e4a4b4bd6c1b8b4fd0c3b1c0d7b8b94f3a5c2f.jpg", 10, "-2", "-2"),
+        ("3/0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5.jpg", 6, "-0.7", "0.6"),
+    ]
     val = [("1071/7a5d0b3e3e7f2f3c3cfd3c1d2b2a5d0ce8b8f4c3d1bd3f34b8e0d1f2.jpg", 3, "0.3", "0.8")]
     folder = root / "Manually_Annotated_Images"
     for i, (f, *_rest) in enumerate(train + val):
@@ -163,14 +182,19 @@ LFW_PEOPLE = {"Aaron_Eckhart": 1, "Abdullah_Gul": 3, "Ana_Palacio": 2, "Zico": 2
 def lfw(root: Path, bad: bool = False) -> Path:
     for name, n in LFW_PEOPLE.items():
         for k in range(1, n + 1):
-            jpeg(root / "lfw" / name / f"{name}_{k:04d}.jpg", seed=zlib.crc32(f"{name}{k}".encode()) % 10_000, size=(250, 250))
+            jpeg(
+                root / "lfw" / name / f"{name}_{k:04d}.jpg",
+                seed=zlib.crc32(f"{name}{k}".encode()) % 10_000,
+                size=(250, 250),
+            )
     train = ["Abdullah_Gul\t3", "Aaron_Eckhart\t1"] + (["Broken_Line"] if bad else [])
     test = ["Ana_Palacio\t2", "Zico\t2"]
     (root / "peopleDevTrain.txt").write_text(f"{len(train)}\n" + "\n".join(train) + "\n")
     (root / "peopleDevTest.txt").write_text(f"{len(test)}\n" + "\n".join(test) + "\n")
     (root / "people.txt").write_text("2\n2\nAbdullah_Gul\t3\nAaron_Eckhart\t1\n2\nAna_Palacio\t2\nZico\t2\n")
-    (root / "pairs.txt").write_text("2\t1\nAbdullah_Gul\t1\t3\nAaron_Eckhart\t1\tZico\t2\n"
-                                    "Ana_Palacio\t1\t2\nZico\t1\tAbdullah_Gul\t2\n")
+    (root / "pairs.txt").write_text(
+        "2\t1\nAbdullah_Gul\t1\t3\nAaron_Eckhart\t1\tZico\t2\nAna_Palacio\t1\t2\nZico\t1\tAbdullah_Gul\t2\n"
+    )
     (root / "pairsDevTrain.txt").write_text("1\nAbdullah_Gul\t1\t2\nAaron_Eckhart\t1\tAbdullah_Gul\t3\n")
     if bad:
         corrupt_jpeg(root / "lfw" / "Abdullah_Gul" / "Abdullah_Gul_0002.jpg")
@@ -183,14 +207,25 @@ def facecaption(root: Path, bad: bool = False) -> Path:
     import pyarrow.parquet as pq
 
     ids = ["000000001", "000000002", "000000003", "000000004"]
-    table = pa.table({
-        "_id": ids,
-        "url": [f"https://example.org/{i}.jpg" for i in ids],
-        "box": ["[10, 12, 90, 110]", "[5, 5, 60, 70]", "[0, 0, 50, 50]", "[30, 30, 20, 20]" if bad else "[1, 2, 40, 44]"],
-        "caption": [["The woman has long brown hair and is smiling."], ["A man with a short beard."],
-                    ["This person wears glasses."], ["A young child with curly hair."]],
-        "laion_caption": [["photo of a woman"], ["portrait"], [], ["kid"]],
-    })
+    table = pa.table(
+        {
+            "_id": ids,
+            "url": [f"https://example.org/{i}.jpg" for i in ids],
+            "box": [
+                "[10, 12, 90, 110]",
+                "[5, 5, 60, 70]",
+                "[0, 0, 50, 50]",
+                "[30, 30, 20, 20]" if bad else "[1, 2, 40, 44]",
+            ],
+            "caption": [
+                ["The woman has long brown hair and is smiling."],
+                ["A man with a short beard."],
+                ["This person wears glasses."],
+                ["A young child with curly hair."],
+            ],
+            "laion_caption": [["photo of a woman"], ["portrait"], [], ["kid"]],
+        }
+    )
     pq.write_table(table, root / "FaceCaption-v2.parquet")
     for i, rid in enumerate(ids[:3] if bad else ids):  # bad: the 4th image was never downloaded
         jpeg(root / "images" / f"{rid}.jpg", seed=i, size=(128, 128))
@@ -212,10 +247,20 @@ def imagefolder(root: Path, bad: bool = False) -> Path:
 
 def jsonl(root: Path, bad: bool = False) -> Path:
     objs = [
-        {"image": "img/a.jpg", "identity": "p1", "box": [4, 4, 40, 44], "attributes": {"Eyeglasses": "1", "expression": "happy"},
-         "captions": ["A person with glasses, smiling."], "split": "train"},
-        {"image": "img/b.jpg", "attributes": [{"name": "age", "value": "31", "origin": "pseudo", "prob": 0.7, "model": "m"}],
-         "caption": "Someone.", "split": "test"},
+        {
+            "image": "img/a.jpg",
+            "identity": "p1",
+            "box": [4, 4, 40, 44],
+            "attributes": {"Eyeglasses": "1", "expression": "happy"},
+            "captions": ["A person with glasses, smiling."],
+            "split": "train",
+        },
+        {
+            "image": "img/b.jpg",
+            "attributes": [{"name": "age", "value": "31", "origin": "pseudo", "prob": 0.7, "model": "m"}],
+            "caption": "Someone.",
+            "split": "test",
+        },
         {"image": "img/c.jpg", "identity": "p2"},
     ]
     for i, name in enumerate("abc"):
@@ -240,8 +285,13 @@ def samples(root: Path, frames: int = 12) -> Path:
         writer.write(np.full((48, 64, 3), 10 * k, dtype=np.uint8))
     writer.release()
     entries = [
-        {"file": "photo1.jpg", "source_package": "pkg-a 1.0", "licence": "public domain", "kind": "image",
-         "labels": {"identity": "grace", "expression": "happy"}},
+        {
+            "file": "photo1.jpg",
+            "source_package": "pkg-a 1.0",
+            "licence": "public domain",
+            "kind": "image",
+            "labels": {"identity": "grace", "expression": "happy"},
+        },
         {"file": "photo2.jpg", "source_package": "pkg-b 2.0", "licence": "MIT", "kind": "image", "labels": {}},
         {"file": "clip.mp4", "source_package": "pkg-c 3.0", "licence": "CC0", "kind": "video", "labels": {}},
     ]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import face_fixtures as fx
 import pytest
 
-import face_fixtures as fx
 from facevlm.data.adapters import REGISTRY, open_source
 from facevlm.errors import DataError, FacevlmError
 
@@ -80,7 +80,7 @@ def test_fer2013_usage_splits_and_pixels(tmp_path):
     test, _ = load("fer2013", root, "test")
     assert (len(train), len(val), len(test)) == (3, 1, 2)
     assert [r.get("expression") for r in train] == ["anger", "disgust", "fear"]
-    from facevlm.data.store import open_image
+    from facevlm.image import open_image
 
     pixels = (root / "fer2013.csv").read_text().splitlines()[1].split(",")[1].split()
     img = open_image(train[0].image).convert("L")
@@ -119,8 +119,12 @@ def test_lfw_views_and_pairs(tmp_path):
 
     root = fx.lfw(tmp_path)
     train, _ = load("lfw", root, "train")
-    assert [r.id for r in train] == ["lfw/Abdullah_Gul/Abdullah_Gul_0001.jpg", "lfw/Abdullah_Gul/Abdullah_Gul_0002.jpg",
-                                     "lfw/Abdullah_Gul/Abdullah_Gul_0003.jpg", "lfw/Aaron_Eckhart/Aaron_Eckhart_0001.jpg"]
+    assert [r.id for r in train] == [
+        "lfw/Abdullah_Gul/Abdullah_Gul_0001.jpg",
+        "lfw/Abdullah_Gul/Abdullah_Gul_0002.jpg",
+        "lfw/Abdullah_Gul/Abdullah_Gul_0003.jpg",
+        "lfw/Aaron_Eckhart/Aaron_Eckhart_0001.jpg",
+    ]
     assert train[0].identity == "lfw:Abdullah_Gul"
     test, _ = load("lfw", root, "test")
     assert {r.identity for r in test} == {"lfw:Ana_Palacio", "lfw:Zico"}

@@ -6,10 +6,10 @@ import json
 import logging
 from pathlib import Path
 
+import face_fixtures as fx
 import pytest
 from click.testing import CliRunner
 
-import face_fixtures as fx
 from facevlm.data.adapters import open_source
 from facevlm.errors import DataError
 

@@ -8,80 +8,13 @@ import re
 
 import pytest
 from click.testing import CliRunner
+from fakes import random_record
+from wording_checks import SENSITIVE_WORDS, independent_violations
 
 from facevlm.config import from_dict
 from facevlm.data.caption import CaptionConfig, caption_records, grammar_captions
 from facevlm.data.facts import Fact, check, extract_facts, find_claims
-from facevlm.data.schema import VOCABULARY, AttributeValue, FaceRecord
-
-HAIR = ("black", "brown", "blond", "red", "gray", "white")
-EXPR_WORDS = {"neutral": "neutral", "happy": "happy|joyful", "sad": "sad|sorrowful",
-              "surprise": "surprised|astonished", "anger": "angry|furious", "disgust": "disgust",
-              "fear": "fearful|frightened"}
-SENSITIVE_WORDS = re.compile(r"apparent|feminine|masculine|race|skin tone|pale|fair complexion|young|youthful|"
-                             r"in their \d0s|baby|child|teenager|70 or over", re.I)
-
-
-def random_record(rng: random.Random, i: int, p_label: float = 0.5) -> FaceRecord:
-    """A face with a random subset of the vocabulary, random values, gt or pseudo with random probs."""
-    attrs = []
-    for name, spec in VOCABULARY.items():
-        if rng.random() > p_label:
-            continue
-        if spec.kind == "binary":
-            value = rng.choice(["true", "false"])
-        elif spec.kind == "categorical":
-            value = rng.choice(spec.values)
-        else:
-            value = f"{rng.uniform(0, 90) if name == 'age' else rng.uniform(-70, 70):.1f}"
-        origin = rng.choice(["gt", "pseudo"])
-        attrs.append(AttributeValue(name, value, origin, 1.0 if origin == "gt" else rng.random(),
-                                    "expert" if origin == "pseudo" else ""))
-    return FaceRecord(id=f"r{i}", image=None, source="test", licence="CC0", attributes=attrs,
-                      n_faces=rng.randint(1, 4), identity=f"p{rng.randint(0, 30)}")
-
-
-def _confident(record: FaceRecord, threshold: float = 0.85) -> dict[str, str]:
-    return {a.name: a.value for a in record.attributes if a.origin == "gt" or a.prob >= threshold}
-
-
-def _negated_here(text: str, start: int) -> bool:
-    """A reader's view of negation: "no", "not" or "n't" earlier in the same clause."""
-    clause = re.split(r"[.,;:]| and | but | with ", text[max(0, start - 40):start])[-1]
-    return bool(re.search(r"\b(no|not)\b|n't", clause))
-
-
-def _independent_violations(text: str, record: FaceRecord, sensitive: bool) -> list[str]:
-    """Checks written without facts.py: what a reader would call a contradiction or a leak."""
-    lab = _confident(record)
-    low = text.lower()
-    out = []
-    colours = {lab["hair_color"]} if "hair_color" in lab else set()
-    colours |= {c for c, n in (("black", "Black_Hair"), ("brown", "Brown_Hair"), ("blond", "Blond_Hair"),
-                               ("gray", "Gray_Hair")) if lab.get(n) == "true"}
-    if len(colours) == 1:
-        for other in set(HAIR) - colours:
-            if re.search(rf"\b{other}e? hair", low) or (other == "gray" and "grey hair" in low):
-                out.append(f"hair colour {other} vs {colours}")
-    if "expression" in lab:
-        for value, words in EXPR_WORDS.items():
-            if value != lab["expression"] and re.search(rf"\b({words})\b", low):
-                out.append(f"expression word {words} vs {lab['expression']}")
-    for attr, pattern in (("Eyeglasses", r"(?<!sun)(?<!sun-)\b(eye)?glasses|spectacles"), ("Smiling", r"smiling"),
-                          ("Wearing_Hat", r"\b(hat|cap)\b")):
-        said = [_negated_here(low, m.start()) for m in re.finditer(pattern, low)]
-        if lab.get(attr) == "false" and not all(said):
-            out.append(f"{attr} stated but false")
-        if lab.get(attr) == "true" and any(said):
-            out.append(f"{attr} negated but true")
-    unconfident = {a.name for a in record.attributes if a.origin == "pseudo" and a.prob < 0.85}
-    if "Eyeglasses" in unconfident and "Eyeglasses" not in lab and re.search(r"\b(eye)?glasses|spectacles", low):
-        out.append("unconfident Eyeglasses stated")
-    if not sensitive and SENSITIVE_WORDS.search(text):
-        out.append(f"sensitive wording {SENSITIVE_WORDS.search(text).group(0)!r} while disabled")
-    if re.search(r"\b(he|she|his|her|man|woman|boy|girl)\b", low):
-        out.append("gendered word")
-    return out
+from facevlm.schema import FaceRecord
 
 
 @pytest.mark.parametrize("sensitive", [False, True])
@@ -96,7 +29,7 @@ def test_captions_never_contradict_their_labels(sensitive):
             n_captions += 1
             result = check(text, used, facts, conflicted=conflicted)
             assert result.ok, (text, result)
-            assert not _independent_violations(text, record, sensitive), (text, record.attributes)
+            assert not independent_violations(text, record, sensitive), (text, record.attributes)
     assert n_captions > 700
 
 
@@ -128,7 +61,7 @@ def test_sensitive_attributes_off_by_default_and_apparent_when_on():
     assert "30s" in joined and "feminine" in joined and "East Asian" in joined
     for c in on:
         for m in re.finditer(r"in their 30s|feminine presentation|East Asian", c):
-            window = c[max(0, m.start() - 30):m.start()].lower()
+            window = c[max(0, m.start() - 30) : m.start()].lower()
             assert "apparent" in window or "appears" in window, c
 
 
@@ -167,11 +100,18 @@ def test_wording_varies_and_is_seeded_per_record():
 
 
 def test_checker_reads_negation_synonyms_and_clauses():
-    claims = {(c.concept, tuple(sorted(c.values)), c.negated) for c in
-              find_claims("A person with short black hair and no glasses or hat, wearing sunglasses, not smiling.")}
-    assert claims == {("hair_length", ("short",), False), ("hair_colour", ("black",), False),
-                      ("eyeglasses", ("true",), True), ("hat", ("true",), True),
-                      ("sunglasses", ("true",), False), ("smiling", ("true",), True)}
+    claims = {
+        (c.concept, tuple(sorted(c.values)), c.negated)
+        for c in find_claims("A person with short black hair and no glasses or hat, wearing sunglasses, not smiling.")
+    }
+    assert claims == {
+        ("hair_length", ("short",), False),
+        ("hair_colour", ("black",), False),
+        ("eyeglasses", ("true",), True),
+        ("hat", ("true",), True),
+        ("sunglasses", ("true",), False),
+        ("smiling", ("true",), True),
+    }
     glasses = Fact("eyeglasses", "true")
     assert check("They wear spectacles.", [glasses], []).ok  # synonym keeps the fact
     assert check("No glasses and a hat.", [], [glasses]).reason() == "contradiction"

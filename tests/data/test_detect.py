@@ -9,9 +9,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from facevlm.data.detect import DetectStageConfig, DetectSummary, detect_cmd, detect_records
-from facevlm.data.schema import FaceRecord
+from facevlm.data.detect import DetectSummary, detect_cmd, detect_records
 from facevlm.data.store import iter_records, load_records, save_records
+from facevlm.schema import FaceRecord
+from facevlm.vision.detect import DetectorConfig
 
 HOG = dict(backend="hog", floor=0.0, min_confidence=0.0)
 
@@ -20,17 +21,22 @@ def _records(assets_home) -> list[FaceRecord]:
     from facevlm import assets
 
     paths = {Path(s["file"]).name: s["path"] for s in assets.samples("image")}
-    out = [FaceRecord(id=name, image=str(paths[name]), source="samples", licence="test")
-           for name in ("multi_face.jpg", "grace_hopper.jpg")]
+    out = [
+        FaceRecord(id=name, image=str(paths[name]), source="samples", licence="test")
+        for name in ("multi_face.jpg", "grace_hopper.jpg")
+    ]
     out[1].set("expression", "neutral")  # ground truth travels with every face of its image
-    out.append(FaceRecord(id="crop", image=str(paths["obama.jpg"]), source="samples", licence="test",
-                          box=[1.0, 2.0, 300.0, 400.0]))
+    out.append(
+        FaceRecord(
+            id="crop", image=str(paths["obama.jpg"]), source="samples", licence="test", box=[1.0, 2.0, 300.0, 400.0]
+        )
+    )
     return out
 
 
 def test_one_record_per_face_with_landmarks_and_counts(assets_home):
     summary = DetectSummary()
-    out = list(detect_records(_records(assets_home), DetectStageConfig(min_size=0, **HOG), summary))
+    out = list(detect_records(_records(assets_home), DetectorConfig(min_size=0, **HOG), summary))
     multi = [r for r in out if r.image_key == "multi_face.jpg"]
     assert len(multi) >= 4 and [r.id for r in multi] == [f"multi_face.jpg#{k}" for k in range(len(multi))]
     for r in multi:
@@ -44,15 +50,24 @@ def test_one_record_per_face_with_landmarks_and_counts(assets_home):
 
 def test_size_filter_drops_are_counted(assets_home):
     summary = DetectSummary()
-    out = list(detect_records(_records(assets_home)[:2], DetectStageConfig(min_size=150, **HOG), summary))
+    out = list(detect_records(_records(assets_home)[:2], DetectorConfig(min_size=150, **HOG), summary))
     assert [r.image_key for r in out] == ["grace_hopper.jpg"]  # the group photo's faces are ~100 px
     assert summary.dropped["too_small"] >= 4 and summary.images_without_faces == 1
 
 
+def test_confidence_drops_are_counted_and_faces_still_counted(assets_home):
+    summary = DetectSummary()
+    strict = DetectorConfig(backend="hog", floor=0.0, min_confidence=5.0, min_size=0)  # no HOG margin is that high
+    assert list(detect_records(_records(assets_home)[:1], strict, summary)) == []
+    assert summary.dropped["low_confidence"] >= 4 and summary.images_without_faces == 1
+
+
 def test_cli_round_trip(assets_home, tmp_path):
     save_records(_records(assets_home)[1:], tmp_path / "in")
-    result = CliRunner().invoke(detect_cmd, [str(tmp_path / "in"), str(tmp_path / "out"), "--backend", "hog",
-                                             "--min-size", "64", "--min-conf", "0"])
+    result = CliRunner().invoke(
+        detect_cmd,
+        [str(tmp_path / "in"), str(tmp_path / "out"), "--backend", "hog", "--min-size", "64", "--min-conf", "0"],
+    )
     assert result.exit_code == 0, result.output
     assert "kept 1 faces" in result.output and "passed through (already had a box): 1" in result.output
     records = list(iter_records(load_records(tmp_path / "out")))

@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from facevlm.data.export import ExportConfig, export_dataset
-from facevlm.data.schema import FaceRecord
 from facevlm.data.store import save_records
 from facevlm.errors import FacevlmError
+from facevlm.schema import FaceRecord
 
 
 def _image(seed: int):
@@ -25,9 +25,16 @@ def _image(seed: int):
 def stored(tmp_path):
     records = []
     for i in range(7):
-        r = FaceRecord(id=f"src/{i}", image=_image(i), source="t", licence="CC0", box=[10, 10, 60, 70],
-                       split="train" if i < 5 else "test", identity=f"p{i}",
-                       captions=[f"A face number {i}.", f"Another\tcaption {i}."] if i != 3 else [])
+        r = FaceRecord(
+            id=f"src/{i}",
+            image=_image(i),
+            source="t",
+            licence="CC0",
+            box=[10, 10, 60, 70],
+            split="train" if i < 5 else "test",
+            identity=f"p{i}",
+            captions=[f"A face number {i}.", f"Another\tcaption {i}."] if i != 3 else [],
+        )
         r.set("Smiling", i % 2)
         records.append(r)
     return save_records(records, tmp_path / "ds")
@@ -59,7 +66,10 @@ def test_wds_shards_read_back_with_datasets(stored, tmp_path):
     ds = load_dataset("webdataset", data_files={"train": train}, split="train")
     assert len(ds) == 4 and ds[0]["__key__"] == "000000" and ds[3]["__key__"] == "000003"
     assert ds[0]["txt"] == "A face number 0." and ds[0]["json"]["id"] == "src/0"
-    assert ds[0]["json"]["attributes"][0]["name"] == "Smiling" and ds[0]["jpg"].size == (70, 84)  # box 50x60 + 20% margin each side
+    assert ds[0]["json"]["attributes"][0]["name"] == "Smiling" and ds[0]["jpg"].size == (
+        70,
+        84,
+    )  # box 50x60 + 20% margin each side
 
 
 def test_chat_export_links_every_image_ref(stored, tmp_path):
@@ -71,8 +81,13 @@ def test_chat_export_links_every_image_ref(stored, tmp_path):
         samples = [json.loads(x) for x in (tmp_path / "chat" / f"{split}.jsonl").read_text().splitlines()]
         assert len(samples) == report.rows[split] > 0
         for sample in samples:
-            refs = [part["image"] for m in sample["messages"] if isinstance(m.get("content"), list)
-                    for part in m["content"] if part.get("type") == "image"]
+            refs = [
+                part["image"]
+                for m in sample["messages"]
+                if isinstance(m.get("content"), list)
+                for part in m["content"]
+                if part.get("type") == "image"
+            ]
             assert refs == sample["images"]  # every image part was rewritten to a written file
             assert all((tmp_path / "chat" / r).is_file() and r.startswith(f"images/{split}/") for r in refs)
             assert sample["split"] == split
@@ -106,8 +121,10 @@ def test_full_photo_of_a_shared_image_written_once(tmp_path):
     from facevlm.data.export import _ImageWriter
 
     image = _image(0)
-    faces = [FaceRecord(id=f"p/{i}", image=image, source="t", licence="CC0", box=box, image_key="p", n_faces=2)
-             for i, box in enumerate(([5, 5, 40, 40], [50, 10, 90, 60]))]
+    faces = [
+        FaceRecord(id=f"p/{i}", image=image, source="t", licence="CC0", box=box, image_key="p", n_faces=2)
+        for i, box in enumerate(([5, 5, 40, 40], [50, 10, 90, 60]))
+    ]
     writer = _ImageWriter(tmp_path, "train", ExportConfig(format="chat"))
     assert [r.id for r in writer.stream(iter(faces))] == ["p/0", "p/1"]
     crops = [writer.resolve("p/0"), writer.resolve("p/1")]
@@ -124,8 +141,11 @@ def test_chat_keeps_text_only_samples(stored, tmp_path):
     qa_cfg = QAConfig(per_face=6, kinds={"ret": 1})
     report = export_dataset(stored, tmp_path / "chat", ExportConfig(format="chat"), qa_cfg)
     ds = load_records(stored)
-    expected = sum(1 for s in ("train", "test")
-                   for _ in qa_samples(iter_records(ds.filter(lambda r: r["split"] == s)), qa_cfg))
+    expected = sum(
+        1
+        for s in ("train", "test")
+        for _ in qa_samples(iter_records(ds.filter(lambda r, s=s: r["split"] == s)), qa_cfg)
+    )
     samples = _chat(tmp_path / "chat", "train") + _chat(tmp_path / "chat", "test")
     assert len(samples) == sum(report.rows.values()) == expected and not report.skipped
     text_only = [s for s in samples if not s["images"]]
@@ -139,20 +159,33 @@ def test_chat_keeps_text_only_samples(stored, tmp_path):
 def test_unresolved_image_ref_is_reported_not_written():
     from facevlm.data.export import _link_images
 
-    sample = {"messages": [{"role": "user", "content": [{"type": "image", "image": "a"},
-                                                        {"type": "image", "image": "full:b"},
-                                                        {"type": "text", "text": "?"}]}]}
+    sample = {
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image", "image": "a"},
+                    {"type": "image", "image": "full:b"},
+                    {"type": "text", "text": "?"},
+                ],
+            }
+        ]
+    }
     found, missing = [], []
     linked = _link_images(sample, {"a": "images/x/0.jpg"}.get, found, missing)
     assert found == ["images/x/0.jpg"] and missing == ["full:b"]
-    assert linked["messages"][0]["content"][0]["image"] == "images/x/0.jpg" and sample["messages"][0]["content"][0]["image"] == "a"
+    assert (
+        linked["messages"][0]["content"][0]["image"] == "images/x/0.jpg"
+        and sample["messages"][0]["content"][0]["image"] == "a"
+    )
 
 
 def test_export_cli_and_bad_args(stored, tmp_path):
     from facevlm.cli import cli
 
-    result = CliRunner().invoke(cli, ["data", "export", str(stored), "--format", "wds", "--out",
-                                      str(tmp_path / "w"), "--split", "test"])
+    result = CliRunner().invoke(
+        cli, ["data", "export", str(stored), "--format", "wds", "--out", str(tmp_path / "w"), "--split", "test"]
+    )
     assert result.exit_code == 0, result.output
     assert "test: 2 rows in 1 file(s)" in result.output
     with pytest.raises(FacevlmError, match="export format"):

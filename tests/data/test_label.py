@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from facevlm.data.label import LabelConfig, LabelSummary, label_cmd, label_records
-from facevlm.data.schema import FaceRecord
 from facevlm.data.store import iter_records, load_records, save_records
 from facevlm.errors import FacevlmError
+from facevlm.schema import FaceRecord
 
 # Faces in the sample photos (boxes from the res10 SSD), so no detector runs here.
 OBAMA_BOX = [371.0, 75.0, 610.0, 428.0]
@@ -34,7 +34,8 @@ def test_pseudo_labels_and_ground_truth(assets_home):
     assert [r.id for r in out] == ["obama", "hao", "hopper"]
     obama = out[0].attrs()["expression"]
     assert (obama.value, obama.origin, obama.model) == ("happy", "pseudo", "fer-mini-xception")
-    assert obama.prob > 0.9 and obama.prob == pytest.approx(out[0].meta["pseudo_probs"]["expression"]["happy"], abs=1e-4)
+    assert obama.prob > 0.9
+    assert obama.prob == pytest.approx(out[0].meta["pseudo_probs"]["expression"]["happy"], abs=1e-4)
     assert sum(out[0].meta["pseudo_probs"]["expression"].values()) == pytest.approx(1, abs=1e-3)
     gt = out[1].attrs()["expression"]
     assert (gt.value, gt.origin, gt.prob) == ("sad", "gt", 1.0)

@@ -9,15 +9,24 @@ from collections import Counter
 
 import pytest
 from click.testing import CliRunner
-from test_caption import SENSITIVE_WORDS, _confident, _independent_violations, random_record
+from fakes import random_record
+from wording_checks import SENSITIVE_WORDS, confident, independent_violations
 
 from facevlm.data.facts import check, extract_facts
 from facevlm.data.qa import HELDOUT, TEMPLATES, QAConfig, qa_samples
 from facevlm.data.search_call import SearchCall
 
 # facts.py concept -> the schema attribute that independently decides a yes/no answer
-BINARY_ATTR = {"eyeglasses": "Eyeglasses", "smiling": "Smiling", "hat": "Wearing_Hat", "sunglasses": "sunglasses",
-               "face_mask": "face_mask", "earrings": "Wearing_Earrings", "goatee": "Goatee", "mustache": "Mustache"}
+BINARY_ATTR = {
+    "eyeglasses": "Eyeglasses",
+    "smiling": "Smiling",
+    "hat": "Wearing_Hat",
+    "sunglasses": "sunglasses",
+    "face_mask": "face_mask",
+    "earrings": "Wearing_Earrings",
+    "goatee": "Goatee",
+    "mustache": "Mustache",
+}
 
 
 def _records(n: int, seed: int):
@@ -63,16 +72,16 @@ def test_answers_never_contradict_their_labels(sensitive):
             for part, k in parts:
                 result = check(part, [], facts[k][0], conflicted=facts[k][1])
                 assert result.ok, (question, text, result)
-                assert not _independent_violations(part, faces[k], sensitive), (question, text)
+                assert not independent_violations(part, faces[k], sensitive), (question, text)
                 checked += 1
             if meta["kind"] == "yes_no" and meta["concept"] in BINARY_ATTR:
-                label = _confident(faces[0]).get(BINARY_ATTR[meta["concept"]])
+                label = confident(faces[0]).get(BINARY_ATTR[meta["concept"]])
                 assert label == ("true" if meta["answer"] == "yes" else "false"), (question, text)
             if meta["kind"] == "yes_no":
                 assert text.startswith("Yes" if meta["answer"] == "yes" else "No"), text
             if meta["kind"] == "count":
                 n = faces[0].n_faces
-                assert (f" {n} " in text or ["one", "two", "three", "four"][n - 1] in text), text
+                assert f" {n} " in text or ["one", "two", "three", "four"][n - 1] in text, text
             if meta["kind"] == "compare" and meta["template"].startswith("cmp.same"):
                 same = faces[0].identity == faces[1].identity
                 assert text.startswith("Yes" if same else "No"), text
@@ -117,7 +126,7 @@ def test_retrieval_answers_are_valid_search_calls_and_identity_is_never_named():
     samples, records, _ = _generate(n=200)
     n_calls = 0
     for s in samples:
-        for question, answer, meta in _pairs(s):
+        for _question, answer, meta in _pairs(s):
             if meta["kind"] != "retrieval":
                 assert "tool_calls" not in answer
                 continue
@@ -129,8 +138,9 @@ def test_retrieval_answers_are_valid_search_calls_and_identity_is_never_named():
                 assert q.match == "same_person" and q.face.image == "image_1"
             if meta["call"] == "ident":
                 said = _text(answer)
-                assert "can't tell who" in said and not any(w[:1].isupper() for w in said.split()[1:]
-                                                           if w not in ("I",)), said
+                assert "can't tell who" in said and not any(
+                    w[:1].isupper() for w in said.split()[1:] if w not in ("I",)
+                ), said
             if meta["call"] == "ret.text":
                 labels = records[s["record_ids"][0]]
                 for name, values in call.filter_values().items():  # filters come from this face's labels
@@ -152,8 +162,9 @@ def test_every_search_call_runs_through_the_gallery_executor(sensitive):
         for _, answer, meta in _pairs(s):
             if meta["kind"] != "retrieval":
                 continue
-            gallery, q = from_search_call(answer["tool_calls"][0], images={"image_1": "the chat's first image"},
-                                          allow_sensitive=sensitive)
+            gallery, q = from_search_call(
+                answer["tool_calls"][0], images={"image_1": "the chat's first image"}, allow_sensitive=sensitive
+            )
             kinds[q.kind] += 1
             assert gallery == "default" and 1 <= q.top_k <= 100
             if meta["call"] == "ret.id":
@@ -175,8 +186,9 @@ def test_sensitive_questions_only_when_enabled():
             assert "older" not in question
     on, _, _ = _generate(n=120, sensitive=True)
     hedged = [_text(a) for s in on for q, a, m in _pairs(s) if m.get("concept") in ("age_group", "gender")]
-    assert hedged and all(("appear" in t or "apparent" in t) and ("estimate" in t or "appearance only" in t)
-                          for t in hedged), hedged
+    assert hedged and all(
+        ("appear" in t or "apparent" in t) and ("estimate" in t or "appearance only" in t) for t in hedged
+    ), hedged
 
 
 def test_heldout_templates_are_disjoint_from_training():
@@ -217,3 +229,20 @@ def test_qa_command_writes_jsonl(tmp_path):
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert 8 <= len(lines) <= 16 and f"{len(lines)} samples" in result.output
     assert all(t["template"] in HELDOUT for s in lines for t in s["turns"])
+
+
+def test_templates_module_does_not_import_qa():
+    """qa.py imports qa_templates.py, never the reverse (not even for type checking): one direction."""
+    import ast
+    import inspect
+
+    from facevlm.data import qa, qa_templates
+
+    def imports(module) -> set[str]:
+        tree = ast.parse(inspect.getsource(module))
+        return {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
+            a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+        }
+
+    assert "facevlm.data.qa_templates" in imports(qa)
+    assert "facevlm.data.qa" not in imports(qa_templates)

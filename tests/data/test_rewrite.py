@@ -12,8 +12,8 @@ import pytest
 from facevlm.data.caption import CaptionConfig, CaptionStats, caption_records, grammar_captions
 from facevlm.data.facts import check, extract_facts
 from facevlm.data.rewrite import FEW_SHOT, RewriteConfig, Rewriter, clean, judge, messages_for
-from facevlm.data.schema import FaceRecord
 from facevlm.errors import FacevlmError
+from facevlm.schema import FaceRecord
 
 
 def _face(rid: str = "f1") -> FaceRecord:
@@ -119,9 +119,17 @@ class _ChatServer:
                 k = seen[caption] = seen.get(caption, -1) + 1
                 script = replies.get(caption, ["A smiling woman."])  # the k-th request gets the k-th reply
                 reply = script[min(k, len(script) - 1)]
-                data = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                                   "choices": [{"index": 0, "finish_reason": "stop",
-                                                "message": {"role": "assistant", "content": reply}}]}).encode()
+                data = json.dumps(
+                    {
+                        "id": "x",
+                        "object": "chat.completion",
+                        "created": 0,
+                        "model": body["model"],
+                        "choices": [
+                            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": reply}}
+                        ],
+                    }
+                ).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -166,7 +174,7 @@ def test_openai_backend_rewrites_and_falls_back():
 
 def test_rejected_rewrites_are_resampled_when_asked():
     face = _face("r")
-    (caption, used), = grammar_captions(face, CaptionConfig(n=1, negatives=0.0))
+    ((caption, used),) = grammar_captions(face, CaptionConfig(n=1, negatives=0.0))
     later = "With black hair and glasses, this person looks happy."
     with _ChatServer({caption: ["A sad person.", later]}) as server:
         rw = Rewriter(RewriteConfig(model="m", backend="openai", base_url=server.url, retries=2, seed=3))

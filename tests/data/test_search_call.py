@@ -6,15 +6,22 @@ import json
 
 import pytest
 
-from facevlm.data.schema import SENSITIVE, VOCABULARY
-from facevlm.data.search_call import (SCHEMA_VERSION, ComposedQuery, FaceQuery, SearchCall, TextQuery, json_schema,
-                                      tool_schema)
+from facevlm.data.search_call import (
+    SCHEMA_VERSION,
+    ComposedQuery,
+    FaceQuery,
+    SearchCall,
+    TextQuery,
+    json_schema,
+    tool_schema,
+)
 from facevlm.errors import FacevlmError
+from facevlm.schema import SENSITIVE, VOCABULARY
 
 GOOD = [
     {"query": {"text": "smiling people with glasses"}, "filters": {"Smiling": True, "Eyeglasses": True}},
     {"query": {"face": {"image": "image_1"}, "match": "same_person"}, "top_k": 5},
-    {"query": {"face": {"face_id": "f_0001"}, "match": "look_alike"}, "gallery": "family"},
+    {"query": {"face": {"face_id": "1234"}, "match": "look_alike"}, "gallery": "family"},
     {"query": {"face": {"image": "image_2"}, "edit": "smiling", "edit_weight": 0.8}},
     {"query": {"face": {"image": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAAB"}}},
     {"query": {"text": "red hair"}, "filters": {"hair_color": ["red", "blond"], "min_prob": 0.9}, "version": 1},
@@ -22,15 +29,15 @@ GOOD = [
 
 BAD = [  # (arguments, words the one-line message must contain)
     ({"query": {}}, "query needs"),
-    ({"query": {"face": {"face_id": "a", "image": "image_1"}}}, "exactly one of face_id or image"),
+    ({"query": {"face": {"face_id": "7", "image": "image_1"}}}, "exactly one of face_id or image"),
     ({"query": {"face": {}}}, "exactly one"),
     ({"query": {"text": ""}}, "query.text"),
     ({"query": {"text": "x"}, "top_k": 0}, "top_k"),
     ({"query": {"text": "x"}, "top_k": 101}, "top_k"),
     ({"query": {"face": {"image": "photo.jpg"}}}, "image_N"),
     ({"query": {"face": {"image": "image_0"}}}, "image_N"),
-    ({"query": {"face": {"face_id": "a"}, "match": "twin"}}, "match"),
-    ({"query": {"face": {"face_id": "a"}, "edit": "smiling", "edit_weight": 9}}, "edit_weight"),
+    ({"query": {"face": {"face_id": "7"}, "match": "twin"}}, "match"),
+    ({"query": {"face": {"face_id": "7"}, "edit": "smiling", "edit_weight": 9}}, "edit_weight"),
     ({"query": {"text": "x"}, "filters": {"Eyeglases": True}}, "unknown attribute 'Eyeglases'"),
     ({"query": {"text": "x"}, "filters": {"age": 30}}, "numeric"),
     ({"query": {"text": "x"}, "filters": {"hair_color": "green"}}, "filters.hair_color"),
@@ -65,8 +72,9 @@ def test_query_kinds_and_defaults():
 
 
 def test_filter_values_are_canonical_schema_strings():
-    call = SearchCall.parse({"query": {"text": "x"}, "filters": {"Eyeglasses": "true", "hair_color": ["red"],
-                                                                   "min_prob": 0.5}})
+    call = SearchCall.parse(
+        {"query": {"text": "x"}, "filters": {"Eyeglasses": "true", "hair_color": ["red"], "min_prob": 0.5}}
+    )
     assert call.filter_values() == {"Eyeglasses": ["true"], "hair_color": ["red"]}
 
 
@@ -136,3 +144,23 @@ def test_json_schema_export_is_versioned():
     assert schema["properties"]["name"]["const"] == "face_search"
     assert "SearchArguments" in schema["$defs"]
     json.dumps(schema)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"gallery": "..", "query": {"text": "x"}},
+        {"gallery": "Family", "query": {"text": "x"}},
+        {"gallery": "a/b", "query": {"text": "x"}},
+        {"gallery": "\uff0e\uff0e", "query": {"text": "x"}},
+        {"version": True, "query": {"text": "x"}},
+        {"query": {"text": " \t "}},
+        {"query": {"face": {"face_id": "\u00b2"}}},
+        {"query": {"face": {"face_id": "1" * 19}}},
+    ],
+)
+def test_call_refuses_what_the_gallery_would(args):
+    """The call's schema carries the gallery's own identifier rules (facevlm.schema), so a call the model
+    emits is refused here, with a message, rather than reaching the gallery as a path or a bad id."""
+    with pytest.raises(FacevlmError, match="search call"):
+        SearchCall.parse({"name": "face_search", "arguments": args})

@@ -9,10 +9,10 @@ from collections import Counter
 import pytest
 from click.testing import CliRunner
 
-from facevlm.data.schema import FaceRecord
 from facevlm.data.splits import SplitConfig, assign_splits, group_key, near_duplicates, phash_bits, split_dataset
 from facevlm.data.store import iter_records, load_records, save_records
 from facevlm.errors import FacevlmError
+from facevlm.schema import FaceRecord
 
 
 def test_assign_splits_keeps_groups_whole_and_hits_fractions():
@@ -41,7 +41,9 @@ def _noise(seed: int, size: int = 64):
     from PIL import Image, ImageFilter
 
     rng = np.random.default_rng(seed)
-    img = Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).resize((size, size), Image.Resampling.BICUBIC)
+    img = Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).resize(
+        (size, size), Image.Resampling.BICUBIC
+    )
     return img.filter(ImageFilter.GaussianBlur(2))
 
 
@@ -68,11 +70,20 @@ def test_split_dataset_end_to_end(tmp_path):
     for i in range(60):  # 20 identities x 3 photos, plus 20 identity-less photos below
         records.append(FaceRecord(id=f"r{i}", image=_noise(i), source="t", licence="x", identity=f"p{i % 20}"))
     for i in range(20):
-        records.append(FaceRecord(id=f"u{i}", image=_noise(1000 + i), source="t", licence="x", image_key=f"img{i // 2}"))
+        records.append(
+            FaceRecord(id=f"u{i}", image=_noise(1000 + i), source="t", licence="x", image_key=f"img{i // 2}")
+        )
     # re-encoded copies of ten identity-less photos under new image keys: some will land in val/test
     for i in range(10):
-        records.append(FaceRecord(id=f"dup{i}", image=_recompressed(records[60 + 2 * i].image), source="t",
-                                  licence="x", image_key=f"copy{i}"))
+        records.append(
+            FaceRecord(
+                id=f"dup{i}",
+                image=_recompressed(records[60 + 2 * i].image),
+                source="t",
+                licence="x",
+                image_key=f"copy{i}",
+            )
+        )
     src = save_records(records, tmp_path / "src")
     path, report = split_dataset(src, tmp_path / "out", SplitConfig(val=0.2, test=0.2, seed=1))
     out = list(iter_records(load_records(path)))
@@ -97,8 +108,10 @@ def test_split_cli(tmp_path, monkeypatch):
     from facevlm.cli import cli
 
     monkeypatch.setenv("FACEVLM_HOME", str(tmp_path))
-    save_records([FaceRecord(id=f"r{i}", image=_noise(i), source="t", licence="x", identity=f"p{i % 10}")
-                  for i in range(30)], tmp_path / "datasets" / "raw")
+    save_records(
+        [FaceRecord(id=f"r{i}", image=_noise(i), source="t", licence="x", identity=f"p{i % 10}") for i in range(30)],
+        tmp_path / "datasets" / "raw",
+    )
     result = CliRunner().invoke(cli, ["data", "split", "raw", "raw-split", "--val", "0.1", "--test", "0.2"])
     assert result.exit_code == 0, result.output
     assert Counter(load_records("raw-split")["split"]) == {"train": 21, "test": 6, "val": 3}

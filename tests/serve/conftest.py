@@ -1,6 +1,7 @@
 """A real gateway for the serve tests: `facevlm serve` in a uvicorn subprocess on 127.0.0.1 with a
-seeded tiny FaceCLIP saved to disk (so the test process can compute the same embeddings), stopped by
-PID at the end of the session."""
+seeded tiny FaceCLIP saved to disk (so the test process can compute the same embeddings), its own
+$FACEVLM_HOME, stopped by PID at the end of the session. Every JSON response the tests' clients receive
+is kept in `Gateway.responses`, so a test can check that none carries a server path."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -25,12 +28,19 @@ class Gateway:
     key: str
     model: str  # the FaceCLIP folder the server loaded
     galleries: Path
+    home: Path  # the server's $FACEVLM_HOME
     proc: subprocess.Popen
+    responses: list[tuple[str, str]] = field(default_factory=list)  # (request line, JSON text)
 
     def client(self, key: str | None = API_KEY) -> httpx.Client:
         """An HTTP client sending `key` as Bearer token (None: no Authorization header)."""
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=60)
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60, event_hooks={"response": [self._record]})
+
+    def _record(self, response: httpx.Response) -> None:
+        if response.headers.get("content-type", "").startswith("application/json"):
+            response.read()
+            self.responses.append((f"{response.request.method} {response.request.url}", response.text))
 
 
 def _free_port() -> int:
@@ -40,11 +50,16 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Gateway:
-    home = tmp_path_factory.mktemp("serve")
-    from facevlm.index.synthetic import save_tiny_model
+def serve_model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    from fakes import save_tiny_clip
 
-    model = save_tiny_model(home / "models" / "tiny-serve")
+    return save_tiny_clip(tmp_path_factory.mktemp("models") / "tiny-serve")
+
+
+@contextmanager
+def run_gateway(home: Path, model: str) -> Iterator[Gateway]:
+    """`facevlm serve` on a free loopback port with galleries and $FACEVLM_HOME under `home`; stopped by
+    PID (SIGTERM, then SIGKILL) when the block ends."""
     port = _free_port()
     recipe = home / "serve.yaml"
     recipe.write_text(f"""
@@ -53,7 +68,7 @@ port: {port}
 model: {model}
 served_model_name: facevlm-clip-tiny
 torch_threads: 1
-galleries_dir: {home / 'galleries'}
+galleries_dir: {home / "galleries"}
 detect: false
 label: false
 api_keys: [{API_KEY}]
@@ -64,28 +79,45 @@ limits:
   max_image_pixels: 4000000
 """)
     log = open(home / "gateway.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "facevlm.cli", "serve", str(recipe)], stdout=log,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"gateway did not start:\n{(home / 'gateway.log').read_text()[-3000:]}")
-        time.sleep(0.3)
-    yield Gateway(url, API_KEY, model, home / "galleries", proc)
-    os.kill(proc.pid, signal.SIGTERM)
+    env = {k: v for k, v in os.environ.items() if k != "FACEVLM_API_KEYS"} | {"FACEVLM_HOME": str(home / "home")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "facevlm.cli", "serve", str(recipe)], stdout=log, stderr=subprocess.STDOUT, env=env
+    )
     try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-    log.close()
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"gateway did not start:\n{(home / 'gateway.log').read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield Gateway(url, API_KEY, model, home / "galleries", home / "home", proc)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def gateway(tmp_path_factory: pytest.TempPathFactory, serve_model: str) -> Iterator[Gateway]:
+    with run_gateway(tmp_path_factory.mktemp("serve"), serve_model) as gw:
+        yield gw
+
+
+@pytest.fixture(scope="module")
+def fresh_gateway(tmp_path_factory: pytest.TempPathFactory, serve_model: str) -> Iterator[Gateway]:
+    """A gateway of the test module's own, for tests that check the whole disk or erase any gallery."""
+    with run_gateway(tmp_path_factory.mktemp("fresh"), serve_model) as gw:
+        yield gw
 
 
 @pytest.fixture(scope="session")

@@ -8,10 +8,10 @@ import io
 import numpy as np
 import openai
 import pytest
+from fakes import pattern_png
 from PIL import Image
 
-from facevlm.index.synthetic import pattern_png
-from facevlm.serve.images import to_data_uri
+from facevlm.image import to_data_uri
 
 
 def test_openai_client_gets_embeddings(gateway, local_embedder):
@@ -26,15 +26,18 @@ def test_openai_client_gets_embeddings(gateway, local_embedder):
     floats = client.embeddings.create(model="facevlm-clip-tiny", input=texts[0], encoding_format="float")
     np.testing.assert_allclose(floats.data[0].embedding, got[0], atol=1e-6)
     image = client.embeddings.create(model="facevlm-clip-tiny", input=[to_data_uri(pattern_png(3), "image/png")])
-    np.testing.assert_allclose(image.data[0].embedding,
-                               local_embedder.images([Image.open(io.BytesIO(pattern_png(3))).convert("RGB")])[0],
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        image.data[0].embedding,
+        local_embedder.images([Image.open(io.BytesIO(pattern_png(3))).convert("RGB")])[0],
+        atol=1e-5,
+    )
     assert [m.id for m in client.models.list().data] == ["facevlm-clip-tiny"]
     with pytest.raises(openai.NotFoundError, match="not served"):
         client.embeddings.create(model="text-embedding-3-small", input="x")
     with pytest.raises(openai.AuthenticationError):
-        openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="wrong").embeddings.create(model="facevlm-clip-tiny",
-                                                                                        input="x")
+        openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="wrong").embeddings.create(
+            model="facevlm-clip-tiny", input="x"
+        )
 
 
 def test_add_search_erase_over_http(gateway):
@@ -48,17 +51,29 @@ def test_add_search_erase_over_http(gateway):
         assert more.status_code == 201 and len(more.json()["data"]) == 1
         target = faces[2]
 
-        hits = http.post("/v1/faces/search", files={"image": ("q.png", pattern_png(2), "image/png")},
-                         data={"arguments": '{"gallery": "people", "query": {"face": {"image": "image_1"}}, "top_k": 3}'})
+        hits = http.post(
+            "/v1/faces/search",
+            files={"image": ("q.png", pattern_png(2), "image/png")},
+            data={"arguments": '{"gallery": "people", "query": {"face": {"image": "image_1"}}, "top_k": 3}'},
+        )
         assert hits.status_code == 200, hits.text
         assert hits.json()["data"][0]["id"] == target["id"] and hits.json()["data"][0]["score"] > 0.999
-        by_uri = http.post("/v1/faces/search", json={"gallery": "people", "query": {
-            "face": {"image": to_data_uri(pattern_png(2), "image/png")}, "match": "look_alike"}})
+        by_uri = http.post(
+            "/v1/faces/search",
+            json={
+                "gallery": "people",
+                "query": {"face": {"image": to_data_uri(pattern_png(2), "image/png")}, "match": "look_alike"},
+            },
+        )
         assert by_uri.json()["data"][0]["id"] == target["id"]
-        text = http.post("/v1/faces/search", json={"gallery": "people", "query": {"text": "a smiling face"}, "top_k": 100})
+        text = http.post(
+            "/v1/faces/search", json={"gallery": "people", "query": {"text": "a smiling face"}, "top_k": 100}
+        )
         assert len(text.json()["data"]) == 7
-        composed = http.post("/v1/faces/search", json={"gallery": "people", "query": {
-            "face": {"face_id": target["id"]}, "edit": "smiling"}, "top_k": 3})
+        composed = http.post(
+            "/v1/faces/search",
+            json={"gallery": "people", "query": {"face": {"face_id": target["id"]}, "edit": "smiling"}, "top_k": 3},
+        )
         assert composed.status_code == 200 and target["id"] not in [h["id"] for h in composed.json()["data"]]
 
         thumb = http.get(target["thumbnail_url"])
@@ -79,8 +94,14 @@ def test_add_search_erase_over_http(gateway):
         assert erased.status_code == 200 and erased.json()["deleted"] is True
         assert http.get(f"/v1/galleries/people/faces/{target['id']}").status_code == 404
         assert http.get(target["thumbnail_url"]).status_code == 404
-        again = http.post("/v1/faces/search", json={"gallery": "people", "query": {
-            "face": {"image": to_data_uri(pattern_png(2), "image/png")}}, "top_k": 10})
+        again = http.post(
+            "/v1/faces/search",
+            json={
+                "gallery": "people",
+                "query": {"face": {"image": to_data_uri(pattern_png(2), "image/png")}},
+                "top_k": 10,
+            },
+        )
         assert target["id"] not in [h["id"] for h in again.json()["data"]]
         assert (on_disk("crops"), on_disk("thumbs")) == (before[0] - 1, before[1] - 1)
         image_id = faces[0]["image_id"]
@@ -100,7 +121,9 @@ def test_api_key_and_openapi(gateway):
 
 def test_base64_matches_float(gateway):
     with gateway.client() as http:
-        a = http.post("/v1/embeddings", json={"model": "facevlm-clip-tiny", "input": "x y", "encoding_format": "base64"})
+        a = http.post(
+            "/v1/embeddings", json={"model": "facevlm-clip-tiny", "input": "x y", "encoding_format": "base64"}
+        )
         b = http.post("/v1/embeddings", json={"model": "facevlm-clip-tiny", "input": "x y"})
         vec = np.frombuffer(base64.b64decode(a.json()["data"][0]["embedding"]), "<f4")
         np.testing.assert_allclose(vec, b.json()["data"][0]["embedding"], atol=1e-7)

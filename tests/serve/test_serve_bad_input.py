@@ -8,15 +8,16 @@ import struct
 import zlib
 
 import pytest
+from fakes import pattern_image, pattern_png
 from PIL import Image
 
-from facevlm.index.synthetic import pattern_image, pattern_png
-from facevlm.serve.images import to_data_uri
+from facevlm.image import to_data_uri
 
 
 def png_header_only(width: int, height: int) -> bytes:
     """A valid PNG header claiming width x height over a tiny IDAT: a decompression bomb that costs
     nothing to build (never allocate the real thing)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -45,8 +46,14 @@ BAD_IMAGES = {
     "bomb_3000x3000_over_server_limit": png_header_only(3000, 3000),
     "tiny_1x1": png(Image.new("RGB", (1, 1))),
 }
-EXPECT = {"corrupt": 400, "truncated": 400, "non_image": 415, "bomb_20000x20000": 413,
-          "bomb_3000x3000_over_server_limit": 413, "tiny_1x1": 400}
+EXPECT = {
+    "corrupt": 400,
+    "truncated": 400,
+    "non_image": 415,
+    "bomb_20000x20000": 413,
+    "bomb_3000x3000_over_server_limit": 413,
+    "tiny_1x1": 400,
+}
 
 
 def _is_error(res, status: int) -> None:
@@ -61,40 +68,114 @@ def test_bad_images_everywhere(gateway, name):
     with gateway.client() as http:
         _is_error(http.post("/v1/galleries/bad/faces", files={"file": ("x.png", data, "image/png")}), status)
         _is_error(http.post("/v1/galleries/bad/faces", json={"image": to_data_uri(data, "image/png")}), status)
-        _is_error(http.post("/v1/embeddings", json={"model": "facevlm-clip-tiny", "input": [to_data_uri(data)]}), status)
-        _is_error(http.post("/v1/faces/search", files={"image": ("q.png", data, "image/png")},
-                            data={"arguments": '{"query": {"face": {"image": "image_1"}}}'}), status)
+        _is_error(
+            http.post("/v1/embeddings", json={"model": "facevlm-clip-tiny", "input": [to_data_uri(data)]}), status
+        )
+        _is_error(
+            http.post(
+                "/v1/faces/search",
+                files={"image": ("q.png", data, "image/png")},
+                data={"arguments": '{"query": {"face": {"image": "image_1"}}}'},
+            ),
+            status,
+        )
         assert http.get("/healthz").status_code == 200
         assert not (gateway.galleries / "bad").exists() or http.get("/v1/galleries/bad").json()["faces"] == 0
 
 
 BAD_REQUESTS = [
     ("empty body", "post", "/v1/embeddings", {"content": b"", "headers": {"content-type": "application/json"}}, 400),
-    ("malformed json", "post", "/v1/embeddings", {"content": b'{"model": "x", "input": [', "headers": {"content-type": "application/json"}}, 400),
+    (
+        "malformed json",
+        "post",
+        "/v1/embeddings",
+        {"content": b'{"model": "x", "input": [', "headers": {"content-type": "application/json"}},
+        400,
+    ),
     ("input wrong type", "post", "/v1/embeddings", {"json": {"model": "facevlm-clip-tiny", "input": 42}}, 400),
     ("token arrays", "post", "/v1/embeddings", {"json": {"model": "facevlm-clip-tiny", "input": [[1, 2, 3]]}}, 400),
-    ("unknown field", "post", "/v1/embeddings", {"json": {"model": "facevlm-clip-tiny", "input": "a", "temperature": 1}}, 400),
+    (
+        "unknown field",
+        "post",
+        "/v1/embeddings",
+        {"json": {"model": "facevlm-clip-tiny", "input": "a", "temperature": 1}},
+        400,
+    ),
     ("empty input list", "post", "/v1/embeddings", {"json": {"model": "facevlm-clip-tiny", "input": []}}, 400),
     ("empty string", "post", "/v1/embeddings", {"json": {"model": "facevlm-clip-tiny", "input": ""}}, 400),
-    ("wrong dimensions", "post", "/v1/embeddings", {"json": {"model": "facevlm-clip-tiny", "input": "a", "dimensions": 7}}, 400),
-    ("bad base64", "post", "/v1/embeddings", {"json": {"model": "facevlm-clip-tiny", "input": "data:image/png;base64,@@@"}}, 400),
-    ("search empty body", "post", "/v1/faces/search", {"content": b"", "headers": {"content-type": "application/json"}}, 400),
-    ("search malformed json", "post", "/v1/faces/search", {"content": b"{query", "headers": {"content-type": "application/json"}}, 400),
+    (
+        "wrong dimensions",
+        "post",
+        "/v1/embeddings",
+        {"json": {"model": "facevlm-clip-tiny", "input": "a", "dimensions": 7}},
+        400,
+    ),
+    (
+        "bad base64",
+        "post",
+        "/v1/embeddings",
+        {"json": {"model": "facevlm-clip-tiny", "input": "data:image/png;base64,@@@"}},
+        400,
+    ),
+    (
+        "search empty body",
+        "post",
+        "/v1/faces/search",
+        {"content": b"", "headers": {"content-type": "application/json"}},
+        400,
+    ),
+    (
+        "search malformed json",
+        "post",
+        "/v1/faces/search",
+        {"content": b"{query", "headers": {"content-type": "application/json"}},
+        400,
+    ),
     ("search json array", "post", "/v1/faces/search", {"json": [1, 2]}, 400),
     ("search wrong types", "post", "/v1/faces/search", {"json": {"query": {"text": 5}, "top_k": "ten"}}, 400),
     ("search top_k range", "post", "/v1/faces/search", {"json": {"query": {"text": "a"}, "top_k": 0}}, 400),
-    ("search unknown attribute", "post", "/v1/faces/search", {"json": {"query": {"text": "a"}, "filters": {"wings": True}}}, 400),
-    ("search sensitive filter", "post", "/v1/faces/search", {"json": {"query": {"text": "a"}, "filters": {"skin_tone": "3"}}}, 400),
+    (
+        "search unknown attribute",
+        "post",
+        "/v1/faces/search",
+        {"json": {"query": {"text": "a"}, "filters": {"wings": True}}},
+        400,
+    ),
+    (
+        "search sensitive filter",
+        "post",
+        "/v1/faces/search",
+        {"json": {"query": {"text": "a"}, "filters": {"skin_tone": "3"}}},
+        400,
+    ),
     ("search missing gallery", "post", "/v1/faces/search", {"json": {"gallery": "nope", "query": {"text": "a"}}}, 404),
     ("search image not uploaded", "post", "/v1/faces/search", {"json": {"query": {"face": {"image": "image_2"}}}}, 400),
-    ("search text content type", "post", "/v1/faces/search", {"content": b"hello", "headers": {"content-type": "text/plain"}}, 415),
+    (
+        "search text content type",
+        "post",
+        "/v1/faces/search",
+        {"content": b"hello", "headers": {"content-type": "text/plain"}},
+        415,
+    ),
     ("add no image", "post", "/v1/galleries/x/faces", {"json": {"identity": "a"}}, 400),
     ("add bad gallery name", "post", "/v1/galleries/b@d!/faces", {"json": {"image": to_data_uri(GOOD)}}, 400),
     ("add path traversal", "post", "/v1/galleries/..%2Fetc/faces", {"json": {"image": to_data_uri(GOOD)}}, 404),
-    ("add detect not bool", "post", "/v1/galleries/x/faces", {"files": {"file": ("a.png", GOOD)}, "data": {"detect": "maybe"}}, 400),
-    ("body too large", "post", "/v1/embeddings", {"content": b"x" * 4_100_000, "headers": {"content-type": "application/json"}}, 413),
-    ("list bad cursor", "get", "/v1/galleries/x/faces?after=abc", {}, 404),
-    ("delete bad id", "delete", "/v1/galleries/x/faces/abc", {}, 404),
+    (
+        "add detect not bool",
+        "post",
+        "/v1/galleries/x/faces",
+        {"files": {"file": ("a.png", GOOD)}, "data": {"detect": "maybe"}},
+        400,
+    ),
+    (
+        "body too large",
+        "post",
+        "/v1/embeddings",
+        {"content": b"x" * 4_100_000, "headers": {"content-type": "application/json"}},
+        413,
+    ),
+    ("list bad cursor", "get", "/v1/galleries/x/faces?after=abc", {}, 400),
+    ("delete bad id", "delete", "/v1/galleries/x/faces/abc", {}, 400),
     ("unknown route", "get", "/v1/nothing", {}, 404),
 ]
 

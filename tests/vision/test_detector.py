@@ -73,22 +73,24 @@ def test_dlib_hog_backend_finds_the_portrait(sample_path):
 
 def test_bad_inputs_raise(assets_home):
     detector = FaceDetector(DetectorConfig(backend="hog", landmarks=False))
-    with pytest.raises(FacevlmError, match="image 0: expected a PIL image"):
+    with pytest.raises(FacevlmError, match="image 0: expected bytes, a path or a PIL image, got int"):
         detector.detect_batch([42])
-    with pytest.raises(FacevlmError, match="not a readable image"):
+    with pytest.raises(FacevlmError, match="image 0: cannot read"):
         detector.detect("/nonexistent.jpg")
     with pytest.raises(FacevlmError, match="backend 'yolo'"):
-        FaceDetector(DetectorConfig(backend="yolo"))
-
+        DetectorConfig(backend="yolo")
+    for bad in (dict(min_size=-1), dict(max_outside=1.5), dict(batch_size=0), dict(min_confidence=float("nan"))):
+        with pytest.raises(FacevlmError, match="detector"):
+            DetectorConfig(**bad)
 
 
 def test_torch_ssd_reproduces_opencv_caffe_runtime(assets_home):
     """Detections of OpenCV 4's Caffe runtime on a real photo (scripts/ssd_reference.py)."""
-    from facevlm.vision import asset_dir
+    from facevlm.assets import local_path
     from facevlm.vision.ssd import CaffeSSD
 
     ref = np.load(FIXTURE)
-    directory = asset_dir("face-detector-ssd")
+    directory = local_path("face-detector-ssd")
     net = CaffeSSD(*(directory / f for f in _SSD_FILES)).eval()
     blob = torch.from_numpy((ref["bgr"].astype(np.float32) - _SSD_MEAN).transpose(2, 0, 1)[None].copy())
     with torch.inference_mode():
@@ -99,16 +101,18 @@ def test_torch_ssd_reproduces_opencv_caffe_runtime(assets_home):
 
 
 def test_prototxt_parser_and_unsupported_layers(tmp_path, assets_home):
-    from facevlm.vision import asset_dir
+    from facevlm.assets import local_path
     from facevlm.vision.ssd import CaffeSSD, parse_prototxt
 
-    spec = parse_prototxt('input: "data"  # comment\nlayer { name: "a" type: "ReLU" top: "x" top: "y" '
-                          'relu_param { negative_slope: 0.5 flag: true } }')
+    spec = parse_prototxt(
+        'input: "data"  # comment\nlayer { name: "a" type: "ReLU" top: "x" top: "y" '
+        "relu_param { negative_slope: 0.5 flag: true } }"
+    )
     assert spec["input"] == ["data"] and spec["layer"][0]["top"] == ["x", "y"]
     assert spec["layer"][0]["relu_param"][0] == {"negative_slope": [0.5], "flag": [True]}
     with pytest.raises(FacevlmError, match="p.prototxt:2: unbalanced"):
         parse_prototxt("a: 1\n}", "p.prototxt")
-    weights = asset_dir("face-detector-ssd") / _SSD_FILES[1]
+    weights = local_path("face-detector-ssd") / _SSD_FILES[1]
     (tmp_path / "p.prototxt").write_text('layer { name: "l" type: "LSTM" bottom: "data" top: "o" }')
     with pytest.raises(FacevlmError, match="layer l: Caffe layer type LSTM is not supported"):
         CaffeSSD(tmp_path / "p.prototxt", weights)

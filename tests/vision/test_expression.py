@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from facevlm.data.schema import EXPRESSIONS
+from facevlm.schema import EXPRESSIONS
 from facevlm.vision.detect import DetectorConfig, FaceDetector
 from facevlm.vision.expression import ExpressionModel, expression_crop
 from facevlm.vision.fer import FER_LABELS
@@ -30,7 +30,7 @@ def test_smiling_faces_read_as_happy(sample_path):
     for name in ("obama.jpg", "0-f15-hao-ph.jpg"):
         image = Image.open(sample_path(name))
         face = detector.detect(image)[0]
-        (expression, prob), = model.top(model.predict([expression_crop(image, face.box)]))
+        ((expression, prob),) = model.top(model.predict([expression_crop(image, face.box)]))
         assert expression == "happy" and prob > 0.9, (name, expression, prob)
 
 

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from facevlm.assets.keras import convert_keras_hdf5
 from facevlm.errors import AssetError, FacevlmError
-from facevlm.vision.fer import _same_pad, convert_keras_hdf5, load_keras_graph
+from facevlm.vision.fer import _same_pad, load_keras_graph
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "fer_reference.npz"
 
@@ -24,33 +25,71 @@ def test_tf_same_padding_puts_the_odd_pixel_after():
 
 
 def _layer(cls, name, inputs, **config):
-    return {"class_name": cls, "name": name, "config": {"name": name, **config},
-            "inbound_nodes": [[[i, 0, 0, {}] for i in inputs]] if inputs else []}
+    return {
+        "class_name": cls,
+        "name": name,
+        "config": {"name": name, **config},
+        "inbound_nodes": [[[i, 0, 0, {}] for i in inputs]] if inputs else [],
+    }
 
 
 def _write_keras2(path: Path, rng: np.random.Generator) -> dict[str, dict[str, np.ndarray]]:
     """A Keras-2.0-style hdf5 (as fer ships) with every layer type and convention the port handles."""
     layers = [
         _layer("InputLayer", "in", [], batch_input_shape=[None, 9, 9, 1]),
-        _layer("Conv2D", "conv", ["in"], filters=4, kernel_size=[3, 3], strides=[2, 2], padding="same",
-               use_bias=True, activation="linear"),
+        _layer(
+            "Conv2D",
+            "conv",
+            ["in"],
+            filters=4,
+            kernel_size=[3, 3],
+            strides=[2, 2],
+            padding="same",
+            use_bias=True,
+            activation="linear",
+        ),
         _layer("BatchNormalization", "bn", ["conv"], epsilon=0.001, center=True, scale=True),
         _layer("Activation", "relu", ["bn"], activation="relu"),
-        _layer("SeparableConv2D", "sep", ["relu"], filters=3, kernel_size=[3, 3], strides=[1, 1],
-               padding="same", depth_multiplier=1, use_bias=False, activation="linear"),
+        _layer(
+            "SeparableConv2D",
+            "sep",
+            ["relu"],
+            filters=3,
+            kernel_size=[3, 3],
+            strides=[1, 1],
+            padding="same",
+            depth_multiplier=1,
+            use_bias=False,
+            activation="linear",
+        ),
         _layer("MaxPooling2D", "pool", ["sep"], pool_size=[3, 3], strides=[2, 2], padding="same"),
-        _layer("Conv2D", "skip", ["relu"], filters=3, kernel_size=[1, 1], strides=[2, 2], padding="same",
-               use_bias=False, activation="linear"),
+        _layer(
+            "Conv2D",
+            "skip",
+            ["relu"],
+            filters=3,
+            kernel_size=[1, 1],
+            strides=[2, 2],
+            padding="same",
+            use_bias=False,
+            activation="linear",
+        ),
         _layer("Add", "add", ["pool", "skip"]),
         _layer("GlobalAveragePooling2D", "gap", ["add"]),
         _layer("Activation", "out", ["gap"], activation="softmax"),
     ]
-    config = {"class_name": "Model", "config": {"name": "m", "layers": layers, "input_layers": [["in", 0, 0]],
-                                                "output_layers": [["out", 0, 0]]}}
+    config = {
+        "class_name": "Model",
+        "config": {"name": "m", "layers": layers, "input_layers": [["in", 0, 0]], "output_layers": [["out", 0, 0]]},
+    }
     weights = {
         "conv": {"kernel": rng.normal(size=(3, 3, 1, 4)), "bias": rng.normal(size=4)},
-        "bn": {"gamma": rng.uniform(0.5, 2, 4), "beta": rng.normal(size=4), "moving_mean": rng.normal(size=4),
-               "moving_variance": rng.uniform(0.5, 2, 4)},
+        "bn": {
+            "gamma": rng.uniform(0.5, 2, 4),
+            "beta": rng.normal(size=4),
+            "moving_mean": rng.normal(size=4),
+            "moving_variance": rng.uniform(0.5, 2, 4),
+        },
         "sep": {"depthwise_kernel": rng.normal(size=(3, 3, 4, 1)), "pointwise_kernel": rng.normal(size=(1, 1, 4, 3))},
         "skip": {"kernel": rng.normal(size=(1, 1, 4, 3))},
     }
@@ -72,15 +111,16 @@ def _np_conv(x, k, stride, same, depthwise=False):
     n, h, w, c = x.shape
     kh, kw = k.shape[:2]
     if same:
-        (t, b), (l, r) = _tf_pad(h, kh, stride), _tf_pad(w, kw, stride)
-        x = np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)))
+        (t, b), (left, right) = _tf_pad(h, kh, stride), _tf_pad(w, kw, stride)
+        x = np.pad(x, ((0, 0), (t, b), (left, right), (0, 0)))
     oh, ow = (x.shape[1] - kh) // stride + 1, (x.shape[2] - kw) // stride + 1
     out = np.zeros((n, oh, ow, c if depthwise else k.shape[3]))
     for i in range(oh):
         for j in range(ow):
-            patch = x[:, i * stride:i * stride + kh, j * stride:j * stride + kw, :]
-            out[:, i, j] = (np.einsum("nhwc,hwc->nc", patch, k[..., 0]) if depthwise
-                            else np.einsum("nhwc,hwcf->nf", patch, k))
+            patch = x[:, i * stride : i * stride + kh, j * stride : j * stride + kw, :]
+            out[:, i, j] = (
+                np.einsum("nhwc,hwc->nc", patch, k[..., 0]) if depthwise else np.einsum("nhwc,hwcf->nf", patch, k)
+            )
     return out
 
 
@@ -91,11 +131,12 @@ def _tf_pad(size, k, s):
 
 
 def _np_maxpool_same(x, k, s):
-    (t, b), (l, r) = _tf_pad(x.shape[1], k, s), _tf_pad(x.shape[2], k, s)
-    x = np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)), constant_values=-np.inf)
+    (t, b), (left, right) = _tf_pad(x.shape[1], k, s), _tf_pad(x.shape[2], k, s)
+    x = np.pad(x, ((0, 0), (t, b), (left, right), (0, 0)), constant_values=-np.inf)
     oh, ow = (x.shape[1] - k) // s + 1, (x.shape[2] - k) // s + 1
-    return np.stack([np.stack([x[:, i * s:i * s + k, j * s:j * s + k].max((1, 2)) for j in range(ow)], 1)
-                     for i in range(oh)], 1)
+    return np.stack(
+        [np.stack([x[:, i * s : i * s + k, j * s : j * s + k].max((1, 2)) for j in range(ow)], 1) for i in range(oh)], 1
+    )
 
 
 def test_converter_matches_an_independent_numpy_forward(tmp_path):
@@ -107,7 +148,9 @@ def test_converter_matches_an_independent_numpy_forward(tmp_path):
     y = _np_conv(x, w["conv"]["kernel"], 2, True) + w["conv"]["bias"]
     bn = w["bn"]
     y = np.maximum((y - bn["moving_mean"]) / np.sqrt(bn["moving_variance"] + 1e-3) * bn["gamma"] + bn["beta"], 0)
-    sep = _np_conv(_np_conv(y, w["sep"]["depthwise_kernel"], 1, True, depthwise=True), w["sep"]["pointwise_kernel"], 1, False)
+    sep = _np_conv(
+        _np_conv(y, w["sep"]["depthwise_kernel"], 1, True, depthwise=True), w["sep"]["pointwise_kernel"], 1, False
+    )
     z = _np_maxpool_same(sep, 3, 2) + _np_conv(y, w["skip"]["kernel"], 2, True)
     logits = z.mean((1, 2))
     expected = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)

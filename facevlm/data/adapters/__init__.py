@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from facevlm.data.adapters.base import Adapter, ImportSummary
-from facevlm.data.schema import FaceRecord
 from facevlm.errors import FacevlmError
+from facevlm.schema import FaceRecord
 
 REGISTRY: dict[str, str] = {
     "celeba": "facevlm.data.adapters.celeba:CelebA",
@@ -28,6 +29,7 @@ REGISTRY: dict[str, str] = {
     "imagefolder": "facevlm.data.adapters.folders:ImageFolder",
     "jsonl": "facevlm.data.adapters.folders:JSONL",
     "samples": "facevlm.data.adapters.samples:Samples",
+    "real": "facevlm.data.adapters.real:Real",
 }
 
 
@@ -55,17 +57,23 @@ class SourceReader:
                 return
 
 
-def open_source(name: str, root: str | Path | None, split: str = "train", *, limit: int | None = None,
-                strict: bool = False, **options: Any) -> SourceReader:
+def open_source(
+    name: str,
+    root: str | Path | None,
+    split: str = "train",
+    *,
+    limit: int | None = None,
+    strict: bool = False,
+    **options: Any,
+) -> SourceReader:
     """Open dataset `name` at `root` for `split`; `options` are the adapter's keyword options."""
     cls = get_adapter(name)
     allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "root")]
     unknown = sorted(set(options) - set(allowed))
     if unknown:
-        raise FacevlmError(f"{name}: unknown option(s) {', '.join(unknown)}; "
-                           f"options: {', '.join(allowed) or 'none'}")
-    if root is None and name != "samples":
-        raise FacevlmError(f"{name}: a dataset root is required")
+        raise FacevlmError(f"{name}: unknown option(s) {', '.join(unknown)}; options: {', '.join(allowed) or 'none'}")
+    if root is None and inspect.signature(cls.__init__).parameters["root"].default is inspect.Parameter.empty:
+        raise FacevlmError(f"{name}: a dataset root is required")  # samples/real default to the fetched assets
     adapter = cls(root, **options) if root is not None else cls(**options)
     if split not in adapter.splits:
         raise FacevlmError(f"{cls.title} has no split {split!r}; it has {', '.join(adapter.splits)}")

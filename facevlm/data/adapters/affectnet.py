@@ -11,33 +11,50 @@ skipped and counted. There is no public test set: papers report on `validation.c
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from facevlm.data.adapters.base import Adapter, ImportSummary, check_split, csv_rows, try_image
-from facevlm.data.schema import FaceRecord
+from facevlm.schema import FaceRecord
 
-COLUMNS = ("subDirectory_filePath", "face_x", "face_y", "face_width", "face_height", "facial_landmarks",
-           "expression", "valence", "arousal")
+COLUMNS = (
+    "subDirectory_filePath",
+    "face_x",
+    "face_y",
+    "face_width",
+    "face_height",
+    "facial_landmarks",
+    "expression",
+    "valence",
+    "arousal",
+)
 EXPRESSIONS = {"0": "neutral", "1": "happy", "2": "sad", "3": "surprise", "4": "fear", "5": "disgust", "6": "anger"}
-SKIPPED = {"7": "contempt (not in our vocabulary)", "8": "expression none", "9": "expression uncertain",
-           "10": "non-face"}
+SKIPPED = {
+    "7": "contempt (not in our vocabulary)",
+    "8": "expression none",
+    "9": "expression uncertain",
+    "10": "non-face",
+}
 FILES = {"train": "training.csv", "val": "validation.csv"}
 
 
 class AffectNet(Adapter):
     name = "affectnet"
     title = "AffectNet"
-    licence = ("AffectNet: academic research use only under the AffectNet license agreement (University of "
-               "Denver); no redistribution")
+    licence = (
+        "AffectNet: academic research use only under the AffectNet license agreement (University of "
+        "Denver); no redistribution"
+    )
     homepage = "http://mohammadmahoor.com/affectnet/"
     splits = ("train", "val")
 
     def records(self, split: str, summary: ImportSummary) -> Iterator[FaceRecord]:
         check_split(self, split)
-        labels = self.find(f"Manually_Annotated_file_lists/{FILES[split]}", FILES[split],
-                           what=f"{FILES[split]}")
-        images = self.find("Manually_Annotated_Images", "Manually_Annotated/Manually_Annotated_Images",
-                           what="Manually_Annotated_Images folder")
+        labels = self.find(f"Manually_Annotated_file_lists/{FILES[split]}", FILES[split], what=f"{FILES[split]}")
+        images = self.find(
+            "Manually_Annotated_Images",
+            "Manually_Annotated/Manually_Annotated_Images",
+            what="Manually_Annotated_Images folder",
+        )
         for where, row in csv_rows(labels, COLUMNS, summary, default_header=COLUMNS):
             label = row["expression"].strip()
             if label in SKIPPED:
@@ -56,8 +73,14 @@ class AffectNet(Adapter):
             image = try_image(images / row["subDirectory_filePath"], where, summary)
             if image is None:
                 continue
-            record = self.record(row["subDirectory_filePath"], image, split, box=[x, y, x + w, y + h],
-                                 landmarks=points, meta={"valence": valence, "arousal": arousal})
+            record = self.record(
+                row["subDirectory_filePath"],
+                image,
+                split,
+                box=[x, y, x + w, y + h],
+                landmarks=points,
+                meta={"valence": valence, "arousal": arousal},
+            )
             record.set("expression", EXPRESSIONS[label])
             yield record
 
@@ -66,7 +89,7 @@ def five_points(values: list[float]) -> list[list[float]]:
     """Our 5 landmarks (image-left eye, image-right eye, nose tip, left and right mouth corner) from iBUG-68."""
     if len(values) != 136:
         raise ValueError(f"{len(values)} landmark values, expected 136")
-    pts = [values[i:i + 2] for i in range(0, 136, 2)]
+    pts = [values[i : i + 2] for i in range(0, 136, 2)]
 
     def mean(idx: range) -> list[float]:
         return [sum(pts[i][0] for i in idx) / len(idx), sum(pts[i][1] for i in idx) / len(idx)]

@@ -11,12 +11,14 @@ from __future__ import annotations
 import io
 import logging
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
-from facevlm.data.schema import FaceRecord
 from facevlm.errors import DataError, FacevlmError
+from facevlm.image import open_image
+from facevlm.schema import FaceRecord
 
 log = logging.getLogger("facevlm.data.adapters")
 
@@ -56,8 +58,13 @@ class ImportSummary:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "split": self.split, "loaded": self.loaded,
-                "skipped": dict(self.skipped), "examples": list(self.examples)}
+        return {
+            "source": self.source,
+            "split": self.split,
+            "loaded": self.loaded,
+            "skipped": dict(self.skipped),
+            "examples": list(self.examples),
+        }
 
 
 class Adapter:
@@ -88,14 +95,23 @@ class Adapter:
             path = self.root / rel
             if path.exists():
                 return path
-        raise DataError(f"{self.root}: no {what or candidates[0]} (looked for {', '.join(candidates)}); "
-                        f"{self.title} must be laid out as distributed, see data/cards/{self.name}.md")
+        raise DataError(
+            f"{self.root}: no {what or candidates[0]} (looked for {', '.join(candidates)}); "
+            f"{self.title} must be laid out as distributed, see data/cards/{self.name}.md"
+        )
 
     def record(self, key: str, image: Any, split: str, **fields: Any) -> FaceRecord:
         """A FaceRecord with this adapter's source, licence and id conventions (`<source>/<key>`)."""
         rid = f"{self.name}/{key}"
-        return FaceRecord(id=rid, image=image, source=self.name, licence=self.licence,
-                          image_key=fields.pop("image_key", rid), split=split, **fields)
+        return FaceRecord(
+            id=rid,
+            image=image,
+            source=self.name,
+            licence=self.licence,
+            image_key=fields.pop("image_key", rid),
+            split=split,
+            **fields,
+        )
 
 
 def check_split(adapter: Adapter, split: str) -> None:
@@ -104,10 +120,7 @@ def check_split(adapter: Adapter, split: str) -> None:
 
 
 def _decode(data: bytes) -> None:
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as img:
-        img.load()  # a full decode: `Image.verify` alone misses truncated JPEGs
+    open_image(data)  # a full decode: `Image.verify` alone misses truncated JPEGs
 
 
 def load_image(path: Path) -> dict[str, Any]:
@@ -148,8 +161,9 @@ def split_ws(line: str) -> list[str]:
     return line.split()
 
 
-def csv_rows(path: Path, required: tuple[str, ...], summary: ImportSummary,
-             default_header: tuple[str, ...] | None = None) -> Iterator[tuple[str, dict[str, str]]]:
+def csv_rows(
+    path: Path, required: tuple[str, ...], summary: ImportSummary, default_header: tuple[str, ...] | None = None
+) -> Iterator[tuple[str, dict[str, str]]]:
     """(`path:line`, row) for each well-formed CSV row; short or long rows are counted skips.
 
     A header without a required column raises DataError at `path:1`. `default_header` is for files that

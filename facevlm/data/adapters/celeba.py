@@ -11,12 +11,12 @@ Files may sit at the root or under `Anno/` and `Eval/` (the Google Drive layout)
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from facevlm.data.adapters.base import Adapter, ImportSummary, check_split, split_ws, try_image
-from facevlm.data.schema import CELEBA_ATTRIBUTES, FaceRecord
 from facevlm.errors import DataError
+from facevlm.schema import CELEBA_ATTRIBUTES, FaceRecord
 
 PARTITION = {"0": "train", "1": "val", "2": "test"}
 
@@ -24,14 +24,18 @@ PARTITION = {"0": "train", "1": "val", "2": "test"}
 class CelebA(Adapter):
     name = "celeba"
     title = "CelebA"
-    licence = ("CelebA: non-commercial research and educational use only (CelebA dataset agreement, "
-               "MMLAB CUHK); the authors do not own the image copyrights")
+    licence = (
+        "CelebA: non-commercial research and educational use only (CelebA dataset agreement, "
+        "MMLAB CUHK); the authors do not own the image copyrights"
+    )
     homepage = "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html"
 
     def __init__(self, root: str | Path, variant: str = "align"):
         super().__init__(root)
         if variant not in ("align", "wild"):
-            raise DataError(f"celeba: variant must be 'align' (img_align_celeba) or 'wild' (img_celeba), not {variant!r}")
+            raise DataError(
+                f"celeba: variant must be 'align' (img_align_celeba) or 'wild' (img_celeba), not {variant!r}"
+            )
         self.variant = variant
 
     def _list(self, name: str, required: bool = True) -> Path | None:
@@ -44,8 +48,7 @@ class CelebA(Adapter):
 
     def records(self, split: str, summary: ImportSummary) -> Iterator[FaceRecord]:
         check_split(self, split)
-        images = self.find("img_align_celeba" if self.variant == "align" else "img_celeba",
-                           what="image folder")
+        images = self.find("img_align_celeba" if self.variant == "align" else "img_celeba", what="image folder")
         if (images / images.name).is_dir():  # the zip unpacks to img_align_celeba/img_align_celeba/
             images = images / images.name
         wanted = _read_partition(self._list("list_eval_partition.txt"), split, summary)
@@ -53,8 +56,11 @@ class CelebA(Adapter):
         identities = _read_table(self._list("identity_CelebA.txt", required=False), wanted, summary, header=False)
         lm_name = "list_landmarks_align_celeba.txt" if self.variant == "align" else "list_landmarks_celeba.txt"
         landmarks = _read_table(self._list(lm_name, required=False), wanted, summary, header=True)
-        boxes = (_read_table(self._list("list_bbox_celeba.txt", required=False), wanted, summary, header=True)
-                 if self.variant == "wild" else {})
+        boxes = (
+            _read_table(self._list("list_bbox_celeba.txt", required=False), wanted, summary, header=True)
+            if self.variant == "wild"
+            else {}
+        )
         for file in sorted(wanted - attrs.keys()):
             summary.skip(f"{self._list('list_attr_celeba.txt')}", "no attribute line", file)
         for file, (where, values) in attrs.items():
@@ -74,7 +80,7 @@ class CelebA(Adapter):
                     pts = [float(v) for v in landmarks[file][1]]
                     if len(pts) != 10:
                         raise ValueError(f"{landmarks[file][0]}: {len(pts)} landmark values, expected 10")
-                    record.landmarks = [pts[i:i + 2] for i in range(0, 10, 2)]
+                    record.landmarks = [pts[i : i + 2] for i in range(0, 10, 2)]
                 if file in boxes:
                     x, y, w, h = (float(v) for v in boxes[file][1])
                     record.box = [x, y, x + w, y + h]
@@ -99,8 +105,9 @@ def _read_partition(path: Path, split: str, summary: ImportSummary) -> set[str]:
     return wanted
 
 
-def _read_table(path: Path | None, wanted: set[str], summary: ImportSummary,
-                header: bool) -> dict[str, tuple[str, list[str]]]:
+def _read_table(
+    path: Path | None, wanted: set[str], summary: ImportSummary, header: bool
+) -> dict[str, tuple[str, list[str]]]:
     """file -> (`path:line`, values) for the wanted files; `header` = a count line + a names line first.
 
     The attribute file's names line is checked against the 40 CelebA names so a re-ordered or edited

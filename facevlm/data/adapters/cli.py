@@ -27,11 +27,18 @@ def _options(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--split", default="train", show_default=True, help="Official split to read (train/val/test/all).")
 @click.option("--out", "out", required=True, help="Dataset name (under $FACEVLM_HOME/datasets) or a path.")
 @click.option("--limit", type=int, default=None, help="Read at most this many records.")
-@click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
-              help="Adapter option, e.g. -o variant=wild (celeba), -o label=expression (imagefolder).")
+@click.option(
+    "--option",
+    "-o",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Adapter option, e.g. -o variant=wild (celeba), -o label=expression (imagefolder).",
+)
 @click.option("--strict", is_flag=True, help="Stop at the first bad item instead of skipping and counting it.")
-def import_cmd(source: str, root: str | None, split: str, out: str, limit: int | None,
-               options: tuple[str, ...], strict: bool) -> None:
+def import_cmd(
+    source: str, root: str | None, split: str, out: str, limit: int | None, options: tuple[str, ...], strict: bool
+) -> None:
     """Read SOURCE (a real dataset as distributed, at ROOT) into a stored face dataset.
 
     Bad items (corrupt images, malformed lines) are skipped with a one-line warning and counted; the

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from facevlm.data.adapters.base import Adapter, ImportSummary, check_split, try_image
-from facevlm.data.schema import FaceRecord
 from facevlm.errors import DataError
+from facevlm.schema import FaceRecord
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 
@@ -26,8 +27,10 @@ EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 class FaceCaption15M(Adapter):
     name = "facecaption15m"
     title = "FaceCaption-15M"
-    licence = ("FaceCaption-15M: annotations CC BY 4.0 (OpenFace-CQUPT); images from LAION-Face, owned by "
-               "their copyright holders, research use under the LAION-Face agreement")
+    licence = (
+        "FaceCaption-15M: annotations CC BY 4.0 (OpenFace-CQUPT); images from LAION-Face, owned by "
+        "their copyright holders, research use under the LAION-Face agreement"
+    )
     homepage = "https://huggingface.co/datasets/OpenFace-CQUPT/FaceCaption-15M"
     splits = ("train",)
 
@@ -56,8 +59,9 @@ class FaceCaption15M(Adapter):
                 if record is not None:
                     yield record
 
-    def _record(self, row: dict[str, Any], caption_col: str, where: str, split: str,
-                summary: ImportSummary) -> FaceRecord | None:
+    def _record(
+        self, row: dict[str, Any], caption_col: str, where: str, split: str, summary: ImportSummary
+    ) -> FaceRecord | None:
         try:
             box = [float(v) for v in json.loads(row["box"])] if isinstance(row["box"], str) else list(row["box"])
             if len(box) != 4 or box[0] >= box[2] or box[1] >= box[3]:
@@ -72,8 +76,14 @@ class FaceCaption15M(Adapter):
         image = self._image(row, where, summary)
         if image is None:
             return None
-        return self.record(str(row["_id"]), image, split, box=box, captions=captions,
-                           meta={"url": row.get("url") or "", "laion_caption": " ".join(_texts(row.get("laion_caption")))})
+        return self.record(
+            str(row["_id"]),
+            image,
+            split,
+            box=box,
+            captions=captions,
+            meta={"url": row.get("url") or "", "laion_caption": " ".join(_texts(row.get("laion_caption")))},
+        )
 
     def _image(self, row: dict[str, Any], where: str, summary: ImportSummary) -> dict[str, Any] | None:
         embedded = row.get("image")
@@ -94,4 +104,3 @@ def _texts(value: Any) -> list[str]:
         return []
     items = [value] if isinstance(value, str) else list(value)
     return [str(v).strip() for v in items if v is not None and str(v).strip()]
-

@@ -9,11 +9,11 @@ and, by default, the unpacked `train/` and `val/` folders (or pass `images=<dir>
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from facevlm.data.adapters.base import Adapter, ImportSummary, check_split, csv_rows, try_image
-from facevlm.data.schema import AGE_GROUPS, RACES, FaceRecord
+from facevlm.schema import AGE_GROUPS, RACES, FaceRecord
 
 AGES = {**{g: g for g in AGE_GROUPS[:-1]}, "more than 70": "70+"}
 GENDERS = {"Male": "masculine", "Female": "feminine"}
@@ -41,8 +41,9 @@ class FairFace(Adapter):
             image = try_image(self.images / row["file"], where, summary)
             if image is None:
                 continue
-            record = self.record(row["file"], image, split,
-                                 meta={"service_test": row.get("service_test", "").strip() == "True"})
+            record = self.record(
+                row["file"], image, split, meta={"service_test": row.get("service_test", "").strip() == "True"}
+            )
             record.set("age_group", AGES[age])
             record.set("gender_presentation", GENDERS[gender])
             record.set("race", race)

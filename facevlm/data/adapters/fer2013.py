@@ -7,10 +7,10 @@ literature does. Emotion ids: 0 Angry, 1 Disgust, 2 Fear, 3 Happy, 4 Sad, 5 Surp
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from facevlm.data.adapters.base import Adapter, ImportSummary, check_split, csv_rows, pil_to_image
-from facevlm.data.schema import FaceRecord
+from facevlm.schema import FaceRecord
 
 USAGE = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
 EMOTIONS = {"0": "anger", "1": "disgust", "2": "fear", "3": "happy", "4": "sad", "5": "surprise", "6": "neutral"}
@@ -20,8 +20,10 @@ SIDE = 48
 class FER2013(Adapter):
     name = "fer2013"
     title = "FER2013"
-    licence = ("FER2013: research use (ICML 2013 representation-learning challenge, Kaggle terms); images "
-               "are web images owned by their copyright holders")
+    licence = (
+        "FER2013: research use (ICML 2013 representation-learning challenge, Kaggle terms); images "
+        "are web images owned by their copyright holders"
+    )
     homepage = "https://www.kaggle.com/c/challenges-in-representation-learning-facial-expression-recognition-challenge"
 
     def records(self, split: str, summary: ImportSummary) -> Iterator[FaceRecord]:

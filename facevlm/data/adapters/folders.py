@@ -13,18 +13,29 @@ whichever split is imported.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from facevlm.data.adapters.base import Adapter, ImportSummary, try_image
-from facevlm.data.schema import VOCABULARY, AttributeValue, FaceRecord, canonical_value
 from facevlm.errors import DataError
+from facevlm.schema import VOCABULARY, AttributeValue, FaceRecord, canonical_value
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 EXPRESSION_ALIASES = {
-    "angry": "anger", "anger": "anger", "disgust": "disgust", "disgusted": "disgust", "fear": "fear",
-    "fearful": "fear", "happy": "happy", "happiness": "happy", "neutral": "neutral", "sad": "sad",
-    "sadness": "sad", "surprise": "surprise", "surprised": "surprise",
+    "angry": "anger",
+    "anger": "anger",
+    "disgust": "disgust",
+    "disgusted": "disgust",
+    "fear": "fear",
+    "fearful": "fear",
+    "happy": "happy",
+    "happiness": "happy",
+    "neutral": "neutral",
+    "sad": "sad",
+    "sadness": "sad",
+    "surprise": "surprise",
+    "surprised": "surprise",
 }
 USER_LICENCE = "unknown (user-supplied data; set licence=...)"
 
@@ -45,8 +56,10 @@ class ImageFolder(Adapter):
     def records(self, split: str, summary: ImportSummary) -> Iterator[FaceRecord]:
         base = self.root / split if (self.root / split).is_dir() else self.root
         if base == self.root and split != "all" and any((self.root / s).is_dir() for s in self.splits):
-            raise DataError(f"{self.root}: no {split}/ folder (split folders: "
-                            f"{', '.join(s for s in self.splits if (self.root / s).is_dir())})")
+            raise DataError(
+                f"{self.root}: no {split}/ folder (split folders: "
+                f"{', '.join(s for s in self.splits if (self.root / s).is_dir())})"
+            )
         for folder in sorted(p for p in base.iterdir() if p.is_dir()):
             value = self._value(folder.name)
             for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
@@ -112,10 +125,15 @@ class JSONL(Adapter):
                     summary.skip(where, "bad value", str(exc)[:120])
 
     def _record(self, obj: dict[str, Any], image: dict[str, Any], split: str, n: int) -> FaceRecord:
-        record = self.record(str(obj.get("id") or f"{self.root.stem}/{n}"), image, obj.get("split") or split,
-                             box=[float(v) for v in obj["box"]] if obj.get("box") else None,
-                             landmarks=[[float(x), float(y)] for x, y in obj.get("landmarks") or []],
-                             identity=obj.get("identity"), meta=dict(obj.get("meta") or {}))
+        record = self.record(
+            str(obj.get("id") or f"{self.root.stem}/{n}"),
+            image,
+            obj.get("split") or split,
+            box=[float(v) for v in obj["box"]] if obj.get("box") else None,
+            landmarks=[[float(x), float(y)] for x, y in obj.get("landmarks") or []],
+            identity=obj.get("identity"),
+            meta=dict(obj.get("meta") or {}),
+        )
         if record.box is not None and len(record.box) != 4:
             raise ValueError(f"box must have 4 numbers, got {len(record.box)}")
         record.source = obj.get("source") or self.source

@@ -11,13 +11,13 @@ verification protocol, not records: `read_pairs` returns them for the benchmark 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from facevlm.data.adapters.base import Adapter, ImportSummary, check_split, try_image
-from facevlm.data.schema import FaceRecord
 from facevlm.errors import DataError
+from facevlm.schema import FaceRecord
 
 PEOPLE = {"train": "peopleDevTrain.txt", "test": "peopleDevTest.txt", "all": "people.txt"}
 IMAGE_DIRS = ("lfw-deepfunneled", "lfw_funneled", "lfw-funneled", "lfw")
@@ -43,8 +43,10 @@ def image_path(images: Path, name: str, index: int) -> Path:
 class LFW(Adapter):
     name = "lfw"
     title = "LFW"
-    licence = ("LFW: released for research by UMass Amherst without an explicit licence; images are news "
-               "photographs owned by their copyright holders")
+    licence = (
+        "LFW: released for research by UMass Amherst without an explicit licence; images are news "
+        "photographs owned by their copyright holders"
+    )
     homepage = "http://vis-www.cs.umass.edu/lfw/"
     splits = ("train", "test", "all")
 
@@ -110,7 +112,9 @@ def read_pairs(path: str | Path) -> list[LFWPair]:
                 else:
                     raise ValueError(f"{len(parts)} fields")
             except ValueError as exc:
-                raise DataError(f"{path}:{pos + 1}: malformed {'matched' if matched else 'mismatched'} pair ({exc})") from None
+                raise DataError(
+                    f"{path}:{pos + 1}: malformed {'matched' if matched else 'mismatched'} pair ({exc})"
+                ) from None
             pos += 1
     return pairs
 

@@ -11,12 +11,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from facevlm.data.adapters.base import Adapter, ImportSummary, check_split, split_ws, try_image
-from facevlm.data.schema import FaceRecord
 from facevlm.errors import DataError
+from facevlm.schema import FaceRecord
 
 EXPRESSIONS = {"1": "surprise", "2": "fear", "3": "disgust", "4": "happy", "5": "sad", "6": "anger", "7": "neutral"}
 GENDERS = {"0": "masculine", "1": "feminine"}
@@ -41,8 +41,9 @@ class RAFDB(Adapter):
 
     def records(self, split: str, summary: ImportSummary) -> Iterator[FaceRecord]:
         check_split(self, split)
-        labels = self.find("EmoLabel/list_patition_label.txt", "EmoLabel/list_partition_label.txt",
-                           what="emotion label list")
+        labels = self.find(
+            "EmoLabel/list_patition_label.txt", "EmoLabel/list_partition_label.txt", what="emotion label list"
+        )
         folder = self.find(f"Image/{self.images}", what=f"{self.images} image folder")
         manual = self.root / "Annotation" / "manual"
         with labels.open() as f:

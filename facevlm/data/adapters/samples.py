@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from facevlm.data.adapters.base import Adapter, ImportSummary, check_split, try_image
-from facevlm.data.schema import FaceRecord
-from facevlm.errors import DataError, FacevlmError
+from facevlm.errors import DataError
+from facevlm.schema import FaceRecord
 
 
 def samples_root() -> Path:
-    try:
-        from facevlm.assets import resolve
-    except ModuleNotFoundError as exc:
-        raise FacevlmError(f"the samples source needs facevlm.assets ({exc.name} is missing in this build)") from None
-    return Path(resolve("samples"))
+    from facevlm.assets import path
+
+    return path("samples")
 
 
 class Samples(Adapter):
@@ -50,8 +49,11 @@ class Samples(Adapter):
             if not isinstance(entry, dict) or "file" not in entry or entry.get("kind") not in ("image", "video"):
                 summary.skip(where, "malformed entry", str(entry)[:80])
                 continue
-            meta = {"source_package": entry.get("source_package", ""), "kind": entry["kind"],
-                    "sample_labels": entry.get("labels") or {}}
+            meta = {
+                "source_package": entry.get("source_package", ""),
+                "kind": entry["kind"],
+                "sample_labels": entry.get("labels") or {},
+            }
             licence = entry.get("licence") or "unknown"
             path = self.root / entry["file"]
             if entry["kind"] == "image":
@@ -61,8 +63,9 @@ class Samples(Adapter):
                 continue
             for frame_no, image in video_frames(path, self.frames_per_video, where, summary):
                 key = f"{entry['file']}#{frame_no}"
-                yield self._record(key, image, licence, {**meta, "frame": frame_no},
-                                   image_key=f"samples/{entry['file']}")
+                yield self._record(
+                    key, image, licence, {**meta, "frame": frame_no}, image_key=f"samples/{entry['file']}"
+                )
 
     def _record(self, key: str, image: dict[str, Any], licence: str, meta: dict[str, Any], **kw: Any) -> FaceRecord:
         record = self.record(key, image, "all", meta=meta, **kw)

@@ -11,10 +11,10 @@ Southeast Asian), so for them the `race` attribute is left unset and the origina
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from facevlm.data.adapters.base import Adapter, ImportSummary, check_split, try_image
-from facevlm.data.schema import FaceRecord, age_to_group
+from facevlm.schema import FaceRecord, age_to_group
 
 UTK_RACES = ("White", "Black", "Asian", "Indian", "Others")
 TO_FAIRFACE = {"White": "White", "Black": "Black", "Indian": "Indian"}
@@ -25,8 +25,7 @@ SUFFIXES = (".jpg.chip.jpg", ".chip.jpg", ".jpg", ".png")
 class UTKFace(Adapter):
     name = "utkface"
     title = "UTKFace"
-    licence = ("UTKFace: non-commercial research purposes only; image copyrights belong to the original "
-               "owners")
+    licence = "UTKFace: non-commercial research purposes only; image copyrights belong to the original owners"
     homepage = "https://susanqq.github.io/UTKFace/"
     splits = ("all",)
 

@@ -31,8 +31,9 @@ def _lens_ring(head: Head, centre: np.ndarray, rx: float, ry: float, roundness: 
     return head.project(pts)[0]
 
 
-def glasses(img: np.ndarray, head: Head, eyes: np.ndarray, kind: str, frame_rgb, roundness: float,
-            light: np.ndarray) -> np.ndarray:
+def glasses(
+    img: np.ndarray, head: Head, eyes: np.ndarray, kind: str, frame_rgb, roundness: float, light: np.ndarray
+) -> np.ndarray:
     """Eyeglasses (thin tinted lenses) or sunglasses (dark lenses) in front of the eyes (head frame)."""
     n = img.shape[0]
     cover = np.zeros(img.shape[:2], np.uint8)
@@ -56,8 +57,15 @@ def glasses(img: np.ndarray, head: Head, eyes: np.ndarray, kind: str, frame_rgb,
             paint(img, lens, (225, 235, 240), 0.1)
         glint = np.zeros_like(cover)
         c = ring.mean(0)
-        cv2.line(glint, tuple(_poly(c + [-rx * 0.5, -ry * 0.1])), tuple(_poly(c + [-rx * 0.1, -ry * 0.6])),
-                 255, max(1, width), cv2.LINE_AA, SHIFT)
+        cv2.line(
+            glint,
+            tuple(_poly(c + [-rx * 0.5, -ry * 0.1])),
+            tuple(_poly(c + [-rx * 0.1, -ry * 0.6])),
+            255,
+            max(1, width),
+            cv2.LINE_AA,
+            SHIFT,
+        )
         paint(img, np.minimum(glint, lens), (255, 255, 255), 0.35 if kind == "sunglasses" else 0.18)
         cover = np.maximum(cover, lens)
         cv2.polylines(frame, [_poly(ring)], True, 255, width, cv2.LINE_AA, SHIFT)
@@ -113,7 +121,7 @@ def necklace(img: np.ndarray, centre: np.ndarray, half_w: float, drop: float, rg
     """A chain with a pendant hanging across the neck base (image space)."""
     mask = np.zeros(img.shape[:2], np.uint8)
     t = np.linspace(-1, 1, 25)
-    pts = np.stack([centre[0] + half_w * t, centre[1] + drop * (1 - t ** 2)], -1)
+    pts = np.stack([centre[0] + half_w * t, centre[1] + drop * (1 - t**2)], -1)
     cv2.polylines(mask, [_poly(pts)], False, 255, max(2, int(half_w * 0.06)), cv2.LINE_AA, SHIFT)
     pendant = tuple(_poly(pts[12] + [0, half_w * 0.08]))
     cv2.circle(mask, pendant, int(half_w * 0.1 * (1 << SHIFT)), 255, -1, cv2.LINE_AA, SHIFT)

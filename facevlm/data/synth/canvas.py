@@ -22,7 +22,7 @@ def face_to_uv(ab: float, pts: np.ndarray) -> np.ndarray:
     orthographic projection inverted onto the ellipsoid (x = sqrt(1 - v^2) sin u, y = ab * v)."""
     pts = np.asarray(pts, np.float64).reshape(-1, 2)
     v = np.clip(pts[:, 1] / ab, -0.999, 0.999)
-    u = np.arcsin(np.clip(pts[:, 0] / np.sqrt(1 - v ** 2), -1, 1))
+    u = np.arcsin(np.clip(pts[:, 0] / np.sqrt(1 - v**2), -1, 1))
     return np.stack([u, v], axis=-1)
 
 

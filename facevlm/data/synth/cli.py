@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import click
 
-from facevlm.data.schema import VOCABULARY, FaceRecord
 from facevlm.data.synth.scene import FACTORS
+from facevlm.schema import VOCABULARY, FaceRecord
 
 
 def tally(records: Iterable[FaceRecord], counts: Counter) -> Iterator[FaceRecord]:
@@ -41,16 +41,26 @@ def format_counts(counts: Counter) -> str:
 
 @click.command("synth")
 @click.option("--n-identities", type=click.IntRange(1), default=100, show_default=True)
-@click.option("--per-identity", type=click.IntRange(1), default=5, show_default=True,
-              help="Renders per identity (in --one-factor mode: probe groups per identity).")
+@click.option(
+    "--per-identity",
+    type=click.IntRange(1),
+    default=5,
+    show_default=True,
+    help="Renders per identity (in --one-factor mode: probe groups per identity).",
+)
 @click.option("--size", type=click.IntRange(128, 1024), default=160, show_default=True, help="Image side, pixels.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--workers", type=click.IntRange(1), default=None, help="Processes (default: all cores).")
 @click.option("--out", required=True, help="Output dataset folder, or a bare name under $FACEVLM_HOME/datasets.")
-@click.option("--one-factor", type=click.Choice(sorted(FACTORS)), default=None,
-              help="Bias-probe mode: each group varies only this factor over all its values.")
-def synth(n_identities: int, per_identity: int, size: int, seed: int, workers: int | None, out: str,
-          one_factor: str | None) -> None:
+@click.option(
+    "--one-factor",
+    type=click.Choice(sorted(FACTORS)),
+    default=None,
+    help="Bias-probe mode: each group varies only this factor over all its values.",
+)
+def synth(
+    n_identities: int, per_identity: int, size: int, seed: int, workers: int | None, out: str, one_factor: str | None
+) -> None:
     """Render synthetic faces with exact ground-truth labels into a stored face dataset."""
     from tqdm import tqdm
 

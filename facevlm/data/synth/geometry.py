@@ -45,7 +45,7 @@ class Head:
     def __post_init__(self) -> None:
         self.rot = rotation(self.yaw, self.pitch)
         self.cr, self.sr = math.cos(math.radians(self.roll)), math.sin(math.radians(self.roll))
-        self.quad = self.rot @ np.diag([1 / self.a ** 2, 1 / self.b ** 2, 1 / self.c ** 2]) @ self.rot.T
+        self.quad = self.rot @ np.diag([1 / self.a**2, 1 / self.b**2, 1 / self.c**2]) @ self.rot.T
 
     # --- taper: x is scaled by taper(y) in the pre-roll view plane ------------------------------------
     def _taper(self, y: np.ndarray | float) -> np.ndarray | float:
@@ -55,7 +55,7 @@ class Head:
     def surface(self, u: np.ndarray, v: np.ndarray, lift: np.ndarray | float = 0.0) -> np.ndarray:
         """Head-frame points (N, 3) at texture coordinates (u, v), `lift` px out along the view axis."""
         u, v = np.asarray(u, float), np.clip(np.asarray(v, float), -1, 1)
-        r = np.sqrt(1 - v ** 2)
+        r = np.sqrt(1 - v**2)
         return np.stack([self.a * r * np.sin(u), self.b * v, self.c * r * np.cos(u) + lift], axis=-1)
 
     def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -70,7 +70,7 @@ class Head:
     def facing(self, points: np.ndarray) -> np.ndarray:
         """View-frame z of the outward normal at head-frame surface points (> 0: visible side)."""
         p = np.asarray(points, float)
-        n = p / np.array([self.a ** 2, self.b ** 2, self.c ** 2])
+        n = p / np.array([self.a**2, self.b**2, self.c**2])
         n = n / np.linalg.norm(n, axis=-1, keepdims=True)
         return (n @ self.rot.T)[:, 2]
 
@@ -84,7 +84,7 @@ class Head:
     def rasterise(self, height: int, width: int, x0: int = 0, y0: int = 0) -> dict[str, np.ndarray]:
         """Per-pixel surface of the head over the window [y0:y0+height, x0:x0+width]: coverage `alpha`,
         texture coordinates `u`, `v`, view-frame unit `normal` (H, W, 3)."""
-        ys, xs = np.mgrid[y0:y0 + height, x0:x0 + width].astype(np.float32)
+        ys, xs = np.mgrid[y0 : y0 + height, x0 : x0 + width].astype(np.float32)
         xs += 0.5
         ys += 0.5
         x, y = self.to_image_plane(xs, ys)
@@ -106,5 +106,9 @@ class Head:
         ny = self.sr * n[..., 0] + self.cr * n[..., 1]
         normal = np.stack([nx, ny, n[..., 2]], axis=-1)
         normal /= np.linalg.norm(normal, axis=-1, keepdims=True) + 1e-9
-        return {"alpha": alpha, "u": u.astype(np.float32), "v": v.astype(np.float32),
-                "normal": normal.astype(np.float32)}
+        return {
+            "alpha": alpha,
+            "u": u.astype(np.float32),
+            "v": v.astype(np.float32),
+            "normal": normal.astype(np.float32),
+        }

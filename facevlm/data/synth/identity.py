@@ -12,19 +12,32 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facevlm.data.schema import HAIR_LENGTHS, SKIN_TONES
+from facevlm.schema import HAIR_LENGTHS, SKIN_TONES
 
 # Albedo of each skin-tone level (1 lightest ... 6 darkest), sRGB 0-255, Fitzpatrick-like.
 SKIN_RGB: dict[str, tuple[int, int, int]] = {
-    "1": (246, 219, 200), "2": (232, 190, 160), "3": (210, 160, 122),
-    "4": (176, 124, 86), "5": (130, 86, 58), "6": (84, 55, 40),
+    "1": (246, 219, 200),
+    "2": (232, 190, 160),
+    "3": (210, 160, 122),
+    "4": (176, 124, 86),
+    "5": (130, 86, 58),
+    "6": (84, 55, 40),
 }
 HAIR_RGB: dict[str, tuple[int, int, int]] = {
-    "black": (28, 23, 21), "brown": (92, 60, 38), "blond": (206, 172, 112),
-    "red": (150, 66, 32), "gray": (142, 140, 137), "white": (222, 220, 214),
+    "black": (28, 23, 21),
+    "brown": (92, 60, 38),
+    "blond": (206, 172, 112),
+    "red": (150, 66, 32),
+    "gray": (142, 140, 137),
+    "white": (222, 220, 214),
 }
 EYE_RGB: tuple[tuple[int, int, int], ...] = (
-    (58, 36, 24), (96, 60, 34), (110, 92, 50), (72, 110, 70), (70, 110, 160), (110, 124, 134),
+    (58, 36, 24),
+    (96, 60, 34),
+    (110, 92, 50),
+    (72, 110, 70),
+    (70, 110, 160),
+    (110, 124, 134),
 )
 FACIAL_HAIR: tuple[str, ...] = ("none", "stubble", "moustache", "goatee", "full")
 
@@ -140,16 +153,33 @@ def sample_identity(rng: np.random.Generator, name: str) -> Identity:
     facial = str(rng.choice(FACIAL_HAIR, p=[0.45, 0.15, 0.12, 0.13, 0.15])) if masc and age >= 17 else "none"
     u = rng.uniform
     return Identity(
-        name=name, gender_presentation=gp, age=age, skin_tone=skin,
+        name=name,
+        gender_presentation=gp,
+        age=age,
+        skin_tone=skin,
         skin_jitter=tuple(float(x) for x in u(-0.05, 0.05, 3)),
-        face_len=float(u(1.18, 1.38)), jaw_base=float(u(0.05, 0.2)),
-        eye_sep=float(u(0.39, 0.47)), eye_y=float(u(-0.05, 0.06)), eye_size=float(u(0.85, 1.15)),
-        eye_tilt=float(u(-0.04, 0.06)), eye_rgb=EYE_RGB[int(rng.integers(0, 2 if int(skin) >= 4 else len(EYE_RGB)))],
-        nose_len=float(u(0.36, 0.48)), nose_width=float(u(0.11, 0.17)), nose_height=float(u(0.7, 1.3)),
-        mouth_width=float(u(0.29, 0.38)), lip_full=float(u(0.8, 1.25)),
-        brow_base=float(u(0.05, 0.07)), brow_arch_base=float(u(0.0, 0.06)), brow_gap=float(u(0.17, 0.24)),
-        hair_color=hair, hair_rgb_jitter=tuple(float(x) for x in u(-0.08, 0.08, 3)),
-        hair_length=hair_len, wavy=bool(rng.random() < 0.35), bangs=bool(hair_len != "bald" and rng.random() < 0.3),
-        parting=float(u(-0.5, 0.5)), hairline=float(u(-0.05, 0.08) + (0.12 if masc and age > 45 else 0)),
-        facial_hair=facial, rosy=bool(rng.random() < 0.2),
+        face_len=float(u(1.18, 1.38)),
+        jaw_base=float(u(0.05, 0.2)),
+        eye_sep=float(u(0.39, 0.47)),
+        eye_y=float(u(-0.05, 0.06)),
+        eye_size=float(u(0.85, 1.15)),
+        eye_tilt=float(u(-0.04, 0.06)),
+        eye_rgb=EYE_RGB[int(rng.integers(0, 2 if int(skin) >= 4 else len(EYE_RGB)))],
+        nose_len=float(u(0.36, 0.48)),
+        nose_width=float(u(0.11, 0.17)),
+        nose_height=float(u(0.7, 1.3)),
+        mouth_width=float(u(0.29, 0.38)),
+        lip_full=float(u(0.8, 1.25)),
+        brow_base=float(u(0.05, 0.07)),
+        brow_arch_base=float(u(0.0, 0.06)),
+        brow_gap=float(u(0.17, 0.24)),
+        hair_color=hair,
+        hair_rgb_jitter=tuple(float(x) for x in u(-0.08, 0.08, 3)),
+        hair_length=hair_len,
+        wavy=bool(rng.random() < 0.35),
+        bangs=bool(hair_len != "bald" and rng.random() < 0.3),
+        parting=float(u(-0.5, 0.5)),
+        hairline=float(u(-0.05, 0.08) + (0.12 if masc and age > 45 else 0)),
+        facial_hair=facial,
+        rosy=bool(rng.random() < 0.2),
     )

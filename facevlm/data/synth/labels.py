@@ -7,11 +7,11 @@ Wavy_Hair ...) are left out rather than guessed. Every value has origin "gt".
 
 from __future__ import annotations
 
-from facevlm.data.schema import AttributeValue, age_to_group
 from facevlm.data.synth.expressions import mouth_is_open
 from facevlm.data.synth.identity import Identity
 from facevlm.data.synth.render import Rendered
 from facevlm.data.synth.scene import Scene
+from facevlm.schema import AttributeValue, age_to_group
 
 YOUNG_MAX_AGE = 35  # CelebA's "Young" has no stated cut-off; 35 is ours and is recorded in the card
 

@@ -18,8 +18,15 @@ from facevlm.errors import AssetError
 
 # label -> acceptance threshold (None: reported only)
 TASKS: dict[str, float | None] = {
-    "Eyeglasses": 0.90, "expression": 0.80, "sunglasses": None, "Smiling": None, "Mouth_Slightly_Open": None,
-    "Wearing_Hat": None, "gender_presentation": None, "hair_length": None, "skin_tone": None,
+    "Eyeglasses": 0.90,
+    "expression": 0.80,
+    "sunglasses": None,
+    "Smiling": None,
+    "Mouth_Slightly_Open": None,
+    "Wearing_Hat": None,
+    "gender_presentation": None,
+    "hair_length": None,
+    "skin_tone": None,
 }
 
 
@@ -62,7 +69,7 @@ def features(records: list, model, batch_size: int = 64) -> np.ndarray:
     out = []
     with torch.inference_mode():
         for i in range(0, len(records), batch_size):
-            crops = np.stack([np.asarray(face_crop(r, size=224, margin=0.2)) for r in records[i:i + batch_size]])
+            crops = np.stack([np.asarray(face_crop(r, size=224, margin=0.2)) for r in records[i : i + batch_size]])
             x = torch.from_numpy(crops).permute(0, 3, 1, 2).float().div_(255)
             out.append(model((x - mean) / std).numpy())
     return np.concatenate(out)
@@ -90,8 +97,14 @@ def linear_probe(feats: np.ndarray, records: list, test_fraction: float, seed: i
         groups = np.array([r.identity for r in records])[tr]
         if len(set(groups)) >= 3:
             folds = list(GroupKFold(n_splits=3).split(feats[tr], y[tr], groups))
-            model = LogisticRegressionCV(Cs=[0.02, 0.1, 0.5], cv=folds, max_iter=3000, scoring="accuracy",
-                                         l1_ratios=(0.0,), use_legacy_attributes=False)
+            model = LogisticRegressionCV(
+                Cs=[0.02, 0.1, 0.5],
+                cv=folds,
+                max_iter=3000,
+                scoring="accuracy",
+                l1_ratios=(0.0,),
+                use_legacy_attributes=False,
+            )
         else:  # too few identities to cross-validate: a fixed, moderate C
             model = LogisticRegression(C=0.1, max_iter=3000)
         clf = make_pipeline(StandardScaler(), model)
@@ -109,12 +122,22 @@ def linear_probe(feats: np.ndarray, records: list, test_fraction: float, seed: i
 @click.option("--size", type=click.IntRange(128, 1024), default=160, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--workers", type=click.IntRange(1), default=None, help="Render processes (default: all cores).")
-@click.option("--weights", default="mobilenetv2-imagenet", show_default=True,
-              help="Asset name, folder or .safetensors of timm mobilenetv2_100.")
-@click.option("--test-fraction", type=click.FloatRange(0.05, 0.9), default=0.25, show_default=True,
-              help="Share of identities held out for testing.")
-def probe_cmd(n_identities: int, per_identity: int, size: int, seed: int, workers: int | None, weights: str,
-              test_fraction: float) -> None:
+@click.option(
+    "--weights",
+    default="mobilenetv2-imagenet",
+    show_default=True,
+    help="Asset name, folder or .safetensors of timm mobilenetv2_100.",
+)
+@click.option(
+    "--test-fraction",
+    type=click.FloatRange(0.05, 0.9),
+    default=0.25,
+    show_default=True,
+    help="Share of identities held out for testing.",
+)
+def probe_cmd(
+    n_identities: int, per_identity: int, size: int, seed: int, workers: int | None, weights: str, test_fraction: float
+) -> None:
     """Linear probe on frozen MobileNetV2 features of synthetic renders, held-out identities."""
     import time
 
@@ -131,14 +154,18 @@ def probe_cmd(n_identities: int, per_identity: int, size: int, seed: int, worker
     feats = features(records, model)
     t_feat = time.perf_counter() - start
     results = linear_probe(feats, records, test_fraction, seed)
-    click.echo(f"command: facevlm bench probe --n-identities {n_identities} --per-identity {per_identity} "
-               f"--size {size} --seed {seed} --test-fraction {test_fraction}")
+    click.echo(
+        f"command: facevlm bench probe --n-identities {n_identities} --per-identity {per_identity} "
+        f"--size {size} --seed {seed} --test-fraction {test_fraction}"
+    )
     click.echo(f"render {t_render:.1f}s, features {t_feat:.1f}s ({len(records)} images)")
     click.echo("| label | train | test (held-out identities) | accuracy | majority baseline | target |")
     click.echo("|---|---|---|---|---|---|")
     failed = []
     for r in results:
-        target = "" if r.threshold is None else f">= {r.threshold:.0%} " + ("PASS" if r.accuracy >= r.threshold else "FAIL")
+        target = (
+            "" if r.threshold is None else f">= {r.threshold:.0%} " + ("PASS" if r.accuracy >= r.threshold else "FAIL")
+        )
         if r.threshold is not None and r.accuracy < r.threshold:
             failed.append(r.task)
         click.echo(f"| {r.task} | {r.n_train} | {r.n_test} | {r.accuracy:.3f} | {r.majority:.3f} | {target} |")

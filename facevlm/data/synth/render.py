@@ -43,8 +43,17 @@ def light_dir(scene: Scene) -> np.ndarray:
 
 def place_head(ident: Identity, scene: Scene, n: int) -> Head:
     a = 0.235 * n * scene.scale * ident.width_scale
-    return Head(cx=n * (0.5 + scene.dx), cy=n * (0.45 + scene.dy), a=a, b=a * ident.face_len, c=a * 1.05,
-                yaw=scene.yaw, pitch=scene.pitch, roll=scene.roll, jaw_taper=ident.jaw_taper)
+    return Head(
+        cx=n * (0.5 + scene.dx),
+        cy=n * (0.45 + scene.dy),
+        a=a,
+        b=a * ident.face_len,
+        c=a * 1.05,
+        yaw=scene.yaw,
+        pitch=scene.pitch,
+        roll=scene.roll,
+        jaw_taper=ident.jaw_taper,
+    )
 
 
 def _surface_of(head: Head, ab: float, pts: np.ndarray, lift: float = 0.0) -> np.ndarray:
@@ -73,7 +82,7 @@ def _behind_hair(img: np.ndarray, head: Head, ident: Identity, rng: np.random.Ge
     if w == 0:
         return
     hair = strands(rng, (h, w), ident.wavy)[..., None] * ident.hair_rgb * (0.62 + 0.2 * max(light[2], 0))
-    accessories.paint(img[y:y + h, x:x + w], mask[y:y + h, x:x + w], np.clip(hair, 0, 255), 1.0)
+    accessories.paint(img[y : y + h, x : x + w], mask[y : y + h, x : x + w], np.clip(hair, 0, 255), 1.0)
 
 
 def _body(img: np.ndarray, head: Head, ident: Identity, scene: Scene, light: np.ndarray) -> dict[str, np.ndarray]:
@@ -82,17 +91,31 @@ def _body(img: np.ndarray, head: Head, ident: Identity, scene: Scene, light: np.
     a, b = head.a, head.b
     base_y = head.cy + 1.55 * b
     cx = head.cx + 0.1 * a * math.sin(math.radians(head.yaw))
-    shoulders = np.array([[cx - 2.4 * a, n + 5], [cx - 2.2 * a, base_y + 0.5 * a], [cx - 1.2 * a, base_y - 0.05 * a],
-                          [cx, base_y + 0.1 * a], [cx + 1.2 * a, base_y - 0.05 * a], [cx + 2.2 * a, base_y + 0.5 * a],
-                          [cx + 2.4 * a, n + 5]])
+    shoulders = np.array(
+        [
+            [cx - 2.4 * a, n + 5],
+            [cx - 2.2 * a, base_y + 0.5 * a],
+            [cx - 1.2 * a, base_y - 0.05 * a],
+            [cx, base_y + 0.1 * a],
+            [cx + 1.2 * a, base_y - 0.05 * a],
+            [cx + 2.2 * a, base_y + 0.5 * a],
+            [cx + 2.4 * a, n + 5],
+        ]
+    )
     mask = np.zeros((n, n), np.uint8)
     cv2.fillPoly(mask, [np.round(shoulders * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
     xs = np.arange(n, dtype=np.float32)[None, :, None]
     cloth = np.array(scene.clothing_rgb, np.float32) * (0.75 + 0.25 * light[0] * (xs - cx) / (2 * a))
     accessories.paint(img, mask, np.clip(cloth, 0, 255), 1.0)
     half = (0.52 if ident.masculine else 0.44) * a
-    neck = np.array([[cx - half, head.cy + 0.3 * b], [cx + half, head.cy + 0.3 * b],
-                     [cx + half * 1.1, base_y + 0.15 * a], [cx - half * 1.1, base_y + 0.15 * a]])
+    neck = np.array(
+        [
+            [cx - half, head.cy + 0.3 * b],
+            [cx + half, head.cy + 0.3 * b],
+            [cx + half * 1.1, base_y + 0.15 * a],
+            [cx - half * 1.1, base_y + 0.15 * a],
+        ]
+    )
     nmask = np.zeros((n, n), np.uint8)
     cv2.fillPoly(nmask, [np.round(neck * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
     ys = np.arange(n, dtype=np.float32)[:, None, None]
@@ -113,8 +136,18 @@ def _ears(img: np.ndarray, head: Head, ident: Identity, light: np.ndarray) -> tu
     centres = np.array([[s * head.a * 1.0, y_mid, -0.08 * head.c] for s in (-1, 1)])
     pos, _ = head.project(centres)
     for p, s in zip(pos, (-1, 1)):
-        cv2.ellipse(mask, tuple(np.round(p * 16).astype(int)), (int(0.13 * head.a * 16), int(0.25 * head.a * 16)),
-                    head.roll + s * 8, 0, 360, 255, -1, cv2.LINE_AA, 4)
+        cv2.ellipse(
+            mask,
+            tuple(np.round(p * 16).astype(int)),
+            (int(0.13 * head.a * 16), int(0.25 * head.a * 16)),
+            head.roll + s * 8,
+            0,
+            360,
+            255,
+            -1,
+            cv2.LINE_AA,
+            4,
+        )
     accessories.paint(img, mask, ident.skin_rgb * (0.65 + 0.25 * max(light[2], 0)), 1.0)
     return lobes, mask
 
@@ -159,7 +192,7 @@ def _face_box(head: Head, ident: Identity, ab: float) -> np.ndarray:
     xs = np.linspace(-0.98, 0.98, 15)
     ys = np.linspace(lay.brow_y - 0.12, ab * 0.97, 15)
     gx, gy = np.meshgrid(xs, ys)
-    keep = (gx ** 2 + (gy / ab) ** 2) <= 1.0
+    keep = (gx**2 + (gy / ab) ** 2) <= 1.0
     pts = _surface_of(head, ab, np.stack([gx[keep], gy[keep]], -1))
     pts = pts[head.facing(pts) > 0.02]
     xy = head.project(pts)[0]
@@ -185,8 +218,9 @@ def render(ident: Identity, scene: Scene, size: int = 160, keep_masks: bool = Fa
     masks: dict[str, np.ndarray] = {"head": _shade_head(img, head, tex, light, scene)}
     drawn = {"hat": False, "earrings": False, "necklace": False, "glasses": False}
     if scene.necklace:
-        masks["necklace"] = accessories.necklace(img, body["necklace_at"], float(body["neck_half"]), 0.3 * head.a,
-                                                 scene.earring_rgb)
+        masks["necklace"] = accessories.necklace(
+            img, body["necklace_at"], float(body["neck_half"]), 0.3 * head.a, scene.earring_rgb
+        )
         drawn["necklace"] = True
     if scene.hat:
         brimmed = scene.hat_rgb[0] % 2 == 0
@@ -214,6 +248,10 @@ def render(ident: Identity, scene: Scene, size: int = 160, keep_masks: bool = Fa
     if keep_masks:
         masks["ears"] = ear_mask
         masks["neck"] = body["neck"]
-        small = {k: cv2.resize(v.astype(np.float32) / (1.0 if k == "head" else 255.0), (size, size),
-                               interpolation=cv2.INTER_AREA) for k, v in masks.items()}
+        small = {
+            k: cv2.resize(
+                v.astype(np.float32) / (1.0 if k == "head" else 255.0), (size, size), interpolation=cv2.INTER_AREA
+            )
+            for k, v in masks.items()
+        }
     return Rendered(image, [float(v) for v in box], [[float(x), float(y)] for x, y in points], shape, drawn, small)

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facevlm.data.schema import EXPRESSIONS, GENDER_PRESENTATIONS, HAIR_COLORS, HAIR_LENGTHS, SKIN_TONES
 from facevlm.data.synth.identity import FACIAL_HAIR, Identity
 from facevlm.errors import FacevlmError
+from facevlm.schema import EXPRESSIONS, GENDER_PRESENTATIONS, HAIR_COLORS, HAIR_LENGTHS, SKIN_TONES
 
 EYEWEAR: tuple[str, ...] = ("none", "eyeglasses", "sunglasses")
 BACKGROUNDS: tuple[str, ...] = ("gradient", "texture", "clutter", "room")
@@ -69,23 +69,35 @@ def sample_scene(rng: np.random.Generator, identity: Identity) -> Scene:
     warm = rng.uniform(-0.08, 0.08)
     metal = [(212, 175, 55), (192, 192, 200), (180, 120, 90), (240, 240, 240)]
     return Scene(
-        yaw=float(np.clip(rng.normal(0, 14), -35, 35)), pitch=float(np.clip(rng.normal(0, 8), -20, 20)),
+        yaw=float(np.clip(rng.normal(0, 14), -35, 35)),
+        pitch=float(np.clip(rng.normal(0, 8), -20, 20)),
         roll=float(np.clip(rng.normal(0, 6), -15, 15)),
-        light_az=float(rng.uniform(-70, 70)), light_el=float(rng.uniform(-10, 55)),
-        ambient=float(rng.uniform(0.3, 0.5)), light_rgb=(1 + warm, 1.0, 1 - warm),
-        expression=str(rng.choice(EXPRESSIONS)), intensity=float(rng.uniform(0.85, 1.0)),
-        eyewear=eyewear, frame_rgb=_rgb(rng, 0, 120) if rng.random() < 0.7 else _rgb(rng),
+        light_az=float(rng.uniform(-70, 70)),
+        light_el=float(rng.uniform(-10, 55)),
+        ambient=float(rng.uniform(0.3, 0.5)),
+        light_rgb=(1 + warm, 1.0, 1 - warm),
+        expression=str(rng.choice(EXPRESSIONS)),
+        intensity=float(rng.uniform(0.85, 1.0)),
+        eyewear=eyewear,
+        frame_rgb=_rgb(rng, 0, 120) if rng.random() < 0.7 else _rgb(rng),
         lens_round=float(rng.random()),
-        hat=bool(rng.random() < 0.12), hat_rgb=_rgb(rng, 20, 230),
-        earrings=bool(rng.random() < (0.45 if fem else 0.06)), earring_rgb=metal[int(rng.integers(0, 4))],
+        hat=bool(rng.random() < 0.12),
+        hat_rgb=_rgb(rng, 20, 230),
+        earrings=bool(rng.random() < (0.45 if fem else 0.06)),
+        earring_rgb=metal[int(rng.integers(0, 4))],
         necklace=bool(rng.random() < (0.3 if fem else 0.08)),
         lipstick=lipstick,
         lipstick_rgb=(int(rng.integers(150, 215)), int(rng.integers(20, 60)), int(rng.integers(40, 80))),
-        heavy_makeup=makeup, background=str(rng.choice(BACKGROUNDS)), bg_seed=int(rng.integers(0, 2 ** 31)),
+        heavy_makeup=makeup,
+        background=str(rng.choice(BACKGROUNDS)),
+        bg_seed=int(rng.integers(0, 2**31)),
         clothing_rgb=_rgb(rng, 10, 240),
-        dx=float(rng.uniform(-0.05, 0.05)), dy=float(rng.uniform(-0.04, 0.04)), scale=float(rng.uniform(0.9, 1.08)),
-        noise=float(rng.uniform(1.0, 5.0)), blur=float(rng.choice([0.0, 0.0, 0.5, 0.9])),
-        seed=int(rng.integers(0, 2 ** 31)),
+        dx=float(rng.uniform(-0.05, 0.05)),
+        dy=float(rng.uniform(-0.04, 0.04)),
+        scale=float(rng.uniform(0.9, 1.08)),
+        noise=float(rng.uniform(1.0, 5.0)),
+        blur=float(rng.choice([0.0, 0.0, 0.5, 0.9])),
+        seed=int(rng.integers(0, 2**31)),
     )
 
 
@@ -139,10 +151,13 @@ def vary(identity: Identity, scene: Scene, factor: str, value: str) -> tuple[Ide
 def probe_base(identity: Identity, scene: Scene, factor: str) -> tuple[Identity, Scene]:
     """Neutralise the settings that would make some values of `factor` ill-defined or hide its pixels:
     no hat or sunglasses over hair/eyes, no facial hair on a presentation flip, no bangs for hair length."""
-    scene = dataclasses.replace(scene, hat=False if factor != "hat" else scene.hat,
-                                eyewear="none" if factor in ("eyewear", "expression") else scene.eyewear,
-                                lipstick=scene.lipstick and factor != "lipstick",
-                                heavy_makeup=scene.heavy_makeup and factor != "lipstick")
+    scene = dataclasses.replace(
+        scene,
+        hat=False if factor != "hat" else scene.hat,
+        eyewear="none" if factor in ("eyewear", "expression") else scene.eyewear,
+        lipstick=scene.lipstick and factor != "lipstick",
+        heavy_makeup=scene.heavy_makeup and factor != "lipstick",
+    )
     if factor == "gender_presentation":
         identity = dataclasses.replace(identity, facial_hair="none")
     if factor == "hair_length":

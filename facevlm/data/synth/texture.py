@@ -39,8 +39,9 @@ def strands(rng: np.random.Generator, shape: tuple[int, int], wavy: bool, along_
     if wavy:
         ys = np.arange(h, dtype=np.float32)[:, None]
         shift = (3 * np.sin(ys / 9.0)).astype(np.float32) + np.arange(w, dtype=np.float32)[None, :]
-        field = cv2.remap(field, shift, np.broadcast_to(ys, (h, w)).astype(np.float32), cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_WRAP)
+        field = cv2.remap(
+            field, shift, np.broadcast_to(ys, (h, w)).astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP
+        )
     field = field * 0.22 + rng.standard_normal(shape, dtype=np.float32) * 0.06
     return 1 + field
 
@@ -51,7 +52,7 @@ def _hair_cap(cv: FaceCanvas, ident: Identity, brow_y: float) -> np.ndarray:
     if ident.hair_length == "bald":
         return np.zeros((TEX_H, TEX_W), np.float32)
     u, v = cv.u, cv.v
-    front = -0.62 + ident.hairline / cv.ab + 0.10 * u ** 2 + 0.05 * np.abs(u - ident.parting * 0.5)
+    front = -0.62 + ident.hairline / cv.ab + 0.10 * u**2 + 0.05 * np.abs(u - ident.parting * 0.5)
     side_drop = {"short": 0.05, "medium": 0.35, "long": 0.55}[ident.hair_length]
     side = np.clip((np.abs(u) - 1.05) / 0.35, 0, 1)  # 0 on the face, 1 behind the ears
     line = front * (1 - side) + side_drop * side
@@ -73,24 +74,63 @@ def facial_hair(cv: FaceCanvas, ident: Identity, mouth: np.ndarray, rng: np.rand
         lx, ly = mouth[0]
         rx, ry = mouth[1]
         top = lay.nose_y + 0.07
-        cv.fill(m, np.array([[lx - 0.04, ly + 0.02], [-0.1, top], [0.1, top], [rx + 0.04, ry + 0.02],
-                             [rx - 0.02, ry - 0.02], [0, (ly + ry) / 2 - 0.06], [lx + 0.02, ly - 0.02]]))
+        cv.fill(
+            m,
+            np.array(
+                [
+                    [lx - 0.04, ly + 0.02],
+                    [-0.1, top],
+                    [0.1, top],
+                    [rx + 0.04, ry + 0.02],
+                    [rx - 0.02, ry - 0.02],
+                    [0, (ly + ry) / 2 - 0.06],
+                    [lx + 0.02, ly - 0.02],
+                ]
+            ),
+        )
     if style in ("goatee", "full"):
         w = 0.2 if style == "goatee" else 0.95
         low = lay.mouth_y + 0.07
-        pts = [[-w, low - (0.25 if style == "full" else 0)], [w, low - (0.25 if style == "full" else 0)],
-               [w * 0.7, chin - 0.05], [0, chin + 0.05], [-w * 0.7, chin - 0.05]]
+        pts = [
+            [-w, low - (0.25 if style == "full" else 0)],
+            [w, low - (0.25 if style == "full" else 0)],
+            [w * 0.7, chin - 0.05],
+            [0, chin + 0.05],
+            [-w * 0.7, chin - 0.05],
+        ]
         cv.fill(m, np.array(pts))
         if style == "full":  # sideburns joining the beard
             for s in (-1, 1):
-                cv.fill(m, np.array([[s * 0.98, lay.eye_y + 0.05], [s * 0.8, lay.eye_y + 0.1],
-                                     [s * 0.75, lay.mouth_y], [s * 0.99, lay.mouth_y - 0.1]]))
+                cv.fill(
+                    m,
+                    np.array(
+                        [
+                            [s * 0.98, lay.eye_y + 0.05],
+                            [s * 0.8, lay.eye_y + 0.1],
+                            [s * 0.75, lay.mouth_y],
+                            [s * 0.99, lay.mouth_y - 0.1],
+                        ]
+                    ),
+                )
             lip = cv.fill(cv.mask(), ellipse(0, lay.mouth_y + 0.02, ident.mouth_width * 1.05, 0.06))
             m = np.maximum(m.astype(np.int16) - lip, 0).astype(np.uint8)
     if style == "stubble":
-        cv.fill(m, np.array([[-0.97, lay.nose_y - 0.05], [-0.5, lay.nose_y + 0.05], [-0.15, lay.nose_y + 0.08],
-                             [0.15, lay.nose_y + 0.08], [0.5, lay.nose_y + 0.05], [0.97, lay.nose_y - 0.05],
-                             [0.7, chin - 0.05], [0, chin + 0.08], [-0.7, chin - 0.05]]))
+        cv.fill(
+            m,
+            np.array(
+                [
+                    [-0.97, lay.nose_y - 0.05],
+                    [-0.5, lay.nose_y + 0.05],
+                    [-0.15, lay.nose_y + 0.08],
+                    [0.15, lay.nose_y + 0.08],
+                    [0.5, lay.nose_y + 0.05],
+                    [0.97, lay.nose_y - 0.05],
+                    [0.7, chin - 0.05],
+                    [0, chin + 0.08],
+                    [-0.7, chin - 0.05],
+                ]
+            ),
+        )
     cover = cv2.GaussianBlur(m.astype(np.float32) / 255, (0, 0), 2.0)
     grain = rng.random((TEX_H, TEX_W), dtype=np.float32)
     if style == "stubble":
@@ -98,8 +138,9 @@ def facial_hair(cv: FaceCanvas, ident: Identity, mouth: np.ndarray, rng: np.rand
     return cover * np.clip(0.65 + 0.5 * grain, 0, 1)
 
 
-def build_texture(ident: Identity, scene: Scene, shape: Shape, mouth: np.ndarray, ab: float,
-                  rng: np.random.Generator) -> Texture:
+def build_texture(
+    ident: Identity, scene: Scene, shape: Shape, mouth: np.ndarray, ab: float, rng: np.random.Generator
+) -> Texture:
     cv = FaceCanvas(ab)
     lay = layout(ident)
     skin = ident.skin_rgb
@@ -125,7 +166,9 @@ def build_texture(ident: Identity, scene: Scene, shape: Shape, mouth: np.ndarray
             ln = cv.line(cv.mask(), np.array([[-0.08, lay.eye_y + 0.12 + dy], [0.08, lay.eye_y + 0.12 + dy]]), 0.016)
             darken(tex, ln, 0.5, 0.9, blur=0.8)
         for s in (-1, 1):
-            ln = cv.line(cv.mask(), np.array([[s * 0.05, lay.eye_y + 0.1], [s * (nw + 0.05), lay.nose_y - 0.06]]), 0.016)
+            ln = cv.line(
+                cv.mask(), np.array([[s * 0.05, lay.eye_y + 0.1], [s * (nw + 0.05), lay.nose_y - 0.06]]), 0.016
+            )
             darken(tex, ln, 0.5, 0.8, blur=0.8)
 
     # cheeks (raised when smiling), blush, chin
@@ -142,8 +185,13 @@ def build_texture(ident: Identity, scene: Scene, shape: Shape, mouth: np.ndarray
     fold = max(shape.folds, ident.wrinkles * 0.8)
     if fold > 0.1:
         for s in (-1, 1):
-            pts = np.array([[s * (nw + 0.05), lay.nose_y - 0.04], [s * (nw + 0.12), lay.nose_y + 0.12],
-                            [s * (ident.mouth_width + 0.06), lay.mouth_y + 0.04]])
+            pts = np.array(
+                [
+                    [s * (nw + 0.05), lay.nose_y - 0.04],
+                    [s * (nw + 0.12), lay.nose_y + 0.12],
+                    [s * (ident.mouth_width + 0.06), lay.mouth_y + 0.04],
+                ]
+            )
             darken(tex, cv.line(cv.mask(), pts, 0.016), 0.68, 0.7 * fold, blur=1.2)
     if ident.wrinkles > 0.15:
         k = ident.wrinkles
@@ -155,10 +203,21 @@ def build_texture(ident: Identity, scene: Scene, shape: Shape, mouth: np.ndarray
         for s in (-1, 1):
             for d in (-0.04, 0.0, 0.04):
                 x0 = s * (ident.eye_sep + 0.17)
-                ln = cv.line(cv.mask(), np.array([[x0, lay.eye_y + d * 0.5], [x0 + s * 0.09, lay.eye_y + d * 1.6]]), 0.009)
+                ln = cv.line(
+                    cv.mask(), np.array([[x0, lay.eye_y + d * 0.5], [x0 + s * 0.09, lay.eye_y + d * 1.6]]), 0.009
+                )
                 darken(tex, ln, 0.7, 0.6 * k, blur=0.6)
-            bag = cv.line(cv.mask(), np.stack([s * ident.eye_sep + np.linspace(-0.12, 0.12, 7),
-                                               lay.eye_y + 0.1 + 0.02 * np.cos(np.linspace(-1.5, 1.5, 7))], -1), 0.012)
+            bag = cv.line(
+                cv.mask(),
+                np.stack(
+                    [
+                        s * ident.eye_sep + np.linspace(-0.12, 0.12, 7),
+                        lay.eye_y + 0.1 + 0.02 * np.cos(np.linspace(-1.5, 1.5, 7)),
+                    ],
+                    -1,
+                ),
+                0.012,
+            )
             darken(tex, bag, 0.72, 0.6 * k, blur=1.0)
 
     gaze = (float(rng.uniform(-0.02, 0.02)), float(rng.uniform(-0.01, 0.01)))

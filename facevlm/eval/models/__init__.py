@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import importlib
-from typing import Union
 
 from facevlm.errors import FacevlmError
 from facevlm.eval.models.base import ChatModel, EmbeddingModel, ModelSpec
 
-Model = Union[EmbeddingModel, ChatModel]
+Model = EmbeddingModel | ChatModel
 
 # kind -> "module:callable" (imported on use, so a missing optional dependency breaks one plug-in only)
 REGISTRY: dict[str, str] = {

@@ -8,8 +8,9 @@ only for these methods, so a new model family is one small file in this folder.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -81,8 +82,9 @@ def l2n(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
-def _batched(fn: Callable[[Sequence[Any]], np.ndarray], items: Sequence[Any], batch: int, progress: bool,
-             desc: str) -> np.ndarray:
+def _batched(
+    fn: Callable[[Sequence[Any]], np.ndarray], items: Sequence[Any], batch: int, progress: bool, desc: str
+) -> np.ndarray:
     from tqdm import tqdm
 
     chunks = []
@@ -104,11 +106,9 @@ def torch_fingerprint(module: Any, extra: str = "") -> str:
         for name, t in sorted(module.state_dict().items()):
             h.update(name.encode())
             h.update(str(tuple(t.shape)).encode())
-            h.update(t.detach().cpu().contiguous().float().numpy().tobytes() if t.is_floating_point()
-                     else t.detach().cpu().contiguous().numpy().tobytes())
+            h.update(
+                t.detach().cpu().contiguous().float().numpy().tobytes()
+                if t.is_floating_point()
+                else t.detach().cpu().contiguous().numpy().tobytes()
+            )
     return h.hexdigest()[:16]
-
-
-def to_rgb(image: Any) -> Any:
-    """PIL image in RGB (records may carry L/RGBA crops)."""
-    return image if getattr(image, "mode", "RGB") == "RGB" else image.convert("RGB")

@@ -10,12 +10,13 @@ import os
 from typing import Any
 
 from facevlm.errors import FacevlmError
-from facevlm.eval.models.base import ChatModel, ModelSpec, to_rgb, torch_fingerprint
+from facevlm.eval.models.base import ChatModel, ModelSpec, torch_fingerprint
+from facevlm.image import open_image
 
 
 def image_data_url(image: Any) -> str:
     buf = io.BytesIO()
-    to_rgb(image).save(buf, format="PNG")
+    open_image(image).save(buf, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
@@ -25,8 +26,12 @@ class OpenAIChat(ChatModel):
     def __init__(self, spec: ModelSpec):
         import openai
 
-        self.client = openai.OpenAI(base_url=spec.url, api_key=os.environ.get(spec.api_key_env, "EMPTY"),
-                                    timeout=float(spec.options.get("timeout", 120)), max_retries=1)
+        self.client = openai.OpenAI(
+            base_url=spec.url,
+            api_key=os.environ.get(spec.api_key_env, "EMPTY"),
+            timeout=float(spec.options.get("timeout", 120)),
+            max_retries=1,
+        )
         self._openai = openai
         self.name, self.pretrained = spec.name, spec.model
         self.model_id, self.max_tokens = spec.model, spec.max_new_tokens
@@ -36,12 +41,19 @@ class OpenAIChat(ChatModel):
         return hashlib.sha256(f"{self.url}|{self.model_id}".encode()).hexdigest()[:16]
 
     def answer(self, image: Any, question: str) -> tuple[str, int]:
-        messages = [{"role": "user", "content": [
-            {"type": "image_url", "image_url": {"url": image_data_url(image)}},
-            {"type": "text", "text": question}]}]
+        messages = [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": {"url": image_data_url(image)}},
+                    {"type": "text", "text": question},
+                ],
+            }
+        ]
         try:
-            resp = self.client.chat.completions.create(model=self.model_id, messages=messages,
-                                                       max_tokens=self.max_tokens, temperature=0.0)
+            resp = self.client.chat.completions.create(
+                model=self.model_id, messages=messages, max_tokens=self.max_tokens, temperature=0.0
+            )
         except self._openai.OpenAIError as exc:
             raise FacevlmError(f"model {self.name}: chat request to {self.url} failed: {exc}") from None
         text = resp.choices[0].message.content or ""
@@ -74,10 +86,10 @@ class InProcessChat(ChatModel):
     def answer(self, image: Any, question: str) -> tuple[str, int]:
         messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
         prompt = self.processor.apply_chat_template(messages, add_generation_prompt=True)
-        inputs = self.processor(text=prompt, images=[to_rgb(image)], return_tensors="pt")
+        inputs = self.processor(text=prompt, images=[open_image(image)], return_tensors="pt")
         with self._torch.inference_mode():
             out = self.model.generate(**inputs, max_new_tokens=self.max_tokens, do_sample=False)
-        new = out[0, inputs["input_ids"].shape[1]:]
+        new = out[0, inputs["input_ids"].shape[1] :]
         return self.processor.decode(new, skip_special_tokens=True), int(new.numel())
 
 

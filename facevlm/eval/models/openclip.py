@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from facevlm.errors import FacevlmError
-from facevlm.eval.models.base import EmbeddingModel, ModelSpec, to_rgb, torch_fingerprint
+from facevlm.eval.models.base import EmbeddingModel, ModelSpec, torch_fingerprint
 
 # Parameters that map tower features into the shared space, across open_clip tower types
 # (built-in CLIP towers, timm image towers, HF text towers).
@@ -57,27 +58,31 @@ def reset_projections(model: Any, seed: int) -> list[str]:
 
 
 class OpenClipModel(EmbeddingModel):
-    def __init__(self, model: Any, preprocess: Any, tokenizer: Any, name: str, pretrained: str,
-                 batch_size: int = 32):
-        import torch
+    """An open_clip model encoded by `facevlm.clip.inference`, the one FaceCLIP encoder: the harness
+    scores exactly the embeddings FaceCLIP, the gallery and the gateway compute (same image opener,
+    preprocessing, batching, normalisation)."""
 
+    def __init__(self, model: Any, preprocess: Any, tokenizer: Any, name: str, pretrained: str, batch_size: int = 32):
         self.model = model.eval()
         self.preprocess, self.tokenizer = preprocess, tokenizer
         self.name, self.pretrained, self.batch_size = name, pretrained, batch_size
-        self._torch = torch
-        self._fp = torch_fingerprint(self.model, extra=name)
+        self._fp = torch_fingerprint(self.model, extra=f"{name}|clip.inference")
 
     def fingerprint(self) -> str:
         return self._fp
 
-    def _encode_images(self, images: Sequence[Any]) -> np.ndarray:
-        x = self._torch.stack([self.preprocess(to_rgb(im)) for im in images])
-        with self._torch.inference_mode():
-            return self.model.encode_image(x).float().numpy()
+    def encode_images(self, images: Sequence[Any], progress: bool = False) -> np.ndarray:
+        from tqdm import tqdm
 
-    def _encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        with self._torch.inference_mode():
-            return self.model.encode_text(self.tokenizer(list(texts))).float().numpy()
+        from facevlm.clip.inference import encode_images
+
+        items = tqdm(images, desc=f"{self.name} images", disable=not progress, leave=False)
+        return encode_images(self.model, self.preprocess, items, self.batch_size).numpy()
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        from facevlm.clip.inference import encode_texts
+
+        return encode_texts(self.model, self.tokenizer, list(texts)).numpy()
 
 
 def load_open_clip(spec: ModelSpec) -> OpenClipModel:
@@ -89,7 +94,11 @@ def load_open_clip(spec: ModelSpec) -> OpenClipModel:
     if spec.config is not None:
         register_config(spec.model, spec.config)
     pretrained = spec.pretrained
-    if pretrained and not Path(pretrained).exists() and pretrained not in open_clip.list_pretrained_tags_by_model(spec.model):
+    if (
+        pretrained
+        and not Path(pretrained).exists()
+        and pretrained not in open_clip.list_pretrained_tags_by_model(spec.model)
+    ):
         from facevlm.assets import resolve
 
         pretrained = str(resolve(pretrained))
@@ -98,8 +107,9 @@ def load_open_clip(spec: ModelSpec) -> OpenClipModel:
         model, _, preprocess = open_clip.create_model_and_transforms(spec.model, pretrained=pretrained or None)
         tokenizer = open_clip.get_tokenizer(spec.model)
     except (RuntimeError, FileNotFoundError, ValueError) as exc:
-        raise FacevlmError(f"model {spec.name}: open_clip could not load {spec.model} ({pretrained}): "
-                           f"{str(exc).splitlines()[0]}") from None
+        raise FacevlmError(
+            f"model {spec.name}: open_clip could not load {spec.model} ({pretrained}): {str(exc).splitlines()[0]}"
+        ) from None
     if spec.reset_projections:
         reset_projections(model, spec.seed)
     label = (pretrained or "random-init") + ("+reset-proj" if spec.reset_projections else "")
@@ -114,19 +124,26 @@ def load_facevlm_clip(spec: ModelSpec) -> OpenClipModel:
     the untrained model."""
     import torch
 
-    try:
-        from facevlm.clip import create, load
-    except ImportError as exc:
-        raise FacevlmError(f"model {spec.name}: facevlm.clip is not available in this build ({exc})") from None
+    from facevlm.clip import create, load
+
     ref = spec.pretrained or spec.model or "facevlm-clip-small"
     if spec.reset_projections:
         torch.manual_seed(spec.seed)
         built = create(spec.model or "facevlm-clip-small")
-        return OpenClipModel(built.model, built.preprocess, built.tokenizer, spec.name,
-                             f"{built.name}:pretrained-towers+untrained-proj(seed={spec.seed})", spec.batch_size)
+        return OpenClipModel(
+            built.model,
+            built.preprocess,
+            built.tokenizer,
+            spec.name,
+            f"{built.name}:pretrained-towers+untrained-proj(seed={spec.seed})",
+            spec.batch_size,
+        )
     wrapper = load(ref)
     if not (Path(wrapper.source).is_dir() or wrapper.source.startswith("hf-hub:")):
-        raise FacevlmError(f"model {spec.name}: no trained FaceCLIP checkpoint for {ref!r} (looked in "
-                           f"$FACEVLM_HOME/models/{ref}); train one with `facevlm finetune` or give a folder")
-    return OpenClipModel(wrapper.model, wrapper.preprocess, wrapper.tokenizer, spec.name, wrapper.source,
-                         spec.batch_size)
+        raise FacevlmError(
+            f"model {spec.name}: no trained FaceCLIP checkpoint for {ref!r} (looked in "
+            f"$FACEVLM_HOME/models/{ref}); train one with `facevlm finetune` or give a folder"
+        )
+    return OpenClipModel(
+        wrapper.model, wrapper.preprocess, wrapper.tokenizer, spec.name, wrapper.source, spec.batch_size
+    )

@@ -4,7 +4,8 @@ text, so it is deterministic, cacheable, and scores exactly at chance: the floor
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

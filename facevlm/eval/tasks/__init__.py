@@ -113,7 +113,15 @@ class Context:
         groups: dict[str, Any] = {}
         main = parts[0]
         if main.groups and headline in main_point:
-            groups = fairness(narrow(main.fn, headline, main.items), main.items, main.groups, headline, self.n_boot, self.seed, self.min_group_size)
+            groups = fairness(
+                narrow(main.fn, headline, main.items),
+                main.items,
+                main.groups,
+                headline,
+                self.n_boot,
+                self.seed,
+                self.min_group_size,
+            )
         return TaskResult(task, dataset, headline, metrics, ci, groups, int(len(main.items)), parts, extra or {})
 
     def group_labels(self, data: Any, extra: tuple[str, ...] = ()) -> dict[str, np.ndarray]:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import os
 import platform
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +36,7 @@ def run(model: Any, data: Any, cfg: Any, ctx: Context) -> list[TaskResult]:
         state = {"tokens": 0}
 
         def chat() -> None:
-            state["tokens"] = sum(model.answer(im, question)[1] for im in images[:cfg.n_queries])
+            state["tokens"] = sum(model.answer(im, question)[1] for im in images[: cfg.n_queries])
 
         seconds = _median_time(chat, cfg.repeats)
         metrics["tokens_per_s"] = state["tokens"] / seconds
@@ -46,10 +47,10 @@ def run(model: Any, data: Any, cfg: Any, ctx: Context) -> list[TaskResult]:
         gallery = ctx.image_embeddings(model, data)
         k = min(10, len(gallery))
         if getattr(model, "has_text", False):
-            queries = [c[0] for c in data.captions if c][:cfg.n_queries] or ["a photo of a smiling person"]
+            queries = [c[0] for c in data.captions if c][: cfg.n_queries] or ["a photo of a smiling person"]
             encode = lambda q: model.encode_texts([q])  # noqa: E731
         else:
-            queries = images[:cfg.n_queries]
+            queries = images[: cfg.n_queries]
             encode = lambda q: model.encode_images([q])  # noqa: E731
 
         def search() -> None:
@@ -59,9 +60,22 @@ def run(model: Any, data: Any, cfg: Any, ctx: Context) -> list[TaskResult]:
 
         metrics["ms_per_query"] = 1000.0 * _median_time(search, cfg.repeats) / len(queries)
         metrics["gallery_size"] = float(len(gallery))
-    return [TaskResult(TASK, data.name, next(iter(metrics)), metrics, {}, {}, n,
-                       extra={"repeats": cfg.repeats, "host": f"{platform.machine()} x{os.cpu_count()} cpus",
-                              "torch_threads": _torch_threads()})]
+    return [
+        TaskResult(
+            TASK,
+            data.name,
+            next(iter(metrics)),
+            metrics,
+            {},
+            {},
+            n,
+            extra={
+                "repeats": cfg.repeats,
+                "host": f"{platform.machine()} x{os.cpu_count()} cpus",
+                "torch_threads": _torch_threads(),
+            },
+        )
+    ]
 
 
 def _torch_threads() -> int | None:

@@ -47,8 +47,10 @@ def protocol_pairs(data: Any, labelled: np.ndarray, pairs_file: str) -> tuple[np
         a = f"lfw/{p.name1}/{p.name1}_{p.index1:04d}.jpg"
         b = f"lfw/{p.name2}/{p.name2}_{p.index2:04d}.jpg"
         if a not in position or b not in position:
-            raise FacevlmError(f"{pairs_file}: pair ({a}, {b}) is not in dataset {data.name} [{data.split}]; "
-                               "load the split the pairs file belongs to")
+            raise FacevlmError(
+                f"{pairs_file}: pair ({a}, {b}) is not in dataset {data.name} [{data.split}]; "
+                "load the split the pairs file belongs to"
+            )
         i.append(position[a])
         j.append(position[b])
     return np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64)
@@ -71,7 +73,16 @@ def run(model: Any, data: Any, cfg: Any, ctx: Context) -> list[TaskResult]:
     hit_full = np.zeros(len(labelled))
     hit_full[queries] = hits
     groups = {a: v[labelled] for a, v in ctx.group_labels(data).items()}
-    parts = [Part(mean_fn(hit_full, "rank1"), queries, groups),
-             Part(verification_fn(scores, genuine, tuple(cfg.fars)), np.arange(len(scores)))]
-    return [ctx.score(TASK, data.name, cfg.headline or "rank1", parts,
-                      {"n_pairs": int(len(scores)), "n_genuine": int(genuine.sum()), "n_queries": int(len(queries))})]
+    parts = [
+        Part(mean_fn(hit_full, "rank1"), queries, groups),
+        Part(verification_fn(scores, genuine, tuple(cfg.fars)), np.arange(len(scores))),
+    ]
+    return [
+        ctx.score(
+            TASK,
+            data.name,
+            cfg.headline or "rank1",
+            parts,
+            {"n_pairs": int(len(scores)), "n_genuine": int(genuine.sum()), "n_queries": int(len(queries))},
+        )
+    ]

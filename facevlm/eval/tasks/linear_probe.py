@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from facevlm.data.schema import VOCABULARY
 from facevlm.eval.datasets import class_labels
 from facevlm.eval.metrics import MetricFn, classification_fn, merged, restricted
 from facevlm.eval.tasks import Context, Part, TaskResult, require
+from facevlm.schema import VOCABULARY
 
 TASK = "linear_probe"
 
@@ -24,8 +24,9 @@ def few_shot_indices(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(out))
 
 
-def fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, n_classes: int, c: float,
-                seed: int) -> np.ndarray:
+def fit_predict(
+    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, n_classes: int, c: float, seed: int
+) -> np.ndarray:
     """[N_test, n_classes] class probabilities (columns of classes unseen in training stay 0)."""
     from sklearn.linear_model import LogisticRegression
 
@@ -59,8 +60,10 @@ def run(model: Any, data: Any, cfg: Any, ctx: Context, train: Any = None) -> lis
         classes = spec.values if spec.kind == "categorical" else ("false", "true")
         tr_items, y_tr = class_labels(train.labels(attribute), classes)
         te_items, y_te = class_labels(data.labels(attribute), classes)
-        require(len(np.unique(y_tr)) >= 2 and len(te_items) > 0,
-                f"linear_probe: {attribute} needs >= 2 classes in {train.name} [{train.split}] and test labels")
+        require(
+            len(np.unique(y_tr)) >= 2 and len(te_items) > 0,
+            f"linear_probe: {attribute} needs >= 2 classes in {train.name} [{train.split}] and test labels",
+        )
         labels_full = np.full(len(data), -1)
         labels_full[te_items] = y_te
         for k in cfg.shots:
@@ -69,14 +72,22 @@ def run(model: Any, data: Any, cfg: Any, ctx: Context, train: Any = None) -> lis
             for seed in seeds:
                 sel = np.arange(len(tr_items)) if k == 0 else few_shot_indices(y_tr, k, seed)
                 probs = np.zeros((len(data), len(classes)))
-                probs[te_items] = fit_predict(x_train_all[tr_items[sel]], y_tr[sel], x_test_all[te_items],
-                                              len(classes), cfg.probe_c, seed)
+                probs[te_items] = fit_predict(
+                    x_train_all[tr_items[sel]], y_tr[sel], x_test_all[te_items], len(classes), cfg.probe_c, seed
+                )
                 seed_fns.append(classification_fn(probs, labels_full, classes))
             tag = "full" if k == 0 else f"{k}shot"
             inner = _mean_over_seeds(seed_fns, f"{attribute}/{tag}/")
             fns.append(restricted(inner, labels_full >= 0))
             headline = headline or f"{attribute}/{tag}/balanced_accuracy"
     part = Part(merged(fns), np.arange(len(data)), ctx.group_labels(data))
-    results.append(ctx.score(TASK, data.name, cfg.headline or headline, [part],
-                             {"attributes": attributes, "shots": list(cfg.shots), "train_n": len(train)}))
+    results.append(
+        ctx.score(
+            TASK,
+            data.name,
+            cfg.headline or headline,
+            [part],
+            {"attributes": attributes, "shots": list(cfg.shots), "train_n": len(train)},
+        )
+    )
     return results

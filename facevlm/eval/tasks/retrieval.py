@@ -45,5 +45,12 @@ def run(model: Any, data: Any, cfg: Any, ctx: Context) -> list[TaskResult]:
     groups = {a: v[keep] for a, v in ctx.group_labels(data).items()}
     # image->text first: its queries are images, so fairness groups (attributes of images) apply.
     parts = [Part(i2t, np.arange(len(keep)), groups), Part(t2i, np.arange(len(texts)))]
-    return [ctx.score(TASK, data.name, cfg.headline or "text_retrieval_recall@1", parts,
-                      {"n_texts": len(texts), "n_images": int(len(keep))})]
+    return [
+        ctx.score(
+            TASK,
+            data.name,
+            cfg.headline or "text_retrieval_recall@1",
+            parts,
+            {"n_texts": len(texts), "n_images": int(len(keep))},
+        )
+    ]

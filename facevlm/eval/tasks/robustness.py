@@ -5,8 +5,9 @@ the item space, so the bootstrap CIs, and paired comparisons between models, are
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -25,11 +26,11 @@ def _blur(im: Any, s: int, rng: np.random.Generator) -> Any:
 
 
 def _jpeg(im: Any, s: int, rng: np.random.Generator) -> Any:
-    from PIL import Image
+    from facevlm.image import open_image
 
     buf = io.BytesIO()
     im.save(buf, format="JPEG", quality=[40, 15, 5][s - 1])
-    return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+    return open_image(buf.getvalue())
 
 
 def _downscale(im: Any, s: int, rng: np.random.Generator) -> Any:
@@ -53,7 +54,10 @@ def _occlusion(im: Any, s: int, rng: np.random.Generator) -> Any:
 
 
 CORRUPTIONS: dict[str, Callable[[Any, int, np.random.Generator], Any]] = {
-    "blur": _blur, "jpeg": _jpeg, "downscale": _downscale, "occlusion": _occlusion,
+    "blur": _blur,
+    "jpeg": _jpeg,
+    "downscale": _downscale,
+    "occlusion": _occlusion,
 }
 
 
@@ -93,6 +97,17 @@ def run(model: Any, data: Any, cfg: Any, ctx: Context) -> list[TaskResult]:
         return out
 
     part = Part(fn, clean.parts[0].items, {a: v for a, v in ctx.group_labels(data).items()})
-    return [ctx.score(TASK, data.name, f"mean_corrupted/{key}", [part],
-                      {"inner": cfg.inner, "metric": key, "corruptions": list(cfg.corruptions),
-                       "severities": list(cfg.severities)})]
+    return [
+        ctx.score(
+            TASK,
+            data.name,
+            f"mean_corrupted/{key}",
+            [part],
+            {
+                "inner": cfg.inner,
+                "metric": key,
+                "corruptions": list(cfg.corruptions),
+                "severities": list(cfg.severities),
+            },
+        )
+    ]

@@ -1,74 +1,145 @@
-"""VQA for chat models: questions built from each face's ground-truth attributes, answered in-process
-or through any OpenAI-compatible endpoint, scored by normalised-answer accuracy per question type.
-Sensitive attributes are asked about only when a suite names them (schema.SENSITIVE)."""
+"""VQA for chat models: each face is asked about its ground-truth attributes in the data engine's
+HELD-OUT question wordings, and each reply is graded by the data engine's fact checker.
+
+One wording table per purpose: the questions are `facevlm.data.qa_templates`' held-out templates (never
+seen in tuning data, so the score measures generalisation to new phrasings), asked through the same
+builders that write the training turns; the grader is `facevlm.data.facts.check`, the contract every
+caption and QA answer is generated against, so any phrasing the lexicon accepts ("grinning", "blonde
+hair", "they seem to be smiling") is right and any that contradicts a label is wrong. A yes/no reply is
+read as the asked clause (negated for "no") followed by the reply, so "No, they have brown hair" asserts
+both. Binary attributes get yes/no questions (answer "yes" when the label is true), categorical ones
+open questions. Sensitive attributes are asked about only when a suite names them (schema.SENSITIVE);
+concepts the data engine never asks about (skin tone, race) have no held-out question and are refused.
+"""
 
 from __future__ import annotations
 
+import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from facevlm.clip.prompts import binary_phrases
-from facevlm.data.schema import SENSITIVE, VOCABULARY
-from facevlm.eval.metrics import answer_correct, grouped_accuracy_fn
+from facevlm.data.caption import clause, record_rng
+from facevlm.data.facts import LEXICON, CheckResult, Fact, check, extract_facts, phrases
+from facevlm.data.qa_templates import TEMPLATES, UNASKED, open_question_text, yes_no_question
+from facevlm.errors import FacevlmError
+from facevlm.eval.metrics import grouped_accuracy_fn, normalize_answer
 from facevlm.eval.tasks import Context, Part, TaskResult, require
+from facevlm.schema import SENSITIVE, VOCABULARY, AttributeValue
 
 TASK = "vqa"
 
-OPEN_QUESTIONS: dict[str, str] = {
-    "expression": "What is the facial expression of this person? Answer with one word: {values}.",
-    "age_group": "Which age group does this person appear to be in? Answer with one of: {values}.",
-    "hair_color": "What colour is this person's hair? Answer with one word: {values}.",
-    "hair_length": "How long is this person's hair? Answer with one word: {values}.",
-    "gender_presentation": "Does this person present as feminine or masculine? Answer with one word.",
-    "skin_tone": "On a scale from 1 (lightest) to 6 (darkest), what is this person's apparent skin tone? "
-                 "Answer with one number.",
-}
-SYNONYMS: dict[str, tuple[str, ...]] = {
-    "surprise": ("surprised",), "anger": ("angry",), "disgust": ("disgusted",), "fear": ("fearful", "afraid", "scared"),
-    "happy": ("happiness", "smiling"), "sad": ("sadness",), "neutral": ("calm",), "blond": ("blonde",),
-    "gray": ("grey",),
-}
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The question config of evaluation: held-out templates; sensitive concepts may be asked when named."""
+
+    heldout: bool = True
+    sensitive: bool = True
 
 
 @dataclass
 class Question:
     item: int
     kind: str  # question type = attribute name
+    template: str  # qa_templates id, "<kind>.h<n>"
     text: str
-    answers: tuple[str, ...]
+    truth: Fact  # what the label says
+    known: list[Fact]  # every confident fact of the face: a reply may not contradict any
+    asked: Fact | None = None  # yes/no questions: the fact asked about
+    answer: str = ""  # the expected short answer: "yes" / "no" / the labelled value
 
 
-def build_questions(data: Any, attributes: list[str]) -> list[Question]:
-    out = []
-    for attribute in attributes:
-        spec = VOCABULARY[attribute]
-        for i, value in enumerate(data.labels(attribute)):
-            if not value:
+def label_fact(attribute: str, value: str) -> Fact | None:
+    """The fact a ground-truth label states, as the data engine reads it (facts.extract_facts)."""
+    facts, _ = extract_facts([AttributeValue(attribute, value)], sensitive=True)
+    return facts[0] if facts else None
+
+
+def asked_fact(attribute: str) -> Fact | None:
+    """What a yes/no question about binary `attribute` asks: the positive side of its concept
+    (No_Beard asks about a beard; Black_Hair about black hair)."""
+    fact = label_fact(attribute, "true")
+    if fact is None:
+        return None
+    return replace(fact, value="true", positive=True) if LEXICON[fact.concept][0] == "binary" else fact
+
+
+def askable(attribute: str) -> bool:
+    """Whether the held-out templates have a question for `attribute` (the data engine's rules: no
+    UNASKED concept, a stated phrase for yes/no, an "open.<concept>" kind for open questions)."""
+    spec = VOCABULARY.get(attribute)
+    if spec is None or spec.kind == "numeric":
+        return False
+    fact = asked_fact(attribute) if spec.kind == "binary" else label_fact(attribute, spec.values[0])
+    if fact is None or fact.concept in UNASKED:
+        return False
+    return bool(phrases(fact)[0]) if spec.kind == "binary" else f"open.{fact.concept}" in TEMPLATES
+
+
+def polarity(reply: str) -> str | None:
+    """ "yes" / "no" when the reply opens with one (or a synonym: "yeah", "nope"...), else None."""
+    words = normalize_answer(reply).split()
+    return words[0] if words and words[0] in ("yes", "no") else None
+
+
+def statement(reply: str, q: Question) -> str:
+    """The reply as text the fact checker reads: a leading yes/no to a yes/no question becomes the
+    asked clause, negated for no ("they are smiling. Yes, I think so.")."""
+    said = polarity(reply) if q.asked is not None else None
+    if said is None:
+        return reply
+    return f"{clause(q.asked, random.Random(0), negate=said == 'no')}. {reply}"
+
+
+def grade(reply: str, q: Question) -> CheckResult:
+    """facts.check on the reply: the labelled fact must be stated and no known fact contradicted.
+    Not strict: a reply may mention things the labels are silent about."""
+    return check(statement(reply, q), [q.truth], q.known, strict=False)
+
+
+def _face_facts(data: Any, item: int) -> tuple[list[Fact], set[str]]:
+    attrs = [AttributeValue(a, v[item]) for a, v in data.attributes.items() if a in VOCABULARY and v[item]]
+    return extract_facts(attrs, sensitive=True)
+
+
+def build_questions(data: Any, attributes: list[str], seed: int = 0) -> list[Question]:
+    """One question per labelled (face, attribute); faces whose labels conflict on the concept are
+    left out (the data engine says nothing about such a concept either)."""
+    bad = [a for a in attributes if not askable(a)]
+    if bad:
+        raise FacevlmError(f"vqa: no held-out question for {', '.join(bad)} in facevlm/data/qa_templates.py")
+    out: list[Question] = []
+    for i in range(len(data)):
+        known, conflicted = _face_facts(data, i)
+        for attribute in attributes:
+            value = data.labels(attribute)[i]
+            truth = label_fact(attribute, value) if value else None
+            if truth is None or truth.concept in conflicted:
                 continue
-            if spec.kind == "binary":
-                pos, _ = binary_phrases(attribute)
-                text = f"Does this photo show {pos}? Answer yes or no."
-                answers: tuple[str, ...] = ("yes",) if value == "true" else ("no",)
+            rng = record_rng(seed, data.ids[i], f"vqa:{attribute}")
+            if VOCABULARY[attribute].kind == "binary":
+                asked = asked_fact(attribute)
+                assert asked is not None  # askable()
+                tid, text = yes_no_question(asked, HeldOut(), rng)
+                yes = (truth.concept, truth.value, truth.positive) == (asked.concept, asked.value, asked.positive)
+                out.append(Question(i, attribute, tid, text, truth, known, asked, "yes" if yes else "no"))
             else:
-                text = OPEN_QUESTIONS.get(attribute, f"What is this person's {attribute.replace('_', ' ')}? "
-                                          "Answer with one of: {values}.").format(values=", ".join(spec.values))
-                answers = (value, *SYNONYMS.get(value, ()))
-            out.append(Question(i, attribute, text, answers))
+                tid, text = open_question_text(truth.concept, HeldOut(), rng)
+                out.append(Question(i, attribute, tid, text, truth, known, answer=value))
     return out
 
 
 def default_attributes(data: Any) -> list[str]:
-    return [a for a in data.attributes if a in VOCABULARY and VOCABULARY[a].kind != "numeric"
-            and a not in SENSITIVE and (data.labels(a) != "").any()]
+    return [a for a in data.attributes if a not in SENSITIVE and askable(a) and (data.labels(a) != "").any()]
 
 
 def run(model: Any, data: Any, cfg: Any, ctx: Context) -> list[TaskResult]:
     require(hasattr(model, "answer"), f"model {model.name} is not a chat model")
     attributes = list(cfg.attributes) or default_attributes(data)
-    questions = build_questions(data, attributes)
+    questions = build_questions(data, attributes, ctx.seed)
     require(bool(questions), f"dataset {data.name} has no labelled attributes to ask about")
     if cfg.max_items and len(questions) > cfg.max_items:
         rng = np.random.default_rng(ctx.seed)
@@ -79,9 +150,20 @@ def run(model: Any, data: Any, cfg: Any, ctx: Context) -> list[TaskResult]:
         reply, n_tokens = model.answer(data.images[q.item], q.text)
         seconds += time.perf_counter() - start
         tokens += n_tokens
-        correct.append(answer_correct(reply, q.answers))
-        replies.append({"id": data.ids[q.item], "type": q.kind, "question": q.text, "reply": reply,
-                        "answers": list(q.answers), "correct": correct[-1]})
+        result = grade(reply, q)
+        correct.append(result.ok)
+        replies.append(
+            {
+                "id": data.ids[q.item],
+                "type": q.kind,
+                "template": q.template,
+                "question": q.text,
+                "reply": reply,
+                "answer": q.answer,
+                "correct": result.ok,
+                "why": result.reason(),
+            }
+        )
     kinds = np.asarray([q.kind for q in questions], dtype=object)
     item_of = np.asarray([q.item for q in questions])
     groups = {a: v[item_of] for a, v in ctx.group_labels(data).items()}

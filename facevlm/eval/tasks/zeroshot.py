@@ -14,11 +14,11 @@ import numpy as np
 import torch
 
 from facevlm.clip.inference import build_head
-from facevlm.data.schema import VOCABULARY
 from facevlm.errors import FacevlmError
 from facevlm.eval.metrics import MetricFn, classification_fn, merged, multilabel_fn, prefixed, restricted
 from facevlm.eval.models.base import l2n
 from facevlm.eval.tasks import Context, Part, TaskResult, require
+from facevlm.schema import VOCABULARY
 
 TASK = "zeroshot_classification"
 
@@ -26,15 +26,19 @@ TASK = "zeroshot_classification"
 def default_attributes(data: Any) -> list[str]:
     """Every labelled categorical/binary vocabulary attribute except FairFace's race label (kept out
     of default reports; name it explicitly to score it)."""
-    return [a for a in data.attributes if a in VOCABULARY and VOCABULARY[a].kind != "numeric" and a != "race"
-            and (data.labels(a) != "").any()]
+    return [
+        a
+        for a in data.attributes
+        if a in VOCABULARY and VOCABULARY[a].kind != "numeric" and a != "race" and (data.labels(a) != "").any()
+    ]
 
 
 def _class_embedding(ctx: Context, model: Any, prompts: list[str]) -> torch.Tensor:
     """Mean of the normalised prompt embeddings, renormalised (a prompt ensemble); ctx caches the
     embeddings of each prompt list, so repeated runs and bootstrap resamples do not re-encode text."""
-    return torch.from_numpy(np.ascontiguousarray(l2n(ctx.text_embeddings(model, prompts).mean(axis=0)),
-                                                 dtype=np.float32))
+    return torch.from_numpy(
+        np.ascontiguousarray(l2n(ctx.text_embeddings(model, prompts).mean(axis=0)), dtype=np.float32)
+    )
 
 
 def attribute_scores(model: Any, data: Any, attribute: str, ctx: Context, negative_weight: float) -> np.ndarray:
@@ -53,7 +57,9 @@ def attribute_scores(model: Any, data: Any, attribute: str, ctx: Context, negati
     return scores[:, 0] if head.binary else scores
 
 
-def metric_fn(model: Any, data: Any, attributes: list[str], ctx: Context, negative_weight: float) -> tuple[MetricFn, str]:
+def metric_fn(
+    model: Any, data: Any, attributes: list[str], ctx: Context, negative_weight: float
+) -> tuple[MetricFn, str]:
     """The combined metric function over all images, and its default headline metric."""
     fns: list[MetricFn] = []
     binary = [a for a in attributes if VOCABULARY[a].kind == "binary"]
@@ -72,8 +78,9 @@ def metric_fn(model: Any, data: Any, attributes: list[str], ctx: Context, negati
         headline = headline or f"{attribute}/balanced_accuracy"
     if binary:
         scores = np.stack([attribute_scores(model, data, a, ctx, negative_weight) for a in binary], axis=1)
-        targets = np.stack([np.where(data.labels(a) == "true", 1, np.where(data.labels(a) == "false", 0, -1))
-                            for a in binary], axis=1)
+        targets = np.stack(
+            [np.where(data.labels(a) == "true", 1, np.where(data.labels(a) == "false", 0, -1)) for a in binary], axis=1
+        )
         fns.append(multilabel_fn(scores, targets, binary))
         headline = headline or "mAP"
     return merged(fns), headline

@@ -44,8 +44,7 @@ class VectorBackend(Protocol):
 
     def remove(self, ids: np.ndarray) -> None: ...
 
-    def search(self, queries: np.ndarray, k: int,
-               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(scores [Q, k], ids [Q, k]); missing slots have id -1. `allowed` restricts the result to
         those ids (metadata filters) inside the index rather than by over-fetching."""
         ...

@@ -46,7 +46,11 @@ def build_index(kind: str, dim: int, cfg: BackendConfig, train: np.ndarray | Non
         # k-means cost grows with the sample: 64 points per centroid is inside FAISS's advice (39-256)
         # and trains a 1M-vector, 4000-list index in minutes instead of most of an hour on 2 cores.
         per_list = 64
-        sample = train if n <= per_list * nlist else train[np.random.default_rng(0).choice(n, per_list * nlist, replace=False)]
+        sample = (
+            train
+            if n <= per_list * nlist
+            else train[np.random.default_rng(0).choice(n, per_list * nlist, replace=False)]
+        )
         if n:
             index.train(np.ascontiguousarray(sample))
         index.nprobe = min(cfg.nprobe, nlist)
@@ -108,8 +112,7 @@ class FaissBackend:
         self.index.remove_ids(faiss.IDSelectorBatch(ids))
         self.dirty = True
 
-    def search(self, queries: np.ndarray, k: int,
-               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         queries = as_matrix(queries, self.dim)
         if self.index.ntotal == 0 or (allowed is not None and len(allowed) == 0):
             return (np.full((len(queries), k), -np.inf, np.float32), np.full((len(queries), k), -1, np.int64))
@@ -117,8 +120,11 @@ class FaissBackend:
         if allowed is not None:
             sel = faiss.IDSelectorBatch(as_ids(allowed))
             ivf = faiss.try_extract_index_ivf(self.index)
-            params = (faiss.SearchParametersIVF(sel=sel, nprobe=ivf.nprobe) if ivf is not None
-                      else faiss.SearchParameters(sel=sel))
+            params = (
+                faiss.SearchParametersIVF(sel=sel, nprobe=ivf.nprobe)
+                if ivf is not None
+                else faiss.SearchParameters(sel=sel)
+            )
         scores, ids = self.index.search(queries, k, params=params)
         return scores, ids
 
@@ -130,14 +136,21 @@ class FaissBackend:
         if ivf is None:
             return faiss.vector_to_array(self.index.id_map).astype(np.int64)
         lists = ivf.invlists
-        parts = [faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
-                 for i in range(ivf.nlist) if lists.list_size(i)]
+        parts = [
+            faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
+            for i in range(ivf.nlist)
+            if lists.list_size(i)
+        ]
         return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
 
     def _contents(self) -> tuple[np.ndarray, np.ndarray]:
         """All (ids, vectors) of an IDMap2 index (flat or HNSW keep their vectors)."""
         ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
-        vecs = self.index.index.reconstruct_n(0, self.index.index.ntotal) if len(ids) else np.zeros((0, self.dim), np.float32)
+        vecs = (
+            self.index.index.reconstruct_n(0, self.index.index.ntotal)
+            if len(ids)
+            else np.zeros((0, self.dim), np.float32)
+        )
         return ids, np.asarray(vecs, np.float32)
 
     def rebuild(self, ids: np.ndarray, vectors: np.ndarray, kind: str | None = None) -> None:

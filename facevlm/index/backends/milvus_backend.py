@@ -41,39 +41,55 @@ class MilvusBackend:
             self._create()
 
     def _create(self) -> None:
-        self.client.create_collection(self.name, dimension=self.dim, primary_field_name="id", id_type="int",
-                                      vector_field_name="vector", metric_type="IP", auto_id=False,
-                                      consistency_level="Strong")
+        self.client.create_collection(
+            self.name,
+            dimension=self.dim,
+            primary_field_name="id",
+            id_type="int",
+            vector_field_name="vector",
+            metric_type="IP",
+            auto_id=False,
+            consistency_level="Strong",
+        )
 
     def _check_dim(self) -> None:
         fields = self.client.describe_collection(self.name)["fields"]
         dims = [f["params"].get("dim") for f in fields if f["name"] == "vector"]
         if dims and int(dims[0]) != self.dim:
-            raise FacevlmError(f"Milvus collection {self.name!r} at {self.uri} holds {dims[0]}-d vectors, "
-                               f"the gallery's model gives {self.dim}-d")
+            raise FacevlmError(
+                f"Milvus collection {self.name!r} at {self.uri} holds {dims[0]}-d vectors, "
+                f"the gallery's model gives {self.dim}-d"
+            )
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         ids, vectors = as_ids(ids), as_matrix(vectors, self.dim)
         for start in range(0, len(ids), BATCH):
-            rows = [{"id": int(i), "vector": v.tolist()}
-                    for i, v in zip(ids[start:start + BATCH], vectors[start:start + BATCH])]
+            rows = [
+                {"id": int(i), "vector": v.tolist()}
+                for i, v in zip(ids[start : start + BATCH], vectors[start : start + BATCH])
+            ]
             self.client.upsert(self.name, rows)  # upsert: re-adding after a crash is idempotent
 
     def remove(self, ids: np.ndarray) -> None:
         ids = as_ids(ids)
         for start in range(0, len(ids), BATCH):
-            self.client.delete(self.name, ids=[int(i) for i in ids[start:start + BATCH]])
+            self.client.delete(self.name, ids=[int(i) for i in ids[start : start + BATCH]])
 
-    def search(self, queries: np.ndarray, k: int,
-               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         queries = as_matrix(queries, self.dim)
         scores = np.full((len(queries), k), -np.inf, np.float32)
         out = np.full((len(queries), k), -1, np.int64)
         if allowed is not None and len(allowed) == 0:
             return scores, out
         expr = "" if allowed is None else f"id in [{','.join(str(int(i)) for i in as_ids(allowed))}]"
-        hits = self.client.search(self.name, data=[q.tolist() for q in queries], limit=k, filter=expr,
-                                  output_fields=["id"], search_params={"metric_type": "IP"})
+        hits = self.client.search(
+            self.name,
+            data=[q.tolist() for q in queries],
+            limit=k,
+            filter=expr,
+            output_fields=["id"],
+            search_params={"metric_type": "IP"},
+        )
         for row, found in enumerate(hits):
             for col, hit in enumerate(found[:k]):
                 out[row, col] = int(hit["id"])

