@@ -10,7 +10,10 @@ bench = lazy_group(
     "bench",
     "Speed/memory benchmarks, each compared with its reference in the same run.",
     {
-        "detect": ("facevlm.vision.bench:bench_detect", "Face detectors on the sample photos: faces found, ms/image."),
+        "detect": (
+            "facevlm.data.detect_bench:bench_detect",
+            "Face detectors: recall on the real labels (--real), ms/image.",
+        ),
         "synth": ("facevlm.data.synth.bench:bench_synth", "Synthetic renderer images/s."),
         "probe": ("facevlm.data.synth.probe:probe_cmd", "Linear probe on frozen MobileNetV2 features of renders."),
         "clip": ("facevlm.clip.bench:bench_clip", "FaceCLIP embedding throughput vs open_clip's own forward."),

@@ -143,17 +143,19 @@ def mark(labels: Path) -> None:
     records = list(real.Real(labels=labels).records("all", summary))
     if len(records) != len(lines):
         sys.exit(f"the adapter gave {len(records)} faces for {len(lines)} labels: {summary.lines()}")
-    ious = real.best_ious(records, FaceDetector(DetectorConfig(landmarks=False)))
+    config = DetectorConfig(landmarks=False)
+    ious = real.best_ious(records, FaceDetector(config))
+    shipped = (
+        f"shipped detector (DetectorConfig() defaults: {config.backend}, {config.input_size} px input, "
+        f"confidence >= {config.min_confidence:g})"
+    )
     for record, iou in zip(records, ious):
         obj = lines[record.meta["label_index"] - 1]
         obj["detector_miss"] = iou < MATCH_IOU
         obj.pop("detector_note", None)
         if obj["detector_miss"]:
-            obj["detector_note"] = (
-                f"shipped detector (DetectorConfig() defaults: ssd, 300 px input, confidence "
-                f">= 0.5): best IoU {iou:.3f}"
-                if iou > 0
-                else "shipped detector (DetectorConfig() defaults): no detection overlaps this box"
+            obj["detector_note"] = f"{shipped}: " + (
+                f"best IoU {iou:.3f}" if iou > 0 else "no detection overlaps this box"
             )
     _write(lines, labels)
     print(f"{sum(o['detector_miss'] for o in lines)} of {len(lines)} faces missed at IoU >= {MATCH_IOU}")

@@ -188,5 +188,14 @@ class TextCache:
         return len(self._items)
 
 
+def _default_cache_size() -> int:
+    raw = os.environ.get(TEXT_CACHE_ENV, "")
+    try:
+        return int(raw) if raw else DEFAULT_TEXT_CACHE_SIZE
+    except ValueError:
+        raise FacevlmError(f"${TEXT_CACHE_ENV}={raw!r} is not a number of texts") from None
+
+
 DEFAULT_TEXT_CACHE_SIZE = 4096  # texts; 256-d float32 rows: ~4 MiB
-TEXT_CACHE = TextCache(DEFAULT_TEXT_CACHE_SIZE)  # the process's cache, shared by every FaceCLIP (keys hold the model)
+TEXT_CACHE_ENV = "FACEVLM_TEXT_CACHE_SIZE"  # 0 switches the process-wide cache off (e.g. a "before" benchmark)
+TEXT_CACHE = TextCache(_default_cache_size())  # the process's cache, shared by every FaceCLIP (keys hold the model)

@@ -105,6 +105,14 @@ def load_model(
     return model, train_tf, val_tf, tokenizer, model_cfg
 
 
+def read_calibration(folder: str | Path) -> Any:
+    """The folder's `calibration.json` (facevlm.clip.calibration.Calibration), None when it has none; one
+    fitted for other weights comes back with every attribute unreliable."""
+    from facevlm.clip import calibration
+
+    return calibration.read(folder, Path(folder) / WEIGHTS_FILE)
+
+
 def relocate(folder: str | Path) -> Path:
     """Rewrite a moved folder's text-tower paths so plain open_clip loads it again."""
     folder = Path(folder).resolve()

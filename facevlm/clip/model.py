@@ -42,6 +42,7 @@ class FaceCLIP:
     meta: dict[str, Any] = field(default_factory=dict)
     backend: str = "eager"
     text_cache: backends.TextCache = field(default_factory=lambda: backends.TEXT_CACHE, repr=False)
+    calibration: Any = None  # facevlm.clip.calibration.Calibration from the folder's calibration.json
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -90,14 +91,21 @@ class FaceCLIP:
         return torch.stack(rows) if rows else torch.empty(0, self.embed_dim)
 
     def zero_shot_head(self, attribute: str, **kwargs: Any) -> inference.ZeroShotHead:
-        """`inference.zero_shot_head` with its prompts embedded through the text cache."""
-        return inference.zero_shot_head(self.model, self.tokenizer, attribute, embed=self._ensemble, **kwargs)
+        """`inference.zero_shot_head` with its prompts embedded through the text cache, carrying the
+        model's calibration of `attribute` (fitted for these prompts) so `predict` decides with it."""
+        head = inference.zero_shot_head(self.model, self.tokenizer, attribute, embed=self._ensemble, **kwargs)
+        if self.calibration is not None:
+            from facevlm.clip.calibration import prompts_sha
+
+            head.calibration = self.calibration.get(attribute, prompts_sha(attribute, head.negative_weight))
+        return head
 
     def _ensemble(self, prompts: Sequence[str]) -> torch.Tensor:
         return F.normalize(self.encode_texts(prompts).mean(0), dim=-1)
 
     def classify(self, images: Iterable[Any], attribute: str, **kwargs: Any) -> tuple[list[str], torch.Tensor]:
-        """Zero-shot value of `attribute` for each image, with the softmax over values."""
+        """Zero-shot value of `attribute` for each image, with the probabilities over values (calibrated
+        ones, and "uncertain" for every image of an attribute the calibration found unreliable)."""
         head = self.zero_shot_head(attribute, **kwargs)
         return head.predict(self.encode_images(images))
 
@@ -107,8 +115,11 @@ class FaceCLIP:
         return inference.topk(q, gallery, k)
 
     def save(self, out_dir: str | Path) -> Path:
-        """An open_clip-loadable folder (see facevlm.clip.checkpoint)."""
-        return checkpoint.save_model(self.model, self.tokenizer, self.model_cfg, out_dir, meta=self.meta)
+        """An open_clip-loadable folder (see facevlm.clip.checkpoint), with its calibration."""
+        out = checkpoint.save_model(self.model, self.tokenizer, self.model_cfg, out_dir, meta=self.meta)
+        if self.calibration is not None:
+            self.calibration.save(out)
+        return out
 
 
 def load(
@@ -156,7 +167,8 @@ def load(
         model, train_tf, val_tf, tok, cfg = checkpoint.load_model(folder, device, precision)
         meta_file = folder / checkpoint.META_FILE
         meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
-        return FaceCLIP(model, val_tf, tok, cfg, str(folder), train_tf, meta, **extra)
+        calibration = checkpoint.read_calibration(folder)
+        return FaceCLIP(model, val_tf, tok, cfg, str(folder), train_tf, meta, calibration=calibration, **extra)
     if folder.exists() or "/" in ref:
         raise FacevlmError(f"{ref}: no such FaceCLIP folder (a folder with {checkpoint.CONFIG_FILE})")
     from facevlm.clip import factory

@@ -1,9 +1,11 @@
 """`facevlm data detect`: find the faces in whole-image records, one record per kept face.
 
-Records that already have a box (datasets distributed as face crops or with boxes) pass through
-untouched. For the others the detector runs once per image; faces are kept by the FaceCaption-15M rule
-(shorter side > 128 px at confidence > 0.98 by default) and every drop is counted by reason, so a user can
-see what a filter costs before training on the result.
+Records that already have a box (datasets distributed as face crops or with boxes, hand-labelled photos)
+are not detected again; when landmarks are on and such a record has none, the 5 landmarks are found
+inside its box by the same predictor and stored as a detected face's are (pseudo: `meta.landmark_origin`),
+so a hand-boxed face aligns like a detected one. For the others the detector runs once per image; faces
+are kept by the FaceCaption-15M rule (shorter side > 128 px at confidence > 0.98 by default) and every drop
+is counted by reason, so a user can see what a filter costs before training on the result.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import click
 
 from facevlm.batching import batched
 from facevlm.schema import FaceRecord
-from facevlm.vision.detect import DetectorConfig
+from facevlm.vision.detect import LANDMARK_FORMAT, DetectorConfig
 
 DETECTOR_NAMES = {"ssd": "opencv-ssd-res10", "hog": "dlib-hog", "mmod": "dlib-mmod"}
+LANDMARK_ORIGIN = "pseudo"  # every stored landmark comes from dlib's predictor, never from a hand
 
 
 def facecaption_rule(**overrides) -> DetectorConfig:
@@ -31,16 +34,22 @@ def facecaption_rule(**overrides) -> DetectorConfig:
 class DetectSummary:
     images: int = 0  # records without a box that went through the detector
     passed_through: int = 0  # records that already had a box
+    landmarked: int = 0  # of those: landmarks found inside their box (they had none)
     kept: int = 0  # face records written
     images_without_faces: int = 0
     dropped: Counter = field(default_factory=Counter)  # reason -> faces
+
+    def to_dict(self) -> dict:
+        """JSON for the dataset's provenance (recipe.json `stages.detect`); `lines` is what `data info` prints."""
+        return {**dataclasses.asdict(self), "dropped": dict(self.dropped), "lines": self.lines()}
 
     def lines(self) -> list[str]:
         drops = ", ".join(f"{k} {v}" for k, v in sorted(self.dropped.items())) or "none"
         return [
             f"images {self.images}: kept {self.kept} faces; dropped faces: {drops}; "
             f"images with no face kept {self.images_without_faces}",
-            f"records passed through (already had a box): {self.passed_through}",
+            f"records passed through (already had a box): {self.passed_through}; "
+            f"landmarks added inside their box: {self.landmarked}",
         ]
 
 
@@ -64,9 +73,19 @@ def detect_records(
         for record in batch:
             if record.box is not None:
                 summary.passed_through += 1
-                yield record
+                yield (
+                    _with_landmarks(record, pipeline, summary) if config.landmarks and not record.landmarks else record
+                )
             else:
                 yield from _face_records(record, next(found), config, summary)
+
+
+def _with_landmarks(record: FaceRecord, pipeline, summary: DetectSummary) -> FaceRecord:
+    """`record` with the 5 landmarks inside its given box (the box itself is left as it was)."""
+    (points,) = pipeline.landmarks_in(record.image, [record.box])
+    summary.landmarked += 1
+    meta = dict(record.meta, landmark_format=LANDMARK_FORMAT, landmark_origin=LANDMARK_ORIGIN)
+    return dataclasses.replace(record, landmarks=points, meta=meta)
 
 
 def _face_records(
@@ -79,7 +98,7 @@ def _face_records(
         summary.kept += 1
         meta = dict(record.meta, detector=DETECTOR_NAMES.get(config.backend, config.backend))
         if len(face.landmarks):
-            meta["landmark_format"] = face.landmark_format
+            meta.update(landmark_format=face.landmark_format, landmark_origin=LANDMARK_ORIGIN)
         yield dataclasses.replace(
             record,
             id=f"{record.id}#{k}",

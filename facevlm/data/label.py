@@ -47,6 +47,32 @@ class LabelSummary:
     uncertain: Counter = field(default_factory=Counter)  # attribute -> below min_prob
     gt_kept: Counter = field(default_factory=Counter)  # attribute -> records whose ground truth was kept
     gt_agree: Counter = field(default_factory=Counter)  # attribute -> expert agrees with ground truth
+    gt_pairs: dict[str, Counter] = field(default_factory=dict)  # attribute -> "truth->expert" -> count
+
+    def agreement(self) -> dict[str, dict]:
+        """Per attribute with ground truth: how often the expert agreed, and the confusion counts: the
+        honest estimate of its pseudo-labels' accuracy on this data, kept in the dataset's recipe.json."""
+        return {
+            name: {
+                "n": n,
+                "agree": self.gt_agree[name],
+                "accuracy": round(self.gt_agree[name] / n, 4),
+                "pairs": dict(self.gt_pairs.get(name, Counter()).most_common()),
+            }
+            for name, n in sorted(self.gt_kept.items())
+            if n
+        }
+
+    def to_dict(self) -> dict:
+        """JSON for the dataset's provenance (recipe.json `stages.label`); `lines` is what `data info` prints."""
+        return {
+            "records": self.records,
+            "labelled": dict(self.labelled),
+            "values": {k: dict(v) for k, v in self.values.items()},
+            "uncertain": dict(self.uncertain),
+            "ground_truth_agreement": self.agreement(),
+            "lines": self.lines(),
+        }
 
     def lines(self) -> list[str]:
         out = [f"records {self.records}"]
@@ -57,7 +83,10 @@ class LabelSummary:
                 f"uncertain {self.uncertain[name]}; ground truth kept {self.gt_kept[name]}"
             )
             if self.gt_kept[name]:
-                line += f" (expert agrees on {self.gt_agree[name]}/{self.gt_kept[name]})"
+                line += (
+                    f" (expert agrees on {self.gt_agree[name]}/{self.gt_kept[name]}, "
+                    f"accuracy {self.gt_agree[name] / self.gt_kept[name]:.3f})"
+                )
             out.append(line)
         return out
 
@@ -105,6 +134,7 @@ def _write(record: FaceRecord, expression, config: LabelConfig, summary: LabelSu
     if current is not None and current.origin == "gt":
         summary.gt_kept[name] += 1
         summary.gt_agree[name] += int(current.value == label.value)
+        summary.gt_pairs.setdefault(name, Counter())[f"{current.value}->{label.value}"] += 1
         return
     if label.prob < config.min_prob:
         summary.uncertain[name] += 1

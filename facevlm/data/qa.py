@@ -4,8 +4,8 @@ This module samples: per face it draws `per_face` question kinds by weight (yes/
 accessories, description, face counting, two-image comparison, gallery retrieval as a `face_search`
 tool call, and 2-3 turn conversations), pairs faces for comparisons (half of them the same identity
 when the stream has one, so same/different is balanced), and renders turns as chat messages. What each
-question and answer says, the held-out templates and the checks that keep answers faithful to the
-labels live in qa_templates.py. Samples are seeded per record id, so they do not depend on order.
+question asks lives in qa_templates.py (with the held-out templates); what each answer says, and the
+checks that keep answers faithful to the labels, in qa_turns.py. Samples are seeded per record id, so they do not depend on order.
 
 Image references in content parts: "<record id>" (that face's crop) and "full:<record id>" (the whole
 source image of that record, for counting); the exporter resolves them. Retrieval by gallery face id
@@ -26,19 +26,8 @@ import click
 
 from facevlm.data.caption import record_rng
 from facevlm.data.facts import DEFAULT_THRESHOLD, extract_facts
-from facevlm.data.qa_templates import (
-    HELDOUT,
-    TEMPLATES,
-    Face,
-    Turn,
-    accessories,
-    compare,
-    count,
-    describe,
-    open_question,
-    retrieval,
-    yes_no,
-)
+from facevlm.data.qa_templates import HELDOUT, TEMPLATES
+from facevlm.data.qa_turns import Face, Turn, accessories, compare, count, describe, open_question, retrieval, yes_no
 from facevlm.data.search_call import SearchCall
 from facevlm.errors import FacevlmError
 from facevlm.schema import FaceRecord

@@ -147,19 +147,28 @@ def _sources(p: Plan, summaries: list[Any]) -> Iterator[FaceRecord]:
             yield from reader
 
 
-def records(p: Plan, summaries: list[Any] | None = None) -> Iterator[FaceRecord]:
-    """The recipe's record stream: sources, then detect, label and caption where enabled."""
+def records(
+    p: Plan, summaries: list[Any] | None = None, stage_summaries: dict[str, Any] | None = None
+) -> Iterator[FaceRecord]:
+    """The recipe's record stream: sources, then detect, label and caption where enabled. The detect and
+    label stages' summaries (what was dropped; how the experts agreed with ground truth) are put in
+    `stage_summaries` by stage name, filled in as the stream is consumed."""
     from facevlm.data.adapters.samples import apply_sample_labels
+    from facevlm.data.detect import DetectSummary
+    from facevlm.data.label import LabelSummary
 
+    stage_summaries = stage_summaries if stage_summaries is not None else {}
     stream: Iterable[FaceRecord] = _sources(p, summaries if summaries is not None else [])
     if "detect" in p.stages:
         func, cfg = p.stages["detect"]
-        stream = func(stream, cfg)
+        stream = func(stream, cfg, stage_summaries.setdefault("detect", DetectSummary()))
     stream = (apply_sample_labels(r) if r.meta.get("sample_labels") else r for r in stream)
-    for name in ("label", "caption"):
-        if name in p.stages:
-            func, cfg = p.stages[name]
-            stream = func(stream, cfg)
+    if "label" in p.stages:
+        func, cfg = p.stages["label"]
+        stream = func(stream, cfg, stage_summaries.setdefault("label", LabelSummary()))
+    if "caption" in p.stages:
+        func, cfg = p.stages["caption"]
+        stream = func(stream, cfg)
     return iter(stream)
 
 
@@ -173,10 +182,10 @@ def run(recipe: Recipe, out: str | Path | None = None, where: str = "") -> Path:
 
     p = plan(recipe, where)
     target = dataset_path(out or recipe.output)
-    start, summaries = time.time(), []
+    start, summaries, stage_summaries = time.time(), [], {}
     # Known length only when every source is synthetic; adapters stream without a count.
     total = sum(len(cfg) for cfg, _ in p.synth) if all(s.synth is not None for s in recipe.sources) else None
-    stream = tqdm(records(p, summaries), total=total, desc=f"build {recipe.name}", unit="face")
+    stream = tqdm(records(p, summaries, stage_summaries), total=total, desc=f"build {recipe.name}", unit="face")
     if recipe.splits is not None:
         raw = target.with_name(target.name + ".unsplit")
         save_records(stream, raw)
@@ -193,6 +202,7 @@ def run(recipe: Recipe, out: str | Path | None = None, where: str = "") -> Path:
         "recipe": asdict(recipe),
         "seconds": round(time.time() - start, 1),
         "sources": [s.to_dict() for s in summaries],
+        "stages": {name: s.to_dict() for name, s in stage_summaries.items()},
         "splits": asdict(split_report) if split_report else None,
         "qa": {"files": qa_report.files, "rows": dict(qa_report.rows), "skipped": dict(qa_report.skipped)}
         if qa_report
@@ -217,6 +227,9 @@ def build(recipe_file: str, out: str | None) -> None:
         f"({', '.join(f'{k} {v}' for k, v in info['splits'].most_common())}) -> {path}"
     )
     provenance = json.loads((path / "recipe.json").read_text())
+    for stage, report in provenance["stages"].items():
+        for line in report["lines"]:
+            click.echo(f"  {stage}: {line}")
     for s in provenance["sources"]:
         if s["skipped"]:
             click.echo(f"  {s['source']} [{s['split']}]: skipped {sum(s['skipped'].values())} ({s['skipped']})")

@@ -165,6 +165,8 @@ def summarize(ds: Any) -> dict[str, Any]:
 def info_cmd(dataset: str, as_json: bool) -> None:
     """Summarise a stored DATASET (name or path): records, sources, splits, attribute counts."""
     summary = summarize(load_records(dataset))
+    provenance = dataset_path(dataset) / "recipe.json"  # a recipe-built dataset: what its stages reported
+    summary["stages"] = json.loads(provenance.read_text()).get("stages", {}) if provenance.is_file() else {}
     if as_json:
         click.echo(json.dumps(summary, indent=2, sort_keys=True))
         return
@@ -176,3 +178,6 @@ def info_cmd(dataset: str, as_json: bool) -> None:
     click.echo("splits:  " + ", ".join(f"{k} {v}" for k, v in summary["splits"].most_common()))
     for name, counts in sorted(summary["attributes"].items()):
         click.echo(f"  {name:<22} " + ", ".join(f"{k} {v}" for k, v in counts.most_common(8)))
+    for stage, report in summary["stages"].items():
+        for line in report.get("lines", []):
+            click.echo(f"{stage}: {line}")

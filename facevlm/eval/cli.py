@@ -50,6 +50,41 @@ def run_cmd(
     )
 
 
+@eval_group.command("calibrate")
+@click.argument("model", default="facevlm-clip-small")
+@click.option("--data", default="real", show_default=True, help="Stored dataset with hand labels (name or path).")
+@click.option("--split", default="train", show_default=True, help="A training split; dev/test/val are refused.")
+@click.option(
+    "--attributes",
+    default="",
+    help="Comma-separated attributes (default: the real set's expression, Smiling, Mouth_Slightly_Open, "
+    "Eyeglasses, No_Beard, Wearing_Hat).",
+)
+@click.option("--folds", type=int, default=5, show_default=True, help="Identity-grouped CV folds.")
+@click.option(
+    "--confidence",
+    type=float,
+    default=0.9,
+    show_default=True,
+    help="How sure the held-out gain over the majority guess must be for an attribute to be asserted.",
+)
+def calibrate_cmd(model: str, data: str, split: str, attributes: str, folds: int, confidence: float) -> None:
+    """Fit MODEL's zero-shot calibration on real labelled faces and write calibration.json into its folder.
+
+    Per attribute: the score threshold (binary) and temperature fitted on DATA[SPLIT], and whether the
+    decisions beat the majority guess on held-out identities; those that do not are answered
+    "uncertain" by FaceCLIP's zero-shot head from then on."""
+    from facevlm.eval.calibrate import CalibrateConfig, calibrate, summary_lines
+
+    cfg = CalibrateConfig(data=data, split=split, folds=folds, confidence=confidence)
+    if attributes:
+        cfg.attributes = _names(attributes)
+    cal, path = calibrate(model, cfg)
+    for line in summary_lines(cal):
+        click.echo(line)
+    click.echo(f"-> {path}")
+
+
 @eval_group.command("report")
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Report directory.")

@@ -38,6 +38,10 @@ class DatasetSpec:
     # Face crop margin (of the box size, each side). Score a FaceCLIP on the crop it was trained on: the
     # default recipe trains at 0.3 (`crop_margin` in its facevlm_clip.json); None = FaceCLIP's default.
     crop_margin: float | None = None
+    # attribute -> dotted path of a boolean in the record's meta, "!" negating it: ground truth a schema
+    # attribute cannot hold, e.g. the real set's "any facial hair" as No_Beard: "!hand_labels.facial_hair"
+    # (the schema only says No_Beard when there is no facial hair at all; data/cards/real.md)
+    meta_labels: dict[str, str] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)  # passed to the source (synth size, adapter options)
 
 
@@ -66,11 +70,29 @@ class EvalDataset:
         return replace(self, images=images, fingerprint=fp)
 
 
+def meta_label(meta: dict[str, Any], path: str) -> str:
+    """"true"/"false" of the boolean at dotted `path` in `meta` ("!" prefix: negated), "" when absent."""
+    negate, keys = path.startswith("!"), path.lstrip("!").split(".")
+    value: Any = meta
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    if not isinstance(value, bool):
+        return ""
+    return "true" if value != negate else "false"
+
+
 def from_records(
-    records: Iterable[Any], name: str, split: str, origin: str = "gt", limit: int = 0, crop_margin: float | None = None
+    records: Iterable[Any],
+    name: str,
+    split: str,
+    origin: str = "gt",
+    limit: int = 0,
+    crop_margin: float | None = None,
+    meta_labels: dict[str, str] | None = None,
 ) -> EvalDataset:
-    """Build an EvalDataset from FaceRecords (ground-truth attributes only unless origin="any"). Faces are
-    cut by the data engine's training crop rule (`facevlm.vision.crop`) with `crop_margin`."""
+    """Build an EvalDataset from FaceRecords (ground-truth attributes only unless origin="any"; `meta_labels`
+    replace attributes by booleans of the record's meta, see DatasetSpec). Faces are cut by the data
+    engine's training crop rule (`facevlm.vision.crop`) with `crop_margin`."""
     from facevlm.data.store import face_crop
     from facevlm.vision.crop import TRAINING_MARGIN
 
@@ -88,16 +110,18 @@ def from_records(
         caps.append(list(rec.captions))
         n = len(ids) - 1
         for a in rec.attributes:
-            if origin == "gt" and a.origin != "gt":
+            if (origin == "gt" and a.origin != "gt") or a.name in (meta_labels or {}):
                 continue
             attrs.setdefault(a.name, [""] * n).append(a.value)
+        for attribute, path in (meta_labels or {}).items():
+            attrs.setdefault(attribute, [""] * n).append(meta_label(rec.meta or {}, path))
         for values in attrs.values():
             if len(values) < len(ids):
                 values.append("")
         h.update(rec.id.encode())
         h.update(hashlib.sha256(np.asarray(crop).tobytes()).digest())
         h.update(repr(sorted((a.name, a.value, a.origin) for a in rec.attributes)).encode())
-        h.update(f"{rec.identity}|{rec.captions}".encode())
+        h.update(f"{rec.identity}|{rec.captions}|{sorted((meta_labels or {}).items())}".encode())
     if not images:
         raise FacevlmError(f"dataset {name} [{split}]: no records")
     return EvalDataset(
@@ -189,7 +213,9 @@ def _synth_records(spec: DatasetSpec, split: str) -> Iterable[Any]:
 def load_dataset(spec: DatasetSpec, split: str | None = None) -> EvalDataset:
     split = spec.split if split is None else split
     limit = spec.train_limit if split == spec.train_split and spec.train_limit else spec.limit
-    return from_records(_records(spec, split), spec.name, split, spec.origin, limit, spec.crop_margin)
+    return from_records(
+        _records(spec, split), spec.name, split, spec.origin, limit, spec.crop_margin, spec.meta_labels
+    )
 
 
 def class_labels(values: np.ndarray, classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

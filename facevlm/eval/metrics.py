@@ -66,7 +66,8 @@ def average_precision(scores: np.ndarray, positives: np.ndarray) -> float:
 
 
 def multilabel_fn(scores: np.ndarray, targets: np.ndarray, names: Sequence[str], threshold: float = 0.0) -> MetricFn:
-    """mAP over attributes and mean per-attribute accuracy (scores > threshold predicts "true").
+    """mAP over attributes and mean per-attribute accuracy (scores > threshold predicts "true"), with
+    each attribute's base rate (`rate/<name>`, what its AP is worth against).
     `targets` [N, A] in {1, 0, -1}; -1 = unlabelled, left out of that attribute only."""
     scores = np.asarray(scores, dtype=np.float64)
     targets = np.asarray(targets)
@@ -82,6 +83,7 @@ def multilabel_fn(scores: np.ndarray, targets: np.ndarray, names: Sequence[str],
             acc = float(np.mean(correct[sel, a]))
             accs.append(acc)
             out[f"acc/{name}"] = acc
+            out[f"rate/{name}"] = float(np.mean(targets[sel, a] == 1))  # base rate: a random ranking's AP
             ap = average_precision(scores[sel, a], targets[sel, a] == 1)
             if not np.isnan(ap):
                 aps.append(ap)

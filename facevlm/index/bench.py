@@ -1,6 +1,13 @@
-"""`facevlm bench search`: text->face query latency on exact galleries, and recall@10 of the approximate
-FAISS indexes (IVF, HNSW) against exact search at 1M vectors. Prints Markdown rows for
-docs/benchmarks.md with the command that produced them; nothing is asserted.
+"""`facevlm bench search`: text->face query latency on exact galleries, in process and through the gateway
+against the cost of its parts, and recall@10 of the approximate FAISS indexes (IVF, HNSW) against exact
+search at 1M vectors. Prints Markdown rows for docs/benchmarks.md with the command that produced them;
+nothing is asserted.
+
+The gateway rows start `facevlm serve RECIPE` on a loopback port with a gallery of N faces and send
+`/v1/faces/search` text queries one at a time; the parts are timed in this process on the same query
+texts: FaceCLIP text encode (a cache miss, the same backend and threads as the gateway) + a raw
+`IndexFlatIP` search of the same N vectors. Every query text is new (numbered), so neither the gateway's
+text cache nor ours hides the encode; a last column gives the gateway on a repeated query (cache hit).
 
 Gallery vectors are random unit vectors: latency depends on the count and dimension, not on what the
 vectors mean. Random data is also the hardest case for ANN recall (no cluster structure), so the
@@ -9,6 +16,7 @@ recall rows are a lower bound for real face embeddings.
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -17,16 +25,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-TEXTS = [
-    "a smiling woman with glasses",
-    "a man with a beard",
-    "a surprised child",
-    "an old man wearing a hat",
-    "a person with long blond hair",
-    "a sad face",
-    "a young person with short black hair",
-    "a neutral face",
-]
+from facevlm.index.loadtest import TEXTS, free_port, peak_rss_mib, prepare, start_gateway, stop_gateway
 
 
 def _pct(values: list[float]) -> tuple[float, float]:
@@ -50,12 +49,12 @@ def latency_rows(model: str, sizes: list[int], queries: int) -> list[str]:
             fill_random(gallery, n)
             searcher = Searcher(gallery, emb)
             total, vector = [], []
-            for i in range(queries + 5):
-                q = emb.texts([TEXTS[i % len(TEXTS)]])
+            for i, text in enumerate(_unique_texts(queries + 5, f"{n}-")):  # new texts: no cache hit
+                q = emb.texts([f"{text}, again"])
                 t1 = time.perf_counter()
                 searcher.gallery.search(q, 10)
                 t2 = time.perf_counter()
-                searcher.run(Query(text=TEXTS[i % len(TEXTS)], top_k=10))
+                searcher.run(Query(text=text, top_k=10))
                 t3 = time.perf_counter()
                 if i >= 5:  # warm-up
                     vector.append((t2 - t1) * 1e3)
@@ -111,6 +110,65 @@ def recall_rows(n: int, dim: int, queries: int, nprobes: list[int], efs: list[in
     return rows
 
 
+def _unique_texts(n: int, tag: str = "") -> list[str]:
+    """`n` query texts never asked before in this run (`tag` tells runs apart), so no text cache answers."""
+    return [f"{TEXTS[i % len(TEXTS)]}, photo {tag}{i}" for i in range(n)]
+
+
+def http_rows(model: str, recipe: str, sizes: list[int], queries: int) -> list[str]:
+    """`/v1/faces/search` p50/p95 through a started gateway vs text encode + raw FAISS, per gallery size."""
+    import faiss
+    import httpx
+
+    from facevlm.index.embed import get_embedder
+    from facevlm.index.synthetic import unit_vectors
+
+    emb = get_embedder(model)
+    rows = []
+    for n in sizes:
+        with tempfile.TemporaryDirectory(prefix="facevlm-bench-") as tmp:
+            galleries = Path(tmp)
+            prepare(galleries, "bench", model, n)  # vectors: unit_vectors(n, dim, seed=0)
+            index = faiss.IndexFlatIP(emb.dim)
+            index.add(unit_vectors(n, emb.dim, seed=0))
+            texts = _unique_texts(queries + 5, f"http-{n}-")
+            parts, encode, http, hit = [], [], [], []
+            port = free_port()
+            proc = start_gateway(recipe, galleries, model, port, galleries / "gateway.log")
+            try:
+                with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+
+                    def call(text: str) -> float:
+                        t0 = time.perf_counter()
+                        res = client.post("/v1/faces/search", json={"gallery": "bench", "query": {"text": text}})
+                        res.raise_for_status()
+                        return (time.perf_counter() - t0) * 1e3
+
+                    for i, text in enumerate(texts):
+                        t0 = time.perf_counter()
+                        q = emb.texts([text])
+                        t1 = time.perf_counter()
+                        index.search(q, 10)
+                        t2 = time.perf_counter()
+                        took = call(text)
+                        repeat = call(texts[0])
+                        if i >= 5:  # warm-up
+                            encode.append((t1 - t0) * 1e3)
+                            parts.append((t2 - t0) * 1e3)
+                            http.append(took)
+                            hit.append(repeat)
+                rss = peak_rss_mib(proc.pid)
+            finally:
+                stop_gateway(proc)
+        (h50, h95), (p50, p95) = _pct(http), _pct(parts)
+        rows.append(
+            f"| {n:,} faces | {h50:.2f} / {h95:.2f} ms | {p50:.2f} / {p95:.2f} ms "
+            f"(encode p50 {float(np.median(encode)):.2f}) | {h50 / p50:.2f} | {float(np.median(hit)):.2f} ms "
+            f"| {rss:.0f} MiB |"
+        )
+    return rows
+
+
 @click.command("search", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--model", default="facevlm-clip-small", show_default=True, help="FaceCLIP for the text queries.")
 @click.option("--sizes", default="10000,100000", show_default=True, help="Gallery sizes for exact latency.")
@@ -120,7 +178,9 @@ def recall_rows(n: int, dim: int, queries: int, nprobes: list[int], efs: list[in
 @click.option("--ann-queries", type=int, default=1000, show_default=True)
 @click.option("--nprobe", default="8,32,128", show_default=True, help="IVF nprobe values to sweep.")
 @click.option("--ef-search", default="64,128,256", show_default=True, help="HNSW efSearch values to sweep.")
-@click.option("--threads", type=int, default=0, help="torch/FAISS threads (0 = library default).")
+@click.option("--threads", type=int, default=0, help="torch/FAISS threads, here and in the gateways (0 = default).")
+@click.option("--gateway/--no-gateway", default=True, show_default=True, help="Also time searches through HTTP.")
+@click.option("--recipe", default="serve/cpu.yaml", show_default=True, help="Gateway recipe for --gateway.")
 def bench_search(
     model: str,
     sizes: str,
@@ -131,6 +191,8 @@ def bench_search(
     nprobe: str,
     ef_search: str,
     threads: int,
+    gateway: bool,
+    recipe: str,
 ) -> None:
     """Search latency (exact) at several gallery sizes and ANN recall@10 vs exact."""
     if threads:
@@ -139,10 +201,19 @@ def bench_search(
 
         torch.set_num_threads(threads)
         faiss.omp_set_num_threads(threads)
+        os.environ["OMP_NUM_THREADS"] = str(threads)  # the started gateways: torch (torch_threads: 0) and FAISS
     click.echo(f"command: facevlm bench search {' '.join(sys.argv[3:])}".rstrip())
     click.echo("| query | gallery | latency | notes |\n|---|---|---|---|")
-    for row in latency_rows(model, [int(s) for s in sizes.split(",") if s], queries):
+    counts = [int(s) for s in sizes.split(",") if s]
+    for row in latency_rows(model, counts, queries):
         click.echo(row)
+    if gateway and counts:
+        click.echo(
+            "\n| gallery | /v1/faces/search p50 / p95 (HTTP) | text encode + raw FAISS p50 / p95 | HTTP ÷ parts (p50) "
+            "| HTTP, repeated query (cache hit) p50 | gateway peak RSS |\n|---|---|---|---|---|---|"
+        )
+        for row in http_rows(model, recipe, counts, queries):
+            click.echo(row)
     if ann_n:
         click.echo("\n| index | vectors | recall | speed | build |\n|---|---|---|---|---|")
         for row in recall_rows(

@@ -25,15 +25,44 @@ import click
 import numpy as np
 
 from facevlm.errors import FacevlmError
-from facevlm.index.bench import TEXTS
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+TEXTS = [
+    "a smiling woman with glasses",
+    "a man with a beard",
+    "a surprised child",
+    "an old man wearing a hat",
+    "a person with long blond hair",
+    "a sad face",
+    "a young person with short black hair",
+    "a neutral face",
+]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def peak_rss_mib(pid: int) -> float:
+    """Peak resident memory (VmHWM) of a live process, MiB; NaN where /proc does not say."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def stop_gateway(proc: subprocess.Popen) -> None:
+    """SIGTERM by PID, SIGKILL after 30 s."""
+    os.kill(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
 
 
 def prepare(galleries: Path, name: str, model: str, faces: int) -> None:
@@ -149,7 +178,7 @@ def load_cmd(
         galleries = Path(tmp.name)
         click.echo(f"building a {faces}-face gallery...", err=True)
         prepare(galleries, gallery, model, faces)
-        port = _free_port()
+        port = free_port()
         proc = start_gateway(recipe, galleries, model, port, galleries / "gateway.log")
         url = f"http://127.0.0.1:{port}"
     elif urlparse(url).hostname not in LOOPBACK:
@@ -159,25 +188,22 @@ def load_cmd(
         t0 = time.monotonic()
         lat, statuses = asyncio.run(run_clients(url, gallery, clients, duration, api_key, faces))
         wall = time.monotonic() - t0
+        rss = peak_rss_mib(proc.pid) if proc is not None else float("nan")
     finally:
         if proc is not None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
+            stop_gateway(proc)
         if tmp is not None:
             tmp.cleanup()
     five = sum(n for s, n in statuses.items() if isinstance(s, int) and s >= 500)
     p50, p95, p99 = (float(np.percentile(lat, q)) if lat else float("nan") for q in (50, 95, 99))
     click.echo(f"command: facevlm bench load {' '.join(sys.argv[3:])}".rstrip())
     click.echo(
-        "| clients | gallery | requests | req/s | p50 | p95 | p99 | 5xx | statuses |\n"
-        "|---|---|---|---|---|---|---|---|---|"
+        "| clients | gallery | requests | req/s | p50 | p95 | p99 | 5xx | statuses | gateway peak RSS |\n"
+        "|---|---|---|---|---|---|---|---|---|---|"
     )
     click.echo(
         f"| {clients} | {faces:,} faces | {len(lat)} | {len(lat) / wall:.1f} | {p50:.0f} ms | {p95:.0f} ms | "
-        f"{p99:.0f} ms | {five} | {dict(statuses)} |"
+        f"{p99:.0f} ms | {five} | {dict(statuses)} | {rss:.0f} MiB |"
     )
     if five:
         raise FacevlmError(f"{five} responses were 5xx")

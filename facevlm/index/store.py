@@ -1,23 +1,21 @@
 """A gallery: one directory holding SQLite metadata, the image store and a vector backend.
 
     <gallery>/gallery.json   model name, embedding dim, backend config (fixed at creation)
-    <gallery>/meta.sqlite    images, faces (+ each face's embedding as a blob), attributes  [WAL]
-    <gallery>/images|crops|thumbs/…                                             [files.py]
-    <gallery>/vectors.faiss or milvus.db                                         [backends/]
+    <gallery>/gallery.lock   pid of the one writer process                                  [lifecycle.py]
+    <gallery>/meta.sqlite    images, faces (+ each face's embedding as a blob), attributes  [metadb.py]
+    <gallery>/images|crops|thumbs/…                                                         [files.py]
+    <gallery>/vectors.faiss or milvus.db                                                    [backends/]
 
 Each image is one SQLite transaction (the image row, its faces' rows and vector ids). Files are written before
 the commit, the vector is added after it, deletes commit first and clean up after; so after a crash at any point,
 start-up only has to delete orphan files and rebuild the vector index if its ids differ from SQLite's.
-SQLite ids use AUTOINCREMENT so an id is never reused and a stale vector can never alias a new face.
+This module is that orchestration (the `Gallery` class, and `delete_gallery`); what the rows hold is
+metadb.py, the lock file and tombstones of whole-gallery deletion are lifecycle.py.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import shutil
-import sqlite3
 import threading
 import time
 from dataclasses import asdict
@@ -27,29 +25,12 @@ from typing import Any
 import numpy as np
 
 from facevlm.errors import FacevlmError
-from facevlm.index import files
+from facevlm.index import files, metadb
 from facevlm.index.backends import BackendConfig, VectorBackend, open_backend
 from facevlm.index.entries import FaceEntry, FaceRow, ImageBlob
-from facevlm.schema import SENSITIVE, VOCABULARY, AttributeValue
+from facevlm.index.lifecycle import entomb, take_lock
 
 __all__ = ["FaceEntry", "FaceRow", "Gallery", "ImageBlob", "delete_gallery"]
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS images (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, sha256 TEXT UNIQUE NOT NULL, path TEXT, source TEXT,
-  width INTEGER, height INTEGER, added REAL);
-CREATE TABLE IF NOT EXISTS faces (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, image_id INTEGER REFERENCES images(id), box TEXT, landmarks TEXT,
-  det_score REAL, identity TEXT, source TEXT, licence TEXT, meta TEXT, crop TEXT, thumb TEXT,
-  added REAL, embedding BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS faces_image ON faces(image_id);
-CREATE INDEX IF NOT EXISTS faces_identity ON faces(identity);
-CREATE TABLE IF NOT EXISTS attributes (
-  face_id INTEGER REFERENCES faces(id) ON DELETE CASCADE, name TEXT, value TEXT, origin TEXT,
-  prob REAL, model TEXT);
-CREATE INDEX IF NOT EXISTS attributes_face ON attributes(face_id);
-CREATE INDEX IF NOT EXISTS attributes_value ON attributes(name, value, prob);
-"""
 
 
 class Gallery:
@@ -61,13 +42,8 @@ class Gallery:
         self.root, self.model, self.dim, self.read_only, self.fsync = root, model, dim, read_only, fsync
         self.backend_cfg = backend_cfg
         self.lock = threading.RLock()
-        self._lockfile = None if read_only else _take_lock(root)
-        self.db = sqlite3.connect(root / "meta.sqlite", check_same_thread=False, isolation_level=None)
-        self.db.execute("PRAGMA foreign_keys=ON")
-        if not read_only:
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.executescript(SCHEMA)
+        self._lockfile = None if read_only else take_lock(root)
+        self.db = metadb.connect(root, read_only)
         self.backend: VectorBackend = open_backend(backend_cfg, root, dim)
         self.recovered = self._recover()
 
@@ -173,37 +149,11 @@ class Gallery:
             try:
                 image_id = None
                 if image is not None:
-                    cur.execute(
-                        "INSERT OR IGNORE INTO images(sha256, path, source, width, height, added) VALUES (?,?,?,?,?,?)",
-                        (image.sha256, image_path, image.source, image.width, image.height, time.time()),
-                    )
-                    image_id = cur.execute("SELECT id FROM images WHERE sha256=?", (image.sha256,)).fetchone()[0]
-                ids = []
-                for entry, vec, (crop, thumb) in zip(entries, vecs, stored):
-                    cur.execute(
-                        "INSERT INTO faces(image_id, box, landmarks, det_score, identity, source, licence, meta,"
-                        " crop, thumb, added, embedding) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (
-                            image_id,
-                            json.dumps(entry.box),
-                            json.dumps(entry.landmarks),
-                            float(entry.det_score),
-                            entry.identity,
-                            entry.source,
-                            entry.licence,
-                            json.dumps(entry.meta, sort_keys=True),
-                            crop,
-                            thumb,
-                            time.time(),
-                            vec.tobytes(),
-                        ),
-                    )
-                    face_id = int(cur.lastrowid)
-                    ids.append(face_id)
-                    cur.executemany(
-                        "INSERT INTO attributes VALUES (?,?,?,?,?,?)",
-                        [(face_id, a.name, a.value, a.origin, float(a.prob), a.model) for a in entry.attributes],
-                    )
+                    image_id = metadb.insert_image(cur, image, image_path)
+                ids = [
+                    metadb.insert_face(cur, image_id, entry, vec, crop, thumb)
+                    for entry, vec, (crop, thumb) in zip(entries, vecs, stored)
+                ]
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
@@ -295,39 +245,8 @@ class Gallery:
         if not face_ids:
             return {}
         with self.lock:
-            marks = ",".join("?" * len(face_ids))
-            ids = [int(i) for i in face_ids]
-            rows = self.db.execute(
-                "SELECT f.id, f.image_id, i.sha256, i.source, f.box, f.landmarks, f.det_score, f.identity, "
-                f"f.source, f.licence, f.meta, f.crop, f.thumb, f.added FROM faces f LEFT JOIN images i "
-                f"ON i.id=f.image_id WHERE f.id IN ({marks})",
-                ids,
-            ).fetchall()
-            attrs: dict[int, list[AttributeValue]] = {}
-            for fid, name, value, origin, prob, model in self.db.execute(
-                f"SELECT * FROM attributes WHERE face_id IN ({marks})", ids
-            ):
-                attrs.setdefault(fid, []).append(AttributeValue(name, value, origin, min(1.0, prob), model))
-        return {
-            r[0]: FaceRow(
-                r[0],
-                r[1],
-                r[2],
-                r[3],
-                json.loads(r[4]) if r[4] else None,
-                json.loads(r[5] or "[]"),
-                r[6],
-                r[7],
-                r[8] or "",
-                r[9] or "",
-                json.loads(r[10] or "{}"),
-                r[11],
-                r[12],
-                r[13],
-                attrs.get(r[0], []),
-            )
-            for r in rows
-        }
+            rows, attrs = metadb.select_faces(self.db, face_ids)
+        return metadb.face_rows(rows, attrs)
 
     def list_ids(self, after: int = 0, limit: int = 100, image_id: int | None = None) -> list[int]:
         sql, args = "SELECT id FROM faces WHERE id > ?", [int(after)]
@@ -402,47 +321,9 @@ class Gallery:
                 "vectors": self.backend.count(),
                 "images": n_images,
                 "identities": self.db.execute("SELECT count(DISTINCT identity) FROM faces").fetchone()[0],
-                "attributes": _attribute_summary(by_attr, sensitive),
+                "attributes": metadb.attribute_summary(by_attr, sensitive),
                 "disk_bytes": sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file()),
             }
-
-
-def _attribute_summary(rows: list[tuple[str, str, int]], sensitive: bool) -> dict[str, Any]:
-    """Counts per categorical/binary value; numeric attributes (pose, age) as count and range instead of
-    one line per distinct number."""
-    out: dict[str, Any] = {}
-    for name, value, count in rows:
-        if name in SENSITIVE and not sensitive:
-            continue
-        spec = VOCABULARY.get(name)
-        if spec is None or spec.kind != "numeric":
-            out[f"{name}={value}"] = count
-            continue
-        n, lo, hi = out.get(name, (0, float("inf"), float("-inf")))
-        out[name] = (n + count, min(lo, float(value)), max(hi, float(value)))
-    return {k: (f"n={v[0]}, range [{v[1]:g}, {v[2]:g}]" if isinstance(v, tuple) else v) for k, v in out.items()}
-
-
-def _take_lock(root: Path):
-    """One writer process per gallery: a second one would race the orphan clean-up and the index."""
-    root.mkdir(parents=True, exist_ok=True)
-    fh = open(root / "gallery.lock", "a+")
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fh.seek(0)
-        holder = fh.read().strip() or "another process"
-        fh.close()
-        raise FacevlmError(
-            f"gallery {root} is open for writing by pid {holder}; stop it or use its HTTP API",
-            code="gallery_busy",
-            status_code=409,
-        ) from None
-    fh.seek(0)
-    fh.truncate()
-    fh.write(str(os.getpid()))
-    fh.flush()
-    return fh
 
 
 def delete_gallery(root: Path) -> int:
@@ -459,22 +340,5 @@ def delete_gallery(root: Path) -> int:
         gallery.backend.rebuild(np.zeros(0, np.int64), np.zeros((0, gallery.dim), np.float32))
     finally:
         gallery.close()
-    lock = _take_lock(root)
-    tomb = root.with_name(f"{TOMBSTONE}{root.name}-{os.getpid()}-{time.time_ns()}")
-    try:
-        os.replace(root, tomb)
-    finally:
-        lock.close()
-    shutil.rmtree(tomb)
+    entomb(root)
     return faces
-
-
-TOMBSTONE = ".facevlm-deleted-"
-
-
-def sweep_deleted(root: Path) -> int:
-    """Remove tombstones that a crash during `delete_gallery` left in galleries root `root`."""
-    found = sorted(Path(root).glob(f"{TOMBSTONE}*")) if Path(root).is_dir() else []
-    for tomb in found:
-        shutil.rmtree(tomb, ignore_errors=True)
-    return len(found)

@@ -21,9 +21,10 @@ from fastapi import Request
 from facevlm.errors import FacevlmError
 from facevlm.image import ImageLimits
 from facevlm.index.ingest import FaceExperts, IngestConfig, Ingestor
+from facevlm.index.lifecycle import sweep_deleted
 from facevlm.index.names import gallery_path, is_gallery_name
 from facevlm.index.search import Searcher
-from facevlm.index.store import Gallery, delete_gallery, sweep_deleted
+from facevlm.index.store import Gallery, delete_gallery
 from facevlm.serve.config import ServeConfig
 
 DELETE_WAIT_S = 30.0

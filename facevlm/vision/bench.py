@@ -1,15 +1,18 @@
-"""`facevlm bench detect`: the face detectors side by side on the real sample photos.
+"""The detector side of `facevlm bench detect`: timed detection passes and the sample-photo table.
 
 The sample photos have no box annotations, so "faces found" is a count per photo printed next to the
 timing; read it with the demo's contact sheet (`facevlm demo --backend ...`) to tell hits from misses.
-Timings are medians over `--repeat` passes after one warm-up pass, per image, detection only (no
-landmarks), on the machine's current torch thread setting.
+Recall against hand-labelled boxes needs the real-photo labels of the data engine, a layer above, so
+that mode lives in `facevlm.data.detect_bench` and calls `timed_detect` from here.
+Timings are per image, detection only (no landmarks), on the machine's current torch thread setting.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Sequence
+from typing import Any
 
 import click
 
@@ -18,37 +21,52 @@ import click
 DEFAULT_THRESHOLDS = {"ssd": 0.9, "hog": 0.0, "mmod": 0.0}
 
 
-@click.command("detect", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--backends", default="ssd,hog,mmod", show_default=True, help="Comma-separated detector backends.")
-@click.option("--repeat", type=int, default=3, show_default=True, help="Timed passes over the photos.")
-@click.option("--threads", type=int, default=None, help="torch.set_num_threads before timing (ssd).")
-def bench_detect(backends: str, repeat: int, threads: int | None) -> None:
-    """Faces found and ms/image for each detector backend on the sample photos."""
-    import torch
+def timed_detect(detector: Any, arrays: Sequence[Any], repeat: int = 1) -> tuple[list[list[Any]], list[float]]:
+    """Detections per image from a warm-up pass, and seconds per image over `repeat` timed passes
+    (one image at a time, as a gallery ingest of single uploads pays it). `repeat` 0 times the warm-up
+    pass itself (after one untimed call on the first image, which pays for lazy set-up): for slow
+    settings, where a second pass costs more than its precision is worth."""
+    if repeat == 0 and arrays:
+        detector.detect(arrays[0])
+    found, times = [], []
+    for array in arrays:
+        start = time.perf_counter()
+        found.append(detector.detect(array))
+        times.append(time.perf_counter() - start)
+    if repeat > 0:
+        times = []
+        for _ in range(repeat):
+            for array in arrays:
+                start = time.perf_counter()
+                detector.detect(array)
+                times.append(time.perf_counter() - start)
+    return found, times
 
+
+def samples_table(backends: Sequence[str], repeat: int) -> list[str]:
+    """Markdown rows: faces found and median ms/image per backend on the `samples` asset's photos."""
     from facevlm import assets
     from facevlm.image import to_array
     from facevlm.vision.detect import DetectorConfig, FaceDetector
 
-    if threads:
-        torch.set_num_threads(threads)
     photos = [(item["file"], to_array(item["path"])) for item in assets.samples("image")]
-    click.echo(f"# {len(photos)} sample photos, torch threads {torch.get_num_threads()}, repeat {repeat}")
-    click.echo("| backend | threshold | faces found | ms/image (median) | per photo |")
-    click.echo("|---|---|---|---|---|")
-    for backend in [b.strip() for b in backends.split(",") if b.strip()]:
+    lines = [
+        f"# {len(photos)} sample photos, repeat {repeat}",
+        "| backend | threshold | faces found | ms/image (median) | per photo |",
+        "|---|---|---|---|---|",
+    ]
+    for backend in backends:
         threshold = DEFAULT_THRESHOLDS.get(backend, 0.5)
         detector = FaceDetector(DetectorConfig(backend=backend, min_confidence=threshold, landmarks=False))
-        counts = [len(detector.detect(image)) for _, image in photos]  # warm-up pass
-        times: list[float] = []
-        for _ in range(max(1, repeat)):
-            for _, image in photos:
-                start = time.perf_counter()
-                detector.detect(image)
-                times.append(time.perf_counter() - start)
+        found, times = timed_detect(detector, [a for _, a in photos], max(1, repeat))
+        counts = [len(f) for f in found]
         per_photo = ", ".join(f"{name.rsplit('/', 1)[-1]} {n}" for (name, _), n in zip(photos, counts))
-        click.echo(f"| {backend} | {threshold} | {sum(counts)} | {1000 * statistics.median(times):.1f} | {per_photo} |")
-    click.echo(
-        "command: facevlm bench detect "
-        + " ".join([f"--backends {backends}", f"--repeat {repeat}"] + ([f"--threads {threads}"] if threads else []))
-    )
+        lines.append(
+            f"| {backend} | {threshold} | {sum(counts)} | {1000 * statistics.median(times):.1f} | {per_photo} |"
+        )
+    return lines
+
+
+def echo(lines: Sequence[str]) -> None:
+    for line in lines:
+        click.echo(line)

@@ -21,7 +21,7 @@ from typing import Any
 
 from facevlm.errors import FacevlmError
 
-# FaceCLIP's default training margin (facevlm.clip.train.DataConfig.crop_margin); a model trained with
+# FaceCLIP's default training margin (facevlm.clip.train_config.DataConfig.crop_margin); a model trained with
 # another margin records it, and its gallery must crop with that one.
 TRAINING_MARGIN = 0.2
 

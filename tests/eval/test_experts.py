@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from facevlm.eval.models import ModelSpec, build_model
+from facevlm.schema import EXPRESSIONS
 
 pytestmark = pytest.mark.assets
 
@@ -40,6 +41,8 @@ def test_expression_expert_and_imagenet_features(samples_set):
     expert = build_model(ModelSpec(name="expr", kind="expression-expert"))
     scores = expert.attribute_scores(samples_set.images[:3], "expression")
     assert scores.shape == (3, 7) and np.allclose(scores.sum(axis=1), 1, atol=1e-4)
-    assert expert.attribute_scores(samples_set.images[:1], "Smiling") is None
+    smiling = expert.attribute_scores(samples_set.images[:3], "Smiling")  # P(happy) - 0.5
+    np.testing.assert_allclose(smiling, scores[:, EXPRESSIONS.index("happy")] - 0.5, atol=1e-6)
+    assert expert.attribute_scores(samples_set.images[:1], "Eyeglasses") is None
     feats = build_model(ModelSpec(name="mnv2", kind="imagenet-features"))
     assert feats.encode_images(samples_set.images[:2]).shape == (2, 1280)

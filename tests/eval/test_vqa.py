@@ -214,7 +214,7 @@ def test_grader_equals_facts_check_on_yes_no(attribute, label, reply, said):
 def test_grader_equals_facts_check_on_open_answers():
     """Every generation phrase of every value, asked about every labelled value: the grader agrees with
     facts.check, and (semantics, not only agreement) accepts a phrase exactly when it names the label."""
-    from facevlm.data.facts import LEXICON
+    from facevlm.data.lexicon import LEXICON
 
     n = 0
     for attribute, concept in (

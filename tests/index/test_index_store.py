@@ -182,7 +182,8 @@ def test_ingest_reports_bad_images_and_skips_duplicates(gallery, embedder):
 
 
 def test_delete_gallery_erases_the_directory_and_refuses_a_gallery_in_use(tmp_path, embedder, backend):
-    from facevlm.index.store import TOMBSTONE, delete_gallery, sweep_deleted
+    from facevlm.index.lifecycle import TOMBSTONE, sweep_deleted
+    from facevlm.index.store import delete_gallery
 
     path = tmp_path / "g"
     g = Gallery.open(path, model=embedder.model, dim=embedder.dim, backend=backend)

@@ -27,7 +27,9 @@ def test_ssd_input_keeps_the_aspect_ratio():
 
 
 def test_ssd_finds_every_face_of_a_group_photo_with_landmarks(sample_path):
-    detector = FaceDetector(DetectorConfig(min_confidence=0.9))
+    # 0.7, data/samples.yaml's threshold: at the 400 px default input the fifth face scores 0.92 in colour
+    # and 0.79 in grey (0.98 at 300 px, which misses more small faces on the labelled real photos)
+    detector = FaceDetector(DetectorConfig(min_confidence=0.7))
     image = Image.open(sample_path("multi_face.jpg"))
     faces = detector.detect(image)
     assert len(faces) == 5
@@ -49,12 +51,25 @@ def test_ssd_finds_every_face_of_a_group_photo_with_landmarks(sample_path):
 def test_close_up_portrait_gives_one_face_not_a_cheek_patch(sample_path, name):
     # The res10 SSD also fires (p > 0.99) on a lower-right patch of a close-up face whose box reaches
     # past the frame; such boxes are dropped instead of being clipped into a confident false face.
-    faces = FaceDetector(DetectorConfig(min_confidence=0.9, landmarks=False)).detect(sample_path(name))
+    # Shipped defaults: at the 400 px input these ~280 px faces score 0.63-0.86 (1.0 at 300 px; see
+    # docs/benchmarks.md "Face experts" for why 400 is the default all the same).
+    faces = FaceDetector(DetectorConfig(landmarks=False)).detect(sample_path(name))
     assert len(faces) == 1
     x0, y0, x1, y1 = faces[0].box
     assert x0 < 256 < x1 and y0 < 256 < y1  # the face is centred in these 512x512 portraits
-    loose = FaceDetector(DetectorConfig(min_confidence=0.9, landmarks=False, max_outside=1.0))
+    loose = FaceDetector(DetectorConfig(landmarks=False, max_outside=1.0))
     assert len(loose.detect(sample_path(name))) == 2
+
+
+def test_landmarks_in_given_boxes_even_without_landmark_detection(sample_path):
+    image = np.asarray(Image.open(sample_path("multi_face.jpg")).convert("RGB"))
+    faces = FaceDetector(DetectorConfig(min_confidence=0.7)).detect(image)
+    bare = FaceDetector(DetectorConfig(landmarks=False))  # loads the predictor on demand
+    points = bare.landmarks_in(image, [f.box for f in faces])
+    assert len(points) == len(faces) == 5
+    for face, found in zip(faces, points):
+        np.testing.assert_array_equal(found, face.landmarks)
+    assert bare.landmarks_in(image, []) == []
 
 
 def test_size_and_confidence_filters(sample_path):

@@ -91,6 +91,16 @@ def test_photo_faces_crops_alignment_and_expressions(sample_path):
     assert face.expression.value == "happy" and face.expression.model == "fer-mini-xception"
 
 
+def test_landmarks_in_a_known_box_are_a_detected_faces(sample_path):
+    # a hand-drawn box that equals the detector's gets the very landmarks detection gave it, stored alike
+    pipeline = FacePipeline(PipelineConfig(detector=DetectorConfig(min_confidence=0.9), expression=False))
+    (face,) = pipeline.run(sample_path("grace_hopper.jpg"))
+    (points,) = pipeline.landmarks_in(sample_path("grace_hopper.jpg"), [face.box])
+    assert points == face.landmarks.tolist() and all(stored(v) == v for p in points for v in p)
+    shifted = pipeline.landmarks_in(sample_path("grace_hopper.jpg"), [face.box, [v + 20 for v in face.box]])
+    assert shifted[0] == points and shifted[1] != points  # one predictor pass per box, in box order
+
+
 def test_batches_count_drops_and_match_single_runs(sample_path):
     pipeline = FacePipeline(PipelineConfig(detector=DetectorConfig(min_confidence=0.9, min_size=150)))
     names = ("multi_face.jpg", "grace_hopper.jpg")

@@ -18,6 +18,7 @@ REGISTRY: dict[str, str] = {
     "dlib-identity": "facevlm.eval.models.experts:DlibIdentity",
     "imagenet-features": "facevlm.eval.models.experts:ImageNetFeatures",
     "random": "facevlm.eval.models.random:RandomModel",
+    "majority": "facevlm.eval.models.majority:MajorityModel",
     "chat": "facevlm.eval.models.chat:load_chat",
 }
 

@@ -1,5 +1,6 @@
 """Pretrained expert baselines: the expression classifier (scores the expression attribute
-directly), dlib's 128-d identity embedding, and MobileNetV2-ImageNet features for linear probes.
+directly, and Smiling as P(happy) - 0.5: trained on real faces, it is the real-photo source the issue
+names for both), dlib's 128-d identity embedding, and MobileNetV2-ImageNet features for linear probes.
 They have no text tower: zero-shot and retrieval tasks skip them, attribute/identity/probe tasks use
 them as the bar a face-specific CLIP has to clear."""
 
@@ -12,6 +13,7 @@ import numpy as np
 
 from facevlm.eval.models.base import EmbeddingModel, ModelSpec, torch_fingerprint
 from facevlm.image import open_image, to_array
+from facevlm.schema import EXPRESSIONS
 
 
 class ExpressionExpert(EmbeddingModel):
@@ -35,11 +37,13 @@ class ExpressionExpert(EmbeddingModel):
         return np.asarray(self.expert.predict([open_image(im) for im in images]), dtype=np.float32)
 
     def attribute_scores(self, images: Sequence[Any], attribute: str) -> np.ndarray | None:
-        if attribute != "expression":
+        """[N, 7] expression probabilities; Smiling: [N] P(happy) - 0.5 (present above 0)."""
+        if attribute not in ("expression", "Smiling"):
             return None
-        return np.concatenate(
+        probs = np.concatenate(
             [self._encode_images(images[s : s + self.batch_size]) for s in range(0, len(images), self.batch_size)]
         )
+        return probs if attribute == "expression" else probs[:, EXPRESSIONS.index("happy")] - 0.5
 
 
 class DlibIdentity(EmbeddingModel):

@@ -62,10 +62,21 @@ class OpenClipModel(EmbeddingModel):
     scores exactly the embeddings FaceCLIP, the gallery and the gateway compute (same image opener,
     preprocessing, batching, normalisation)."""
 
-    def __init__(self, model: Any, preprocess: Any, tokenizer: Any, name: str, pretrained: str, batch_size: int = 32):
+    def __init__(
+        self,
+        model: Any,
+        preprocess: Any,
+        tokenizer: Any,
+        name: str,
+        pretrained: str,
+        batch_size: int = 32,
+        calibration: Any = None,
+    ):
         self.model = model.eval()
         self.preprocess, self.tokenizer = preprocess, tokenizer
         self.name, self.pretrained, self.batch_size = name, pretrained, batch_size
+        # facevlm.clip.calibration.Calibration: the zeroshot task then scores the calibrated decisions
+        self.calibration = calibration
         self._fp = torch_fingerprint(self.model, extra=f"{name}|clip.inference")
 
     def fingerprint(self) -> str:
@@ -121,7 +132,8 @@ def load_facevlm_clip(spec: ModelSpec) -> OpenClipModel:
     facevlm.clip.load. With `reset_projections: true`, the same architecture built from its pretrained
     towers with fresh, seeded projections (facevlm.clip.create): the untrained baseline that isolates
     what contrastive training bought. A name with no trained checkpoint is an error, never silently
-    the untrained model."""
+    the untrained model. `options: {calibrated: true}` scores the decisions of the model's
+    calibration.json (`facevlm eval calibrate`); without it the raw threshold-0 decisions."""
     import torch
 
     from facevlm.clip import create, load
@@ -144,6 +156,20 @@ def load_facevlm_clip(spec: ModelSpec) -> OpenClipModel:
             f"model {spec.name}: no trained FaceCLIP checkpoint for {ref!r} (looked in "
             f"$FACEVLM_HOME/models/{ref}); train one with `facevlm finetune` or give a folder"
         )
+    calibration = None
+    if spec.options.get("calibrated"):
+        calibration = wrapper.calibration
+        if calibration is None:
+            raise FacevlmError(
+                f"model {spec.name}: {wrapper.source} has no calibration.json; "
+                f"fit one with `facevlm eval calibrate {ref}`"
+            )
     return OpenClipModel(
-        wrapper.model, wrapper.preprocess, wrapper.tokenizer, spec.name, wrapper.source, spec.batch_size
+        wrapper.model,
+        wrapper.preprocess,
+        wrapper.tokenizer,
+        spec.name,
+        wrapper.source + (" (calibrated)" if calibration is not None else ""),
+        spec.batch_size,
+        calibration,
     )

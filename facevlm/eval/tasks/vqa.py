@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from facevlm.data.caption import clause, record_rng
-from facevlm.data.facts import LEXICON, CheckResult, Fact, check, extract_facts, phrases
+from facevlm.data.facts import CheckResult, Fact, check, extract_facts, phrases
+from facevlm.data.lexicon import LEXICON
 from facevlm.data.qa_templates import TEMPLATES, UNASKED, open_question_text, yes_no_question
 from facevlm.errors import FacevlmError
 from facevlm.eval.metrics import grouped_accuracy_fn, normalize_answer

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from facevlm.clip.calibration import prompts_sha
 from facevlm.clip.inference import build_head
 from facevlm.errors import FacevlmError
 from facevlm.eval.metrics import MetricFn, classification_fn, merged, multilabel_fn, prefixed, restricted
@@ -54,7 +55,17 @@ def attribute_scores(model: Any, data: Any, attribute: str, ctx: Context, negati
     img = torch.from_numpy(np.ascontiguousarray(ctx.image_embeddings(model, data), dtype=np.float32))
     head = build_head(attribute, lambda prompts: _class_embedding(ctx, model, prompts), negative_weight)
     scores = head.scores(img).numpy()
-    return scores[:, 0] if head.binary else scores
+    cal = calibration_of(model, attribute, negative_weight)
+    if head.binary:  # a calibrated binary decision is "score > fitted threshold": shift it to 0
+        return scores[:, 0] - (cal.threshold if cal is not None else 0.0)
+    return scores
+
+
+def calibration_of(model: Any, attribute: str, negative_weight: float) -> Any:
+    """The model's fitted calibration of `attribute` (facevlm.clip.calibration), if it has one for
+    these prompts."""
+    cal = getattr(model, "calibration", None)
+    return None if cal is None else cal.get(attribute, prompts_sha(attribute, negative_weight))
 
 
 def metric_fn(
@@ -97,4 +108,15 @@ def run(model: Any, data: Any, cfg: Any, ctx: Context) -> list[TaskResult]:
     fn, headline = metric_fn(model, data, attributes, ctx, cfg.negative_weight)
     items = np.arange(len(data))
     part = Part(fn, items, ctx.group_labels(data))
-    return [ctx.score(TASK, data.name, cfg.headline or headline, [part], {"attributes": attributes})]
+    extra: dict[str, Any] = {"attributes": attributes}
+    fitted = {a: calibration_of(model, a, cfg.negative_weight) for a in attributes}
+    if any(c is not None for c in fitted.values()):
+        # what the calibrated model would ship: unreliable attributes are answered "uncertain", so their
+        # accuracies above are of decisions the model does not assert
+        extra["calibration"] = {
+            a: {k: getattr(c, k) for k in ("threshold", "scale", "reliable", "cv_accuracy", "majority_accuracy")}
+            for a, c in fitted.items()
+            if c is not None
+        }
+        extra["uncertain"] = [a for a, c in fitted.items() if c is not None and not c.reliable]
+    return [ctx.score(TASK, data.name, cfg.headline or headline, [part], extra)]

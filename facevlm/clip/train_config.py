@@ -1,0 +1,82 @@
+"""The FaceCLIP fine-tuning recipe: what a finetune/clip-*.yaml file may say, checked on load.
+
+A recipe is data (`facevlm.config.load_recipe` fills these dataclasses from YAML; unknown keys are errors)
+and is validated in `__post_init__`, so a bad recipe fails before any model is built. Kept apart from the
+trainer (train.py) so that reading or validating a recipe needs neither torch nor open_clip, and so the
+fields a user can set are listed in one short place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from facevlm.errors import FacevlmError
+
+
+@dataclass
+class DataConfig:
+    datasets: list[str] = field(default_factory=lambda: ["synthetic"])  # names under $FACEVLM_HOME/datasets or paths
+    splits: list[str] = field(default_factory=lambda: ["train"])
+    crop_margin: float = 0.2
+    max_records: int | None = None
+    workers: int = 0
+
+
+@dataclass
+class FinetuneConfig:
+    """One finetune/*.yaml recipe with `kind: clip` (the key `facevlm finetune` dispatches on)."""
+
+    kind: Literal["clip"] = "clip"
+    model: str = "facevlm-clip-small"  # a config name, or a FaceCLIP folder to continue from
+    pretrained: str | None = None  # open_clip tag or weights file (stock open_clip names)
+    pretrained_towers: bool = True  # start our configs from the asset towers (False: from scratch)
+    out: str = ""  # run folder; default $FACEVLM_HOME/models/<recipe name>
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: Literal["clip", "siglip"] = "clip"
+    steps: int = 300
+    batch_size: int = 64  # per rank, per micro-batch
+    accum_steps: int = 1
+    lr: float = 1e-3  # fresh parameters (projections, logit scale)
+    tower_lr_scale: float = 0.1  # pretrained towers train at lr * this
+    weight_decay: float = 0.1
+    warmup_steps: int = 20
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
+    eps: float = 1e-6
+    image_unlocked_groups: int | None = None  # None: whole image tower trains; 0: frozen; n: last n groups
+    text_unlocked_layers: int | None = None  # None: whole text tower trains; 0: frozen; n: last n layers
+    precision: Literal["auto", "fp32", "bf16", "amp"] = "auto"  # auto: bf16 autocast on GPU, fp32 on CPU
+    aug: dict[str, Any] = field(
+        default_factory=lambda: {
+            "scale": [0.8, 1.0],
+            "color_jitter": [0.3, 0.3, 0.2, 0.05],
+            "color_jitter_prob": 0.5,
+            "gray_scale_prob": 0.1,
+        }
+    )
+    checkpoint_every: int = 100
+    keep_checkpoints: int = 2
+    log_every: int = 10
+    seed: int = 0
+    threads: int | None = None  # torch CPU threads (None: torch's default)
+    time_limit_min: float | None = None  # stop (and save) early when a step ends past this wall time
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("kind", self.kind == "clip", "clip"),
+            ("loss", self.loss in ("clip", "siglip"), "clip or siglip"),
+            ("precision", self.precision in ("auto", "fp32", "bf16", "amp"), "auto, fp32, bf16 or amp"),
+            ("steps", isinstance(self.steps, int) and self.steps > 0, "a positive integer"),
+            ("batch_size", isinstance(self.batch_size, int) and self.batch_size > 1, "an integer > 1"),
+            ("accum_steps", isinstance(self.accum_steps, int) and self.accum_steps > 0, "a positive integer"),
+            ("lr", isinstance(self.lr, (int, float)) and self.lr > 0, "a positive number"),
+            (
+                "checkpoint_every",
+                isinstance(self.checkpoint_every, int) and self.checkpoint_every > 0,
+                "a positive integer",
+            ),
+            ("data.datasets", bool(self.data.datasets), "a non-empty list"),
+        ]
+        for name, ok, what in checks:
+            if not ok:
+                raise FacevlmError(f"{name}: must be {what}")
