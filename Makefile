@@ -66,8 +66,13 @@ $(DATASETS)/synthetic/recipe.json: data/synthetic.yaml | setup-main
 $(DATASETS)/samples/recipe.json: data/samples.yaml | setup-main
 	$(FACEVLM) data build data/samples.yaml
 
-$(MODEL): finetune/clip-small.yaml $(DATASETS)/synthetic/recipe.json $(DATASETS)/samples/recipe.json
+$(DATASETS)/real/recipe.json: data/real.yaml data/real/labels.jsonl | setup-main
+	$(FACEVLM) data build data/real.yaml
+
+# Trained on synthetic + real-train, then calibrated on real-train (calibration.json beside the weights).
+$(MODEL): finetune/clip-small.yaml $(DATASETS)/synthetic/recipe.json $(DATASETS)/real/recipe.json
 	$(FACEVLM) finetune finetune/clip-small.yaml
+	$(FACEVLM) eval calibrate facevlm-clip-small --data real --split train
 
 # Re-resolve the full pins after changing requirements/*.in (run on a CPU host).
 freeze:

@@ -133,19 +133,18 @@ class ImageRunner:
             return self.model.visual(pixels)
 
 
-_runners: dict[tuple[int, str], ImageRunner] = {}
 _runners_lock = threading.Lock()
 
 
 def image_runner(model: Any, backend: str = "eager") -> ImageRunner:
-    """The process's runner of `model` through `backend` (created once: a compile is paid once per model)."""
+    """The runner of `model` through `backend`, created once and kept on the model itself (its lifetime is
+    the model's): a compile is paid once per model and process."""
     check_backend(backend)
-    key = (id(model), backend)
     with _runners_lock:
-        runner = _runners.get(key)
-        if runner is None or runner.model is not model:  # an id reused by a new model after the old one died
-            runner = _runners[key] = ImageRunner(model, backend)
-        return runner
+        runners = model.__dict__.setdefault("_facevlm_runners", {})
+        if backend not in runners:
+            runners[backend] = ImageRunner(model, backend)
+        return runners[backend]
 
 
 class TextCache:

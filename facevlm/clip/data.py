@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -126,12 +126,26 @@ class EpochSampler(Sampler):
             epoch, batch = epoch + 1, 0
 
 
-def load_training_records(names: Sequence[str], splits: Sequence[str], max_records: int | None = None) -> Any:
-    """Concatenate the requested splits of stored face datasets (names or paths)."""
+def load_training_records(
+    names: Sequence[str],
+    splits: Sequence[str],
+    max_records: int | None = None,
+    repeat: Mapping[str, int] | None = None,
+) -> Any:
+    """Concatenate the requested splits of stored face datasets (names or paths), dataset `name` repeated
+    `repeat[name]` times (default 1): oversampling a small set (82 real faces beside 20k rendered ones).
+    Each copy is its own run of indices, so every repetition draws its own caption and augmentation."""
     from datasets import concatenate_datasets
 
     from facevlm.data.store import load_records
 
+    repeat = dict(repeat or {})
+    unknown = sorted(set(repeat) - set(names))
+    bad = {k: v for k, v in repeat.items() if not isinstance(v, int) or isinstance(v, bool) or v < 1}
+    if unknown or bad:
+        raise DataError(
+            f"data.repeat: {', '.join(unknown)} not in data.datasets" if unknown else f"data.repeat {bad}: must be >= 1"
+        )
     parts = []
     for name in names:
         ds = load_records(name)
@@ -139,7 +153,7 @@ def load_training_records(names: Sequence[str], splits: Sequence[str], max_recor
             wanted = set(splits)
             ds = ds.filter(lambda s, wanted=wanted: s in wanted, input_columns="split", keep_in_memory=True)
         if len(ds):
-            parts.append(ds)
+            parts += [ds] * repeat.get(name, 1)
     if not parts:
         raise DataError(f"datasets {', '.join(names)}: no record in split(s) {', '.join(splits)}")
     ds = concatenate_datasets(parts) if len(parts) > 1 else parts[0]

@@ -21,6 +21,17 @@ class DataConfig:
     crop_margin: float = 0.2
     max_records: int | None = None
     workers: int = 0
+    # dataset -> how many times its records enter the mix (oversampling a small set, e.g. {real: 20}: 82 real
+    # faces beside 20k rendered ones); each repetition draws its own caption and augmentation
+    repeat: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.repeat) - set(self.datasets))
+        if unknown:
+            raise FacevlmError(f"data.repeat: {', '.join(unknown)} not in data.datasets")
+        bad = [k for k, v in self.repeat.items() if not isinstance(v, int) or isinstance(v, bool) or v < 1]
+        if bad:
+            raise FacevlmError(f"data.repeat.{bad[0]}: must be an integer >= 1")
 
 
 @dataclass

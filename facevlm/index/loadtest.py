@@ -113,7 +113,7 @@ def start_gateway(recipe: str, galleries: Path, model: str, port: int, log: Path
 
 
 async def run_clients(
-    url: str, gallery: str, clients: int, duration: float, key: str | None, max_face_id: int
+    url: str, gallery: str, clients: int, duration: float, key: str | None, max_face_id: int, fresh: bool = False
 ) -> tuple[list[float], Counter]:
     import httpx
 
@@ -128,7 +128,8 @@ async def run_clients(
         if kind == 3 and max_face_id:  # a quarter face->face / composed queries
             face = {"face_id": str(int(rng.integers(1, max_face_id + 1)))}
             return {"gallery": gallery, "query": {"face": face, "edit": "smiling"} if i % 8 == 7 else {"face": face}}
-        return {"gallery": gallery, "query": {"text": TEXTS[i % len(TEXTS)]}, "top_k": 10}
+        text = f"{TEXTS[i % len(TEXTS)]}, photo {i}" if fresh else TEXTS[i % len(TEXTS)]  # fresh: no cache hit
+        return {"gallery": gallery, "query": {"text": text}, "top_k": 10}
 
     async def client(n: int, http: httpx.AsyncClient) -> None:
         i = n
@@ -158,6 +159,7 @@ async def run_clients(
 @click.option("--clients", type=int, default=50, show_default=True)
 @click.option("--duration", type=float, default=60.0, show_default=True, help="Seconds of load.")
 @click.option("--api-key", envvar="FACEVLM_API_KEY", default=None)
+@click.option("--fresh-texts", is_flag=True, help="Number every text query, so the text cache never answers.")
 def load_cmd(
     recipe: str,
     url: str | None,
@@ -167,6 +169,7 @@ def load_cmd(
     clients: int,
     duration: float,
     api_key: str | None,
+    fresh_texts: bool,
 ) -> None:
     """Concurrent search clients for DURATION s; reports requests/s, p50/p95/p99 and any 5xx."""
     if not 1 <= clients <= 1000 or not 0 < duration <= 3600:
@@ -186,7 +189,7 @@ def load_cmd(
     try:
         click.echo(f"{clients} clients for {duration:.0f} s against {url} ...", err=True)
         t0 = time.monotonic()
-        lat, statuses = asyncio.run(run_clients(url, gallery, clients, duration, api_key, faces))
+        lat, statuses = asyncio.run(run_clients(url, gallery, clients, duration, api_key, faces, fresh_texts))
         wall = time.monotonic() - t0
         rss = peak_rss_mib(proc.pid) if proc is not None else float("nan")
     finally:

@@ -88,4 +88,8 @@ def test_slow_upload_does_not_stall_healthz(tmp_path, serve_model, monkeypatch):
     assert response.status_code == 201, response.text
     assert [i["status"] for i in response.json()["images"]] == ["added"] + ["skipped"] * (COPIES - 1)
     assert done["seconds"] > 1.0 and len(latencies) >= 5  # the probes really ran while the upload was busy
-    assert max(latencies) < 0.5, f"healthz stalled {max(latencies):.2f} s during a {done['seconds']:.1f} s upload"
+    # Relative, not a speed target: a blocked loop holds a probe for most of the upload (1.6 s of a 2 s upload
+    # before the fix); a free loop answers each probe in a small fraction of it, however slow the machine.
+    assert max(latencies) < done["seconds"] / 4, (
+        f"healthz stalled {max(latencies):.2f} s during a {done['seconds']:.1f} s upload"
+    )
