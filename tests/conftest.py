@@ -6,10 +6,16 @@ that needs them takes `assets_home`, which fails loudly (never skips) if they ar
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from fakes import build_tiny_causal_lm
+
+# Each test process and test gateway has a fresh $FACEVLM_HOME, hence a cold inductor cache: with the
+# default `auto` backend every process would compile the image tower anew (~15-30 s per batch shape).
+# The compiled path and its fallback are tested in tests/clip/test_backends.py, which asks for them.
+os.environ.setdefault("FACEVLM_CLIP_BACKEND", "channels_last")
 
 
 @pytest.fixture(scope="session")

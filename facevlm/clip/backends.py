@@ -100,6 +100,8 @@ class ImageRunner:
             self._fall_back(f"{NO_COMPILE_ENV} is set")
             return None
         inductor_cache_dir()
+        if self.device.type == "cpu":  # inductor's C++ toolchain probe warns "No CUDA runtime is found": noise here
+            logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
         return torch.compile(self.model.visual, dynamic=False)
 
     def _fall_back(self, why: str) -> None:

@@ -36,7 +36,7 @@ def create_app(cfg: ServeConfig, embedder: Any = None) -> FastAPI:
             torch.set_num_threads(cfg.torch_threads)
         from facevlm.index.embed import get_embedder
 
-        embedder = get_embedder(cfg.model, cfg.device)
+        embedder = get_embedder(cfg.model, cfg.device, cfg.clip_backend or None, cfg.text_cache_size)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -51,6 +51,10 @@ class ServeConfig:
     model: str = "facevlm-clip-small"
     served_model_name: str = ""  # id shown by /v1/models and accepted as `model`; default: see model_id
     device: str = "cpu"
+    # FaceCLIP image-tower backend: eager | channels_last | compile | auto (facevlm.clip.backends);
+    # "" = $FACEVLM_CLIP_BACKEND, else auto (compiled, falling back to channels_last with a log line)
+    clip_backend: str = ""
+    text_cache_size: int = 4096  # text embeddings kept (LRU keyed by model fingerprint + text); 0 = off
     torch_threads: int = 0  # 0 = torch's default
     galleries_dir: str = ""  # default $FACEVLM_HOME/galleries
     default_gallery: str = "default"
@@ -77,6 +81,16 @@ class ServeConfig:
         if self.log_level not in LOG_LEVELS:
             raise FacevlmError(f"log_level {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
         validate_gallery_name(self.default_gallery)
+        if self.clip_backend:
+            from facevlm.clip.backends import check_backend
+
+            check_backend(self.clip_backend)
+        if (
+            isinstance(self.text_cache_size, bool)
+            or not isinstance(self.text_cache_size, int)
+            or self.text_cache_size < 0
+        ):
+            raise FacevlmError(f"text_cache_size: {self.text_cache_size!r} is not a non-negative integer")
         if not isinstance(self.limits, LimitsConfig):
             raise FacevlmError(f"limits: expected a mapping of {', '.join(vars(LimitsConfig()))}")
 
