@@ -9,6 +9,7 @@ at step N sees exactly the batches an uninterrupted run would, whatever the numb
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -126,15 +127,31 @@ class EpochSampler(Sampler):
             epoch, batch = epoch + 1, 0
 
 
+HOLDOUT_SALT = "facevlm-calibration-holdout-v1"
+
+
+def held_out(identity: str | None, fraction: float) -> bool:
+    """Whether faces of `identity` are kept out of training so the model can be calibrated on them: a salted
+    hash of the identity below `fraction`. It depends only on the name and the fraction, so `facevlm eval
+    calibrate` finds the same faces from the model's recipe; faces without an identity are never held out.
+    (A model calibrated on faces it was trained on would find its memorised answers "reliable".)"""
+    if not identity or fraction <= 0:
+        return False
+    digest = hashlib.sha256(f"{HOLDOUT_SALT}:{identity}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+
 def load_training_records(
     names: Sequence[str],
     splits: Sequence[str],
     max_records: int | None = None,
     repeat: Mapping[str, int] | None = None,
+    holdout: Mapping[str, float] | None = None,
 ) -> Any:
     """Concatenate the requested splits of stored face datasets (names or paths), dataset `name` repeated
     `repeat[name]` times (default 1): oversampling a small set (82 real faces beside 20k rendered ones).
-    Each copy is its own run of indices, so every repetition draws its own caption and augmentation."""
+    Each copy is its own run of indices, so every repetition draws its own caption and augmentation.
+    `holdout[name]`: the fraction of that dataset's identities left out for calibration (`held_out`)."""
     from datasets import concatenate_datasets
 
     from facevlm.data.store import load_records
@@ -152,6 +169,9 @@ def load_training_records(
         if splits:
             wanted = set(splits)
             ds = ds.filter(lambda s, wanted=wanted: s in wanted, input_columns="split", keep_in_memory=True)
+        fraction = (holdout or {}).get(name, 0.0)
+        if fraction > 0:
+            ds = ds.filter(lambda i, f=fraction: not held_out(i, f), input_columns="identity", keep_in_memory=True)
         if len(ds):
             parts += [ds] * repeat.get(name, 1)
     if not parts:

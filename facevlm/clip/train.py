@@ -88,7 +88,9 @@ def run(cfg: FinetuneConfig, *, resume: str | None = None, recipe_name: str = "c
         ddp_kw = {"device_ids": [dist.device]} if dist.device.type == "cuda" else {}
         model = torch.nn.parallel.DistributedDataParallel(model, **ddp_kw)
 
-    records = load_training_records(cfg.data.datasets, cfg.data.splits, cfg.data.max_records, cfg.data.repeat)
+    records = load_training_records(
+        cfg.data.datasets, cfg.data.splits, cfg.data.max_records, cfg.data.repeat, cfg.data.holdout
+    )
     dataset = CaptionPairs(
         records, train_tf, tokenizer, seed=cfg.seed, crop_margin=cfg.data.crop_margin, name=",".join(cfg.data.datasets)
     )

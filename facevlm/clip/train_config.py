@@ -24,11 +24,18 @@ class DataConfig:
     # dataset -> how many times its records enter the mix (oversampling a small set, e.g. {real: 20}: 82 real
     # faces beside 20k rendered ones); each repetition draws its own caption and augmentation
     repeat: dict[str, int] = field(default_factory=dict)
+    # dataset -> fraction of its identities kept out of training (facevlm.clip.data.held_out), on which
+    # `facevlm eval calibrate` then fits the zero-shot calibration: e.g. {real: 0.3}
+    holdout: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.repeat) - set(self.datasets))
-        if unknown:
-            raise FacevlmError(f"data.repeat: {', '.join(unknown)} not in data.datasets")
+        for name in ("repeat", "holdout"):
+            unknown = sorted(set(getattr(self, name)) - set(self.datasets))
+            if unknown:
+                raise FacevlmError(f"data.{name}: {', '.join(unknown)} not in data.datasets")
+        bad = [k for k, v in self.holdout.items() if not isinstance(v, (int, float)) or not 0 <= v < 1]
+        if bad:
+            raise FacevlmError(f"data.holdout.{bad[0]}: must be a fraction in [0, 1)")
         bad = [k for k, v in self.repeat.items() if not isinstance(v, int) or isinstance(v, bool) or v < 1]
         if bad:
             raise FacevlmError(f"data.repeat.{bad[0]}: must be an integer >= 1")

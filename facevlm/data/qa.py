@@ -5,7 +5,8 @@ accessories, description, face counting, two-image comparison, gallery retrieval
 tool call, and 2-3 turn conversations), pairs faces for comparisons (half of them the same identity
 when the stream has one, so same/different is balanced), and renders turns as chat messages. What each
 question asks lives in qa_templates.py (with the held-out templates); what each answer says, and the
-checks that keep answers faithful to the labels, in qa_turns.py. Samples are seeded per record id, so they do not depend on order.
+checks that keep answers faithful to the labels, in qa_turns.py. Samples are seeded per record id, so
+they do not depend on order.
 
 Image references in content parts: "<record id>" (that face's crop) and "full:<record id>" (the whole
 source image of that record, for counting); the exporter resolves them. Retrieval by gallery face id

@@ -62,20 +62,18 @@ def fit(clip: Any, cfg: CalibrateConfig) -> Any:
     """The Calibration of FaceCLIP `clip` (a facevlm.clip.FaceCLIP loaded from a folder) on cfg's split."""
     from facevlm.clip.calibration import Calibration, file_sha256, fit_attribute, prompts_sha
     from facevlm.clip.checkpoint import WEIGHTS_FILE
-    from facevlm.eval.datasets import DatasetSpec, load_dataset
+    from facevlm.clip.data import held_out
+    from facevlm.data.store import iter_records, load_records
+    from facevlm.eval.datasets import from_records
 
     folder = Path(clip.source)
     if not (folder / WEIGHTS_FILE).is_file():
         raise FacevlmError(f"calibrate: {clip.source} is not a trained FaceCLIP folder (train one with `make models`)")
-    spec = DatasetSpec(
-        name=cfg.data,
-        source="store",
-        ref=cfg.data,
-        split=cfg.split,
-        crop_margin=clip.meta.get("crop_margin"),
-        meta_labels=cfg.meta_labels,
-    )
-    data = load_dataset(spec)
+    fraction = trained_holdout(folder, cfg.data, cfg.split)
+    records = iter_records(load_records(cfg.data, cfg.split))
+    if fraction is not None:  # trained on this split: only the identities its recipe held out are unseen
+        records = (r for r in records if held_out(r.identity, fraction))
+    data = from_records(records, cfg.data, cfg.split, "gt", 0, clip.meta.get("crop_margin"), cfg.meta_labels)
     missing = [a for a in cfg.attributes if a not in data.attributes]
     if missing:
         raise FacevlmError(f"calibrate: {cfg.data}[{cfg.split}] has no labels for {', '.join(missing)}")
@@ -98,11 +96,33 @@ def fit(clip: Any, cfg: CalibrateConfig) -> Any:
         )
     return Calibration(
         fitted,
-        fitted_on=f"{cfg.data}[{cfg.split}]",
+        fitted_on=f"{cfg.data}[{cfg.split}]"
+        + ("" if fraction is None else f" identities held out of training (holdout {fraction:g}), {len(data)} faces"),
         weights_sha256=file_sha256(folder / WEIGHTS_FILE),
         folds=cfg.folds,
         confidence=cfg.confidence,
     )
+
+
+def trained_holdout(folder: Path, data: str, split: str) -> float | None:
+    """None when the model's recipe (config.yaml in its folder) did not train on `data`[`split`]; else the
+    fraction of identities it held out (`data.holdout`), the only faces of that split it has not seen.
+    Calibrating on faces a model was trained on would call its memorised answers reliable: refused."""
+    import yaml
+
+    path = folder / "config.yaml"
+    recipe = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+    trained = recipe.get("data") or {}
+    names = [Path(str(n)).name for n in trained.get("datasets") or []]
+    if Path(data).name not in names or (trained.get("splits") and split not in trained["splits"]):
+        return None
+    fraction = float((trained.get("holdout") or {}).get(Path(data).name, 0.0))
+    if fraction <= 0:
+        raise FacevlmError(
+            f"calibrate: {folder.name} was trained on {data}[{split}] with nothing held out; retrain with "
+            f"`data.holdout: {{{Path(data).name}: 0.3}}` in its recipe (or calibrate on a split it never saw)"
+        )
+    return fraction
 
 
 def calibrate(model: str, cfg: CalibrateConfig) -> tuple[Any, Path]:

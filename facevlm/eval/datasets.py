@@ -71,7 +71,7 @@ class EvalDataset:
 
 
 def meta_label(meta: dict[str, Any], path: str) -> str:
-    """"true"/"false" of the boolean at dotted `path` in `meta` ("!" prefix: negated), "" when absent."""
+    """The "true"/"false" of the boolean at dotted `path` in `meta` ("!" prefix: negated), "" when absent."""
     negate, keys = path.startswith("!"), path.lstrip("!").split(".")
     value: Any = meta
     for key in keys:
@@ -213,9 +213,7 @@ def _synth_records(spec: DatasetSpec, split: str) -> Iterable[Any]:
 def load_dataset(spec: DatasetSpec, split: str | None = None) -> EvalDataset:
     split = spec.split if split is None else split
     limit = spec.train_limit if split == spec.train_split and spec.train_limit else spec.limit
-    return from_records(
-        _records(spec, split), spec.name, split, spec.origin, limit, spec.crop_margin, spec.meta_labels
-    )
+    return from_records(_records(spec, split), spec.name, split, spec.origin, limit, spec.crop_margin, spec.meta_labels)
 
 
 def class_labels(values: np.ndarray, classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

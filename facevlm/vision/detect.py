@@ -82,10 +82,12 @@ class DetectorConfig:
     landmarks: bool = True
     upsample: int = 0  # dlib backends: image pyramid upsampling steps (finds faces < ~80 px, 4x slower)
     batch_size: int = 16  # ssd: images per forward pass (those of the same resized shape are batched)
-    input_size: int = 400  # ssd: longer side of the net input. Chosen on the hand-labelled real faces
-    # (`facevlm bench detect --real`, docs/benchmarks.md "Face experts"): recall at IoU 0.5 0.874 at 300 (the
-    # training size) -> 0.922 at 400 for 1.5x the time; 500+ fires on parts of close-up faces (5-15x the
-    # unmatched detections) for at most 2 more faces.
+    input_size: int = 300  # ssd: longer side of the net input; 300 is the net's training size. On the
+    # hand-labelled real faces (`facevlm bench detect --real`, docs/benchmarks.md "Face experts") 400 raises
+    # recall at IoU 0.5 from 0.874 to 0.922 (CIs overlap) for 1.5x the time, but it moves the boxes of
+    # close-up portraits (scores 0.63-0.86 instead of 1.0) and dlib identity rank-1 on the sample photos
+    # drops from 1.0 to 0.78: kept at 300 until identity is re-measured on aligned crops. 500+ fires on
+    # parts of close-up faces (5-15x the unmatched detections) for at most 2 more faces.
     max_outside: float = 0.2  # ssd: drop boxes with more than this share of their area outside the image.
     # On close-ups the res10 SSD fires on cheek/chin patches with boxes reaching far past the frame
     # (e.g. x1 = 1.1 * width at p > 0.99); clipped, they became confident false faces.

@@ -28,3 +28,32 @@ def test_bad_repeat_is_refused(toy_dataset, repeat, match) -> None:
     names = [str(toy_dataset)] + (["x"] if "x" in repeat else [])
     with pytest.raises(DataError, match=match):
         load_training_records(names, ["train"], repeat=repeat)
+
+
+def test_holdout_keeps_the_held_out_identities_out_of_training(tmp_path) -> None:
+    from fakes import coded_records
+
+    from facevlm.clip.data import held_out
+    from facevlm.data.store import save_records
+
+    faces = str(save_records(coded_records(), tmp_path / "faces"))  # 8 identities
+    every = load_training_records([faces], ["train"])
+    kept = load_training_records([faces], ["train"], holdout={faces: 0.5})
+    out = [i for i in every["identity"] if held_out(i, 0.5)]
+    assert out and len(kept) == len(every) - len(out)
+    assert not any(held_out(i, 0.5) for i in kept["identity"])
+    assert not held_out(None, 0.5) and not held_out("x", 0.0)
+
+
+def test_recipe_repeat_and_holdout_are_checked() -> None:
+    from facevlm.clip.train_config import DataConfig
+    from facevlm.errors import FacevlmError
+
+    assert DataConfig(datasets=["synthetic", "real"], repeat={"real": 60}, holdout={"real": 0.3}).repeat == {"real": 60}
+    for bad, match in (
+        ({"repeat": {"real": 2}}, "not in data.datasets"),
+        ({"repeat": {"synthetic": 0}}, ">= 1"),
+        ({"holdout": {"synthetic": 1.0}}, r"\[0, 1\)"),
+    ):
+        with pytest.raises(FacevlmError, match=match):
+            DataConfig(datasets=["synthetic"], **bad)

@@ -94,3 +94,26 @@ def test_calibrate_refuses_the_held_out_split_and_uncalibrated_models(tiny_folde
         CalibrateConfig(split="dev")
     with pytest.raises(FacevlmError, match="no calibration.json"):
         build_model(ModelSpec(name="cal", kind="facevlm-clip", pretrained=tiny_folder, options={"calibrated": True}))
+
+
+def test_calibrate_uses_only_identities_held_out_of_training(tiny_folder, stored_faces):
+    from pathlib import Path
+
+    import yaml
+
+    from facevlm.clip.data import held_out
+    from facevlm.data.store import iter_records, load_records
+    from facevlm.eval.calibrate import CalibrateConfig, calibrate
+
+    folder = Path(tiny_folder)
+    name = Path(stored_faces).name
+    cfg = CalibrateConfig(data=str(stored_faces), split="train", attributes=["Smiling"], meta_labels={}, folds=2)
+    recipe = {"data": {"datasets": [name], "splits": ["train"]}}
+    (folder / "config.yaml").write_text(yaml.safe_dump(recipe))
+    with pytest.raises(FacevlmError, match="nothing held out"):  # it was trained on every face of the split
+        calibrate(tiny_folder, cfg)
+    recipe["data"]["holdout"] = {name: 0.5}
+    (folder / "config.yaml").write_text(yaml.safe_dump(recipe))
+    cal, _ = calibrate(tiny_folder, cfg)
+    unseen = [r for r in iter_records(load_records(stored_faces, "train")) if held_out(r.identity, 0.5)]
+    assert 0 < cal.attributes["Smiling"].n == len(unseen) < 24 and "holdout 0.5" in cal.fitted_on
