@@ -26,13 +26,28 @@ def photos(assets_home):
     return [open_image(f) for f in files[:7]]
 
 
-@pytest.mark.assets
-@pytest.mark.parametrize("backend", ["channels_last", "compile", "auto"])
-def test_fast_backends_equal_eager_on_real_photos(assets_home, photos, backend) -> None:
+@pytest.fixture(scope="module")
+def small_model(assets_home, tmp_path_factory) -> str:
+    """facevlm-clip-small (MobileNetV2-ImageNet + MiniLM) saved once, so every backend loads the same
+    weights: the trained checkpoint where `make models` made one, else the pretrained towers with seeded
+    projections (as on a clean CI machine, where each load would draw new ones)."""
+    import torch
+
     from facevlm.clip import load
 
-    eager = load("facevlm-clip-small", backend="eager").encode_images(photos, batch_size=4)
-    fast = load("facevlm-clip-small", backend=backend)
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("clip-small") / "facevlm-clip-small"
+    load("facevlm-clip-small", backend="eager").save(folder)
+    return str(folder)
+
+
+@pytest.mark.assets
+@pytest.mark.parametrize("backend", ["channels_last", "compile", "auto"])
+def test_fast_backends_equal_eager_on_real_photos(small_model, photos, backend) -> None:
+    from facevlm.clip import load
+
+    eager = load(small_model, backend="eager").encode_images(photos, batch_size=4)
+    fast = load(small_model, backend=backend)
     got = fast.encode_images(photos, batch_size=4)  # 4 + 3: chunks 4, 2, 1 when compiled
     assert got.shape == eager.shape
     assert (got - eager).abs().max() <= 1e-3
