@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from facevlm.assets import manifest
-from facevlm.assets.registry import ASSETS, Asset
+from facevlm.assets.registry import ASSETS
+from facevlm.assets.spec import Asset
 from facevlm.errors import AssetError
 
 # Fetching lives in facevlm.assets.fetch (`from facevlm.assets.fetch import fetch`); it is not re-exported

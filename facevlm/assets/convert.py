@@ -11,7 +11,7 @@ import json
 import re
 from pathlib import Path
 
-from facevlm.assets.registry import Asset
+from facevlm.assets.spec import Asset
 from facevlm.errors import AssetError
 
 

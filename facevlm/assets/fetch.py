@@ -33,8 +33,8 @@ from tqdm import tqdm
 
 from facevlm import paths
 from facevlm.assets import manifest, registry
-from facevlm.assets.registry import Asset, Member, Source
 from facevlm.assets.setup_stub import write_stubs
+from facevlm.assets.spec import Asset, Member, Source
 from facevlm.errors import AssetError, FacevlmError
 
 

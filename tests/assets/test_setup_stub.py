@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from facevlm.assets.fetch import Downloads, extract
-from facevlm.assets.registry import Member, Source
 from facevlm.assets.setup_stub import write_stubs
+from facevlm.assets.spec import Member, Source
 from facevlm.errors import AssetError
 
 SETUP_PY = """from setuptools import setup
