@@ -132,6 +132,20 @@ def run(cfg: FinetuneConfig, *, resume: str | None = None, recipe_name: str = "c
     metrics_path = run_dir / "metrics.jsonl"
     if dist.main:
         _truncate_metrics(metrics_path, start)
+
+    def save(step: int) -> None:
+        """A resumable checkpoint of `step` (model, optimizer, scaler), keeping the newest few."""
+        checkpoint.save_checkpoint(
+            run_dir / "checkpoints" / f"step_{step:08d}",
+            model=model,
+            tokenizer=tokenizer,
+            model_cfg=model_cfg,
+            optimizer=optimizer,
+            scaler=scaler,
+            step=step,
+        )
+        checkpoint.prune_checkpoints(run_dir, cfg.keep_checkpoints)
+
     bar = tqdm(total=cfg.steps, initial=start, desc=f"finetune {recipe_name}", disable=not (progress and dist.main))
     t0, seen = time.time(), 0
     last = cfg.steps
@@ -175,28 +189,10 @@ def run(cfg: FinetuneConfig, *, resume: str | None = None, recipe_name: str = "c
             with metrics_path.open("a") as fh:
                 fh.write(json.dumps(row) + "\n")
         if dist.main and (done % cfg.checkpoint_every == 0 and done < cfg.steps):
-            checkpoint.save_checkpoint(
-                run_dir / "checkpoints" / f"step_{done:08d}",
-                model=model,
-                tokenizer=tokenizer,
-                model_cfg=model_cfg,
-                optimizer=optimizer,
-                scaler=scaler,
-                step=done,
-            )
-            checkpoint.prune_checkpoints(run_dir, cfg.keep_checkpoints)
+            save(done)
     bar.close()
     if dist.main:
-        checkpoint.save_checkpoint(
-            run_dir / "checkpoints" / f"step_{last:08d}",
-            model=model,
-            tokenizer=tokenizer,
-            model_cfg=model_cfg,
-            optimizer=optimizer,
-            scaler=scaler,
-            step=last,
-        )
-        checkpoint.prune_checkpoints(run_dir, cfg.keep_checkpoints)
+        save(last)
         checkpoint.save_model(
             model,
             tokenizer,
