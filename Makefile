@@ -7,6 +7,8 @@ PYTEST_ARGS ?=
 
 DATASETS := $(FACEVLM_HOME)/datasets
 MODEL := $(FACEVLM_HOME)/models/facevlm-clip-small/open_clip_model.safetensors
+VLM_ALIGN := $(FACEVLM_HOME)/models/facevlm-chat-small-align/facevlm_vlm.json
+VLM := $(FACEVLM_HOME)/models/facevlm-chat-small/facevlm_vlm.json
 DEMO_SYNTH := $(DATASETS)/demo-synth/dataset_info.json
 DEMO_GALLERY := $(FACEVLM_HOME)/galleries/demo
 
@@ -18,7 +20,7 @@ help:
 	@echo "make lint    import-layer contracts (import-linter) + ruff lint and format check"
 	@echo "make setup   build .venv (main) and .venv-engine (vLLM), idempotent"
 	@echo "make assets  fetch + convert pretrained parts into \$$FACEVLM_HOME/assets"
-	@echo "make models  train the default FaceCLIP checkpoint (about 10 min on 2 cores)"
+	@echo "make models  train the default FaceCLIP (about 10 min on 2 cores) and FaceVLM (about 15 min)"
 
 setup: setup-main setup-engine
 
@@ -57,8 +59,8 @@ demo-gallery: setup assets models $(DEMO_SYNTH)
 $(DEMO_SYNTH): | setup-main
 	$(FACEVLM) data synth --n-identities 60 --per-identity 5 --seed 7 --out $(DATASETS)/demo-synth
 
-# The default FaceCLIP checkpoint, trained once and cached under $FACEVLM_HOME/models.
-models: setup assets $(MODEL)
+# The default FaceCLIP and FaceVLM, trained once and cached under $FACEVLM_HOME/models.
+models: setup assets $(MODEL) $(VLM)
 
 $(DATASETS)/synthetic/recipe.json: data/synthetic.yaml | setup-main
 	$(FACEVLM) data build data/synthetic.yaml
@@ -73,6 +75,14 @@ $(DATASETS)/real/recipe.json: data/real.yaml data/real/labels.jsonl | setup-main
 $(MODEL): finetune/clip-small.yaml $(DATASETS)/synthetic/recipe.json $(DATASETS)/real/recipe.json
 	$(FACEVLM) finetune finetune/clip-small.yaml
 	$(FACEVLM) eval calibrate facevlm-clip-small --data real --split train
+
+# FaceVLM: stage (a) aligns the connector on captions, stage (b) tunes a LoRA on face QA (both stop at
+# their recipe's time limit: <= 15 min together on 2 cores).
+$(VLM_ALIGN): finetune/vlm-align-small.yaml $(DATASETS)/synthetic/recipe.json $(DATASETS)/real/recipe.json
+	$(FACEVLM) finetune finetune/vlm-align-small.yaml
+
+$(VLM): finetune/vlm-lora-small.yaml $(VLM_ALIGN)
+	$(FACEVLM) finetune finetune/vlm-lora-small.yaml
 
 # Re-resolve the full pins after changing requirements/*.in (run on a CPU host).
 freeze:

@@ -19,5 +19,6 @@ bench = lazy_group(
         "clip": ("facevlm.clip.bench:bench_clip", "FaceCLIP embedding throughput vs open_clip's own forward."),
         "search": ("facevlm.index.bench:bench_search", "Search latency (exact) and ANN recall vs exact."),
         "load": ("facevlm.index.loadtest:load_cmd", "Concurrent search clients against a running gateway."),
+        "vit": ("facevlm.vlm.bench_vit:bench_vit", "What dropping DINOv2's CLS token costs: cosine, linear probe."),
     },
 )

@@ -1,6 +1,6 @@
 """`facevlm finetune RECIPE`: train the model family that the recipe's `kind:` names.
 
-A finetune recipe states what it trains (`kind: clip` for FaceCLIP today; FaceVLM will add its own kind);
+A finetune recipe states what it trains (`kind: clip` for FaceCLIP, `kind: vlm` for FaceVLM's stages);
 this command only maps the kind to that family's trainer and hands it the options every trainer shares,
 so a second model family adds one line to `TRAINERS` instead of a second command. Trainers are imported
 on first use from a "module:function" string: the command stays cheap to list and sits at the top layer,
@@ -27,6 +27,7 @@ from facevlm.lazycli import HELP_OPTIONS
 # kind -> "module:function" of its Trainer.
 TRAINERS: dict[str, str] = {
     "clip": "facevlm.clip.train:train_recipe",
+    "vlm": "facevlm.vlm.train:train_recipe",
 }
 
 
@@ -73,8 +74,9 @@ def trainer(kind: str) -> Trainer:
 @click.option("--no-progress", is_flag=True, help="No progress bar (logs only).")
 def finetune(recipe: Path, resume: Path | None, out: Path | None, steps: int | None, no_progress: bool) -> None:
     """Train the model RECIPE (a finetune/*.yaml) describes; its `kind:` picks the trainer (clip: FaceCLIP,
-    contrastive with open_clip's losses). Multi-GPU: `torchrun --nproc_per_node N -m facevlm.cli finetune
-    RECIPE`. The run folder ends up as a loadable model folder with config.yaml and metrics."""
+    contrastive with open_clip's losses; vlm: a FaceVLM stage, connector alignment or LoRA instruction tuning).
+    Multi-GPU: `torchrun --nproc_per_node N -m facevlm.cli finetune RECIPE`. The run folder ends up as a
+    loadable model folder with its recipe and metrics."""
     train = trainer(recipe_kind(recipe))
     run_dir = train(
         recipe,

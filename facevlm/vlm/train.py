@@ -1,0 +1,239 @@
+"""`facevlm finetune finetune/vlm-*.yaml`: FaceVLM's two training stages (LLaVA's recipe) in one loop.
+
+- `stage: align` trains the connector (and the vision tower if `train_vision`) with the LM frozen, on
+  caption samples; the run folder is a complete HF model folder: the base the LoRA stage starts from.
+- `stage: sft` puts a peft LoRA on the text model's linear layers (4-bit base with `lora.qlora`) and
+  tunes on face QA. It writes `adapter/` (a standard peft folder whose base is `init`: what vLLM's
+  `--lora-modules name=<run>/adapter` serves on top of that base) and the merged model at the top of the
+  run folder (what the in-process chat loads without peft).
+Only the LoRA weights train in sft, so the adapter applies to the unchanged base: vLLM applies LoRA to
+the LM only, and a connector changed in sft would silently be lost there.
+
+accelerate handles devices, mixed precision (bf16 on a GPU that has it) and several processes: run it under
+`torchrun --nproc_per_node N -m facevlm.cli finetune RECIPE` or `accelerate launch`; on 2 CPU cores it is
+one process. A `time_limit_min` stops the loop early and still saves, so `make models` keeps its budget.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from facevlm.config import load_recipe
+from facevlm.errors import FacevlmError
+from facevlm.paths import models_dir
+from facevlm.vlm.config import VLMRecipe
+from facevlm.vlm.data import Collator, LengthBatches, caption_samples, qa_samples
+
+ADAPTER_DIR = "adapter"
+
+
+def lora_target_regex(modules: list[str]) -> str:
+    """peft `target_modules` as a regex that matches the text model's layers only (not the vision tower's
+    q/k/v/out or fc layers, which would make an adapter vLLM cannot load onto the LM)."""
+    names = "|".join(sorted(set(modules)))
+    return rf".*(?:text_model|language_model)\.layers\.\d+\.(?:self_attn|mlp)\.(?:{names})"
+
+
+def build_model(cfg: VLMRecipe) -> tuple[Any, Any]:
+    from facevlm.vlm.build import compose, load_vlm
+
+    if cfg.init == "compose":
+        return compose(cfg.arch)
+    return load_vlm(cfg.init, quantize_4bit=cfg.stage == "sft" and cfg.lora.qlora)
+
+
+def prepare_trainable(model: Any, cfg: VLMRecipe) -> Any:
+    """Freeze what the stage does not train; sft wraps the model in a peft LoRA."""
+    for p in model.parameters():
+        p.requires_grad_(False)
+    vision = _part(model, "vision_model", "vision_tower", "visual")
+    if cfg.stage == "align":
+        for p in _part(model, "connector", "multi_modal_projector", "merger").parameters():
+            p.requires_grad_(True)
+        if cfg.train_vision:
+            for p in vision.parameters():
+                p.requires_grad_(True)
+        return model
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    if cfg.lora.qlora:
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    lora = LoraConfig(
+        r=cfg.lora.r,
+        lora_alpha=cfg.lora.alpha,
+        lora_dropout=cfg.lora.dropout,
+        target_modules=lora_target_regex(cfg.lora.target_modules),
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, lora)
+
+
+def _part(model: Any, *names: str) -> Any:
+    """The named sub-module of an image-text model (Idefics3 / LLaVA / Qwen2-VL spell them differently)."""
+    if hasattr(model, "get_base_model"):  # a peft wrapper
+        model = model.get_base_model()
+    for holder in (model, getattr(model, "model", None)):
+        for name in names:
+            part = getattr(holder, name, None) if holder is not None else None
+            if part is not None:
+                return part
+    raise FacevlmError(f"{type(model).__name__}: no {' / '.join(names)} module to train or freeze")
+
+
+def _samples(cfg: VLMRecipe) -> list:
+    return caption_samples(cfg.data, seed=cfg.seed) if cfg.stage == "align" else qa_samples(cfg.data)
+
+
+def run_dir_for(cfg: VLMRecipe, out: str | None) -> Path:
+    return Path(out or cfg.out or models_dir() / cfg.model).expanduser()
+
+
+def train(cfg: VLMRecipe, out: str | None = None, steps: int | None = None, progress: bool = True) -> Path:
+    """Run one stage; returns the run folder (a loadable model folder)."""
+    import torch
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from transformers import get_cosine_schedule_with_warmup
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    steps = steps or cfg.steps
+    set_seed(cfg.seed)
+    accel = Accelerator(gradient_accumulation_steps=cfg.accum_steps, mixed_precision=_precision())
+    run_dir = run_dir_for(cfg, out)
+    model, processor = build_model(cfg)
+    model = prepare_trainable(model, cfg)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    n_train = sum(p.numel() for p in trainable)
+    vision_ids = {id(p) for p in _part(model, "vision_model", "vision_tower", "visual").parameters()}
+    groups = [
+        {"params": [p for p in trainable if id(p) not in vision_ids], "lr": cfg.lr},
+        {"params": [p for p in trainable if id(p) in vision_ids], "lr": cfg.lr * cfg.vision_lr_scale},
+    ]
+    opt = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=cfg.weight_decay)
+    sched = get_cosine_schedule_with_warmup(opt, cfg.warmup_steps, steps)
+    model, opt, sched = accel.prepare(model, opt, sched)
+    samples = _samples(cfg)
+    image_tokens = getattr(processor, "image_seq_len", 64)
+    batches = iter(LengthBatches(samples, cfg.batch_size, image_tokens, seed=cfg.seed + accel.process_index))
+    collate = Collator(processor, cfg.max_length)
+    log: list[dict[str, float]] = []
+    start, tokens, stopped = time.time(), 0, "steps"
+    bar = _bar(steps, progress and accel.is_main_process, f"{cfg.model} ({cfg.stage})")
+    model.train()
+    for step in range(1, steps + 1):
+        for _ in range(cfg.accum_steps):
+            batch = None
+            while batch is None:
+                batch = collate(next(batches))
+            batch = {k: v.to(accel.device) for k, v in batch.items()}
+            with accel.accumulate(model):
+                loss = model(**batch).loss
+                accel.backward(loss)
+                opt.step()
+                sched.step()
+                opt.zero_grad()
+            tokens += int(batch["attention_mask"].sum())
+        elapsed = time.time() - start
+        if step % cfg.log_every == 0 or step == 1 or step == steps:
+            log.append({"step": step, "loss": float(loss.detach()), "seconds": round(elapsed, 1)})
+            if not progress and accel.is_main_process:  # logs only: one line per logged step
+                print(
+                    f"step {step}/{steps} loss {log[-1]['loss']:.4f} {tokens / max(elapsed, 1e-9):.0f} tok/s",
+                    flush=True,
+                )
+        bar.update(1)
+        bar.set_postfix(loss=f"{float(loss.detach()):.3f}", tok_s=f"{tokens / max(elapsed, 1e-9):.0f}")
+        if cfg.time_limit_min and elapsed > cfg.time_limit_min * 60:
+            stopped = f"time limit ({cfg.time_limit_min} min) at step {step}"
+            break
+    bar.close()
+    accel.wait_for_everyone()
+    if accel.is_main_process:
+        metrics = {
+            "stage": cfg.stage,
+            "steps_done": step,
+            "stopped": stopped,
+            "seconds": round(time.time() - start, 1),
+            "tokens": tokens,
+            "tokens_per_s": round(tokens / max(time.time() - start, 1e-9), 1),
+            "trainable_params": n_train,
+            "samples": len(samples),
+            "dropped_over_max_length": collate.dropped,
+            "loss": log,
+        }
+        save(accel.unwrap_model(model), processor, cfg, run_dir, metrics)
+    return run_dir
+
+
+def _precision() -> str:
+    import torch
+
+    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+
+
+def _bar(total: int, enabled: bool, desc: str) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not enabled, desc=desc, unit="step")
+
+
+def save(model: Any, processor: Any, cfg: VLMRecipe, run_dir: Path, metrics: dict[str, Any]) -> None:
+    """align: the model folder. sft: `adapter/` (peft) + the merged model folder. Written into a temporary
+    sibling and renamed, so a crash mid-save never leaves a half-written model under the final name."""
+    tmp = run_dir.with_name(run_dir.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    if cfg.stage == "sft":
+        model.save_pretrained(tmp / ADAPTER_DIR)
+        _point_adapter_at_base(tmp / ADAPTER_DIR, cfg.init)
+        merged = _merged(model, cfg)
+    else:
+        merged = model
+    merged.save_pretrained(tmp)
+    processor.save_pretrained(tmp)
+    (tmp / "facevlm_vlm.json").write_text(json.dumps({"recipe": asdict(cfg), "metrics": metrics}, indent=2))
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    tmp.rename(run_dir)
+
+
+def _point_adapter_at_base(adapter_dir: Path, init: str) -> None:
+    """peft records `base_model_name_or_path`; make it the resolved base folder so the adapter folder is
+    self-describing for vLLM and `PeftModel.from_pretrained` alike."""
+    from facevlm.vlm.build import resolve_source
+
+    cfg_path = adapter_dir / "adapter_config.json"
+    data = json.loads(cfg_path.read_text())
+    data["base_model_name_or_path"] = resolve_source(init)
+    cfg_path.write_text(json.dumps(data, indent=2))
+
+
+def _merged(peft_model: Any, cfg: VLMRecipe) -> Any:
+    """The LoRA merged into the base weights. A 4-bit (QLoRA) base cannot be merged losslessly, so the
+    base is reloaded in full precision and the trained adapter applied to it."""
+    if not cfg.lora.qlora:
+        return peft_model.merge_and_unload()
+    import tempfile
+
+    from peft import PeftModel
+
+    from facevlm.vlm.build import load_vlm
+
+    base, _ = load_vlm(cfg.init)
+    with tempfile.TemporaryDirectory() as tmp:
+        peft_model.save_pretrained(tmp)
+        return PeftModel.from_pretrained(base, tmp).merge_and_unload()
+
+
+def train_recipe(recipe: Path, *, resume: str | None, out: str | None, steps: int | None, progress: bool) -> Path:
+    """The `kind: vlm` entry of `facevlm finetune`."""
+    if resume:
+        raise FacevlmError("--resume is not supported for kind: vlm yet (stages are short; rerun the stage)")
+    cfg = load_recipe(VLMRecipe, recipe)
+    return train(cfg, out=out, steps=steps, progress=progress)
