@@ -48,3 +48,14 @@ def test_every_kind_resolves_to_a_trainer_and_every_recipe_names_one():
         assert list(params)[:1] == ["recipe"] and {"resume", "out", "steps", "progress"} <= set(params), kind
     recipes = sorted((REPO_ROOT / "finetune").glob("*.yaml"))
     assert recipes and all(finetune.recipe_kind(r) in finetune.TRAINERS for r in recipes)
+
+
+def test_shipped_vlm_recipes_validate_and_chain():
+    """The two FaceVLM stages parse, and the LoRA stage starts from the align stage's model."""
+    from facevlm.config import load_recipe
+    from facevlm.vlm.config import VLMRecipe
+
+    align = load_recipe(VLMRecipe, REPO_ROOT / "finetune" / "vlm-align-small.yaml")
+    sft = load_recipe(VLMRecipe, REPO_ROOT / "finetune" / "vlm-lora-small.yaml")
+    assert (align.stage, sft.stage) == ("align", "sft") and sft.init == align.model
+    assert (align.time_limit_min or 0) + (sft.time_limit_min or 0) <= 14  # make models: both in <= 15 min

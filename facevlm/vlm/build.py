@@ -26,6 +26,7 @@ IMAGE_TOKENS = ["<fake_token_around_image>", "<image>", "<end_of_utterance>", "<
     f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7)
 ]
 TOOL_TOKENS = ["<tool_call>", "</tool_call>"]
+FULL_PRECISION = ["vision_model", "connector", "vision_tower", "multi_modal_projector", "visual", "merger"]
 
 # ChatML (SmolLM2's own format). String or part-list content; images become `<image>`; assistant tool calls
 # are rendered the way vLLM's hermes parser reads them back; `tool` results are their own turn.
@@ -188,8 +189,12 @@ def load_vlm(source: str, *, quantize_4bit: bool = False) -> tuple[Any, Any]:
     if quantize_4bit:
         from transformers import BitsAndBytesConfig
 
+        # QLoRA quantizes the LM only: the vision tower and connector are small, and they may train
         kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_compute_dtype=torch.bfloat16 if torch.cuda.is_available() else torch.float32,
+            llm_int8_skip_modules=[f".*{name}" for name in (*FULL_PRECISION, "lm_head")],  # prefix regexes
         )
     try:
         processor = AutoProcessor.from_pretrained(path)

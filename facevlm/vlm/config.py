@@ -73,6 +73,7 @@ class DataMix:
     repeat: dict[str, int] = field(default_factory=dict)
     max_samples: int | None = None  # per dataset, before repeat (smoke runs)
     crop_margin: float = 0.2  # align: the face crop around each labelled box
+    pack: int = 1  # sft: join up to this many samples about one picture into one conversation (data.pack_turns)
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.repeat) - set(self.datasets))
@@ -81,6 +82,8 @@ class DataMix:
         bad = [k for k, v in self.repeat.items() if not isinstance(v, int) or isinstance(v, bool) or v < 1]
         if bad:
             raise FacevlmError(f"data.repeat.{bad[0]}: must be an integer >= 1")
+        if self.pack < 1:
+            raise FacevlmError("data.pack: must be >= 1")
 
 
 @dataclass
@@ -114,7 +117,7 @@ class VLMRecipe:
     data: DataMix = field(default_factory=DataMix)
     lora: LoraSettings = field(default_factory=LoraSettings)
     train_vision: bool = False  # also train the vision tower (both stages)
-    train_connector: bool = True  # sft: keep training the connector beside the LoRA
+    train_connector: bool = True  # sft: keep training the connector beside the LoRA (saved in <run>/base)
     out: str = ""  # run folder; default $FACEVLM_HOME/models/<model>
     steps: int = 200
     batch_size: int = 8

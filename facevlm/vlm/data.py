@@ -112,13 +112,50 @@ def qa_samples(mix: DataMix) -> list[Sample]:
                 rows.append(json.loads(line))
                 if mix.max_samples and len(rows) >= mix.max_samples:
                     break
+        samples = [Sample(row["id"], row["messages"], [qa_dir / p for p in row.get("images", [])], 0) for row in rows]
+        samples = pack_turns(samples, mix.pack) if mix.pack > 1 else samples
         for rep in range(mix.repeat.get(name, 1)):
-            for row in rows:
-                images = [qa_dir / p for p in row.get("images", [])]
-                out.append(Sample(f"{row['id']}#{rep}", row["messages"], images, _chars(row["messages"])))
+            out += [Sample(f"{s.id}#{rep}", s.messages, s.images, _chars(s.messages)) for s in samples]
     if not out:
         raise FacevlmError(f"data: no QA samples in {', '.join(mix.datasets)} (split {mix.split})")
     return out
+
+
+def _ends_with_tool_call(sample: Sample) -> bool:
+    return bool(sample.messages[-1].get("tool_calls"))
+
+
+def pack_turns(samples: list[Sample], pack: int) -> list[Sample]:
+    """Join up to `pack` single-image samples about the same picture into one multi-turn conversation (the
+    picture shown once, in the first turn), in file order. Each picture's tokens are then paid once for
+    several answers: on a CPU, where every prompt token costs a forward and a backward pass, that is ~1.7x
+    more answers per second of training. Samples that end in a tool call stay alone: in a conversation a
+    tool call is followed by its result, which the training data does not have."""
+    out: list[Sample] = []
+    groups: dict[Path, list[Sample]] = {}
+    for sample in samples:
+        if len(sample.images) != 1 or _ends_with_tool_call(sample):
+            out.append(sample)
+            continue
+        group = groups.setdefault(sample.images[0], [])
+        group.append(sample)
+        if len(group) == pack:
+            out.append(_joined(groups.pop(sample.images[0])))
+    out += [_joined(group) for group in groups.values()]
+    return out
+
+
+def _joined(group: list[Sample]) -> Sample:
+    if len(group) == 1:
+        return group[0]
+    messages = list(group[0].messages)
+    for sample in group[1:]:
+        for msg in sample.messages:
+            content = msg.get("content")
+            if isinstance(content, list):  # the picture was shown in the first turn
+                msg = {**msg, "content": [p for p in content if p.get("type") != "image"]}
+            messages.append(msg)
+    return Sample("+".join(s.id for s in group), messages, group[0].images, 0)
 
 
 class LengthBatches:

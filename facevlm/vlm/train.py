@@ -3,11 +3,12 @@
 - `stage: align` trains the connector (and the vision tower if `train_vision`) with the LM frozen, on
   caption samples; the run folder is a complete HF model folder: the base the LoRA stage starts from.
 - `stage: sft` puts a peft LoRA on the text model's linear layers (4-bit base with `lora.qlora`) and
-  tunes on face QA. It writes `adapter/` (a standard peft folder whose base is `init`: what vLLM's
-  `--lora-modules name=<run>/adapter` serves on top of that base) and the merged model at the top of the
-  run folder (what the in-process chat loads without peft).
-Only the LoRA weights train in sft, so the adapter applies to the unchanged base: vLLM applies LoRA to
-the LM only, and a connector changed in sft would silently be lost there.
+  tunes on face QA, by default training the connector beside it (`train_connector`, as LLaVA's second
+  stage does). It writes `adapter/` (a standard peft folder), the merged model at the top of the run
+  folder (what the in-process chat loads without peft) and, when sft changed more than the LoRA, `base/`:
+  `init` with the connector (and tower) sft trained. vLLM applies LoRA to the LM only, so the adapter's
+  `base_model_name_or_path` names `base/` (or `init` itself when only the LoRA trained), and
+  `--model <run>/base --lora-modules name=<run>/adapter` gives exactly the merged model's answers.
 
 accelerate handles devices, mixed precision (bf16 on a GPU that has it) and several processes: run it under
 `torchrun --nproc_per_node N -m facevlm.cli finetune RECIPE` or `accelerate launch`; on 2 CPU cores it is
@@ -30,6 +31,10 @@ from facevlm.vlm.config import VLMRecipe
 from facevlm.vlm.data import Collator, LengthBatches, caption_samples, qa_samples
 
 ADAPTER_DIR = "adapter"
+BASE_DIR = "base"
+# The parts of an image-text model, as Idefics3 / LLaVA / Qwen2-VL name them.
+VISION = ("vision_model", "vision_tower", "visual")
+CONNECTOR = ("connector", "multi_modal_projector", "merger")
 
 
 def lora_target_regex(modules: list[str]) -> str:
@@ -51,9 +56,9 @@ def prepare_trainable(model: Any, cfg: VLMRecipe) -> Any:
     """Freeze what the stage does not train; sft wraps the model in a peft LoRA."""
     for p in model.parameters():
         p.requires_grad_(False)
-    vision = _part(model, "vision_model", "vision_tower", "visual")
+    vision = _part(model, *VISION)
     if cfg.stage == "align":
-        for p in _part(model, "connector", "multi_modal_projector", "merger").parameters():
+        for p in _part(model, *CONNECTOR).parameters():
             p.requires_grad_(True)
         if cfg.train_vision:
             for p in vision.parameters():
@@ -70,7 +75,12 @@ def prepare_trainable(model: Any, cfg: VLMRecipe) -> Any:
         target_modules=lora_target_regex(cfg.lora.target_modules),
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(model, lora)
+    model = get_peft_model(model, lora)
+    parts = [CONNECTOR] if cfg.train_connector else []
+    for names in parts + ([VISION] if cfg.train_vision else []):
+        for p in _part(model, *names).parameters():
+            p.requires_grad_(True)
+    return model
 
 
 def _part(model: Any, *names: str) -> Any:
@@ -110,7 +120,7 @@ def train(cfg: VLMRecipe, out: str | None = None, steps: int | None = None, prog
     model = prepare_trainable(model, cfg)
     trainable = [p for p in model.parameters() if p.requires_grad]
     n_train = sum(p.numel() for p in trainable)
-    vision_ids = {id(p) for p in _part(model, "vision_model", "vision_tower", "visual").parameters()}
+    vision_ids = {id(p) for p in _part(model, *VISION).parameters()}
     groups = [
         {"params": [p for p in trainable if id(p) not in vision_ids], "lr": cfg.lr},
         {"params": [p for p in trainable if id(p) in vision_ids], "lr": cfg.lr * cfg.vision_lr_scale},
@@ -191,8 +201,13 @@ def save(model: Any, processor: Any, cfg: VLMRecipe, run_dir: Path, metrics: dic
     tmp.mkdir(parents=True)
     if cfg.stage == "sft":
         model.save_pretrained(tmp / ADAPTER_DIR)
-        _point_adapter_at_base(tmp / ADAPTER_DIR, cfg.init)
-        merged = _merged(model, cfg)
+        base = cfg.init
+        if cfg.train_connector or cfg.train_vision:  # the adapter's base is `init` with the parts sft changed
+            _base_with_trained_parts(model, cfg).save_pretrained(tmp / BASE_DIR)
+            processor.save_pretrained(tmp / BASE_DIR)
+            base = str(run_dir / BASE_DIR)
+        _point_adapter_at_base(tmp / ADAPTER_DIR, base)
+        merged = _merged(model, cfg, tmp / BASE_DIR if base != cfg.init else cfg.init)
     else:
         merged = model
     merged.save_pretrained(tmp)
@@ -210,11 +225,23 @@ def _point_adapter_at_base(adapter_dir: Path, init: str) -> None:
 
     cfg_path = adapter_dir / "adapter_config.json"
     data = json.loads(cfg_path.read_text())
-    data["base_model_name_or_path"] = resolve_source(init)
+    data["base_model_name_or_path"] = init if Path(init).is_absolute() else resolve_source(init)
     cfg_path.write_text(json.dumps(data, indent=2))
 
 
-def _merged(peft_model: Any, cfg: VLMRecipe) -> Any:
+def _base_with_trained_parts(peft_model: Any, cfg: VLMRecipe) -> Any:
+    """`init` in full precision with the connector / tower weights sft trained, and no LoRA."""
+    from facevlm.vlm.build import load_vlm
+
+    base, _ = load_vlm(cfg.init)
+    trained = peft_model.get_base_model()
+    for names, on in ((CONNECTOR, cfg.train_connector), (VISION, cfg.train_vision)):
+        if on:
+            _part(base, *names).load_state_dict(_part(trained, *names).state_dict())
+    return base
+
+
+def _merged(peft_model: Any, cfg: VLMRecipe, base_source: str | Path) -> Any:
     """The LoRA merged into the base weights. A 4-bit (QLoRA) base cannot be merged losslessly, so the
     base is reloaded in full precision and the trained adapter applied to it."""
     if not cfg.lora.qlora:
@@ -225,7 +252,7 @@ def _merged(peft_model: Any, cfg: VLMRecipe) -> Any:
 
     from facevlm.vlm.build import load_vlm
 
-    base, _ = load_vlm(cfg.init)
+    base, _ = load_vlm(str(base_source))
     with tempfile.TemporaryDirectory() as tmp:
         peft_model.save_pretrained(tmp)
         return PeftModel.from_pretrained(base, tmp).merge_and_unload()

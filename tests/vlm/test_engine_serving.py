@@ -48,7 +48,17 @@ def test_vllm_serves_the_vlm_and_its_adapter_changes_the_answer(
 ) -> None:
     monkeypatch.setenv("FACEVLM_HOME", str(tmp_path / "home"))
     env = {**os.environ}
-    cmd = [sys.executable, "-m", "facevlm.cli", "engine", "start", "--model", str(tiny_vlm["align"]), "--port", "0"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "facevlm.cli",
+        "engine",
+        "start",
+        "--model",
+        str(tiny_vlm["sft"] / "base"),
+        "--port",
+        "0",
+    ]
     cmd += [
         "--served-model-name",
         "tiny-vlm",

@@ -53,12 +53,12 @@ def test_adapter_reloads_onto_its_base_with_the_merged_models_logits(tiny_vlm):
 
     sft = tiny_vlm["sft"]
     adapter_cfg = json.loads((sft / "adapter" / "adapter_config.json").read_text())
-    assert Path(adapter_cfg["base_model_name_or_path"]) == tiny_vlm["align"]
+    assert Path(adapter_cfg["base_model_name_or_path"]) == sft / "base"  # align + the connector sft trained
     processor = AutoProcessor.from_pretrained(sft)
     import random
 
     batch = _batch(processor, draw_face(True, True, "black", random.Random(0)))
-    base = AutoModelForImageTextToText.from_pretrained(tiny_vlm["align"]).eval()
+    base = AutoModelForImageTextToText.from_pretrained(sft / "base").eval()
     with torch.no_grad():
         plain = base(**batch).logits
         adapted = PeftModel.from_pretrained(base, sft / "adapter").eval()(**batch).logits
