@@ -19,6 +19,7 @@ import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from facevlm.data.qa_templates import HELDOUT, TEMPLATES
