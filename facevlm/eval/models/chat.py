@@ -40,25 +40,33 @@ class OpenAIChat(ChatModel):
     def fingerprint(self) -> str:
         return hashlib.sha256(f"{self.url}|{self.model_id}".encode()).hexdigest()[:16]
 
-    def answer(self, image: Any, question: str) -> tuple[str, int]:
-        messages = [
-            {
-                "role": "user",
-                "content": [
-                    {"type": "image_url", "image_url": {"url": image_data_url(image)}},
-                    {"type": "text", "text": question},
-                ],
-            }
-        ]
+    def _create(self, image: Any, question: str, **kwargs: Any) -> Any:
+        parts = [] if image is None else [{"type": "image_url", "image_url": {"url": image_data_url(image)}}]
+        messages = [{"role": "user", "content": parts + [{"type": "text", "text": question}]}]
         try:
-            resp = self.client.chat.completions.create(
-                model=self.model_id, messages=messages, max_tokens=self.max_tokens, temperature=0.0
+            return self.client.chat.completions.create(
+                model=self.model_id, messages=messages, max_tokens=self.max_tokens, temperature=0.0, **kwargs
             )
         except self._openai.OpenAIError as exc:
             raise FacevlmError(f"model {self.name}: chat request to {self.url} failed: {exc}") from None
+
+    def answer(self, image: Any, question: str) -> tuple[str, int]:
+        resp = self._create(image, question)
         text = resp.choices[0].message.content or ""
         tokens = resp.usage.completion_tokens if resp.usage else len(text.split())
         return text, int(tokens)
+
+    def answer_calls(self, images: list[Any], questions: list[str]) -> list[tuple[str | None, list[dict]]]:
+        """(text, tool_calls) with the `face_search` tool offered, as a client with its own tools would ask
+        (a vLLM server needs `--enable-auto-tool-choice --tool-call-parser hermes` for this)."""
+        from facevlm.data.search_call import tool_schema
+
+        out = []
+        for image, question in zip(images, questions):
+            message = self._create(image, question, tools=[tool_schema()]).choices[0].message
+            calls = [c.model_dump() for c in (message.tool_calls or [])]
+            out.append((message.content, calls))
+        return out
 
 
 class InProcessChat(ChatModel):
@@ -86,12 +94,20 @@ class InProcessChat(ChatModel):
         return self.answer_batch([image], [question])[0]
 
     def answer_batch(self, images: list[Any], questions: list[str]) -> list[tuple[str, int]]:
+        replies = self.chat.generate(self._conversations(images, questions), max_new_tokens=self.max_tokens)
+        return [(_reply_text(r), r.completion_tokens) for r in replies]
+
+    def _conversations(self, images: list[Any], questions: list[str]) -> list[list[dict[str, Any]]]:
         convs = []
         for image, question in zip(images, questions):
-            parts = [] if self.no_image else [{"type": "image", "image": image}]
+            parts = [] if self.no_image or image is None else [{"type": "image", "image": image}]
             convs.append([{"role": "user", "content": parts + [{"type": "text", "text": question}]}])
-        replies = self.chat.generate(convs, max_new_tokens=self.max_tokens)
-        return [(_reply_text(r), r.completion_tokens) for r in replies]
+        return convs
+
+    def answer_calls(self, images: list[Any], questions: list[str]) -> list[tuple[str | None, list[dict]]]:
+        """(text, OpenAI tool_calls) per question; an image of None is a request without a picture."""
+        replies = self.chat.generate(self._conversations(images, questions), max_new_tokens=self.max_tokens)
+        return [(r.text, r.tool_calls) for r in replies]
 
 
 def _reply_text(reply: Any) -> str:

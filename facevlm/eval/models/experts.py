@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from facevlm.eval.models.base import EmbeddingModel, ModelSpec, torch_fingerprint
-from facevlm.image import open_image, to_array
+from facevlm.image import open_image
 from facevlm.schema import EXPRESSIONS
 
 
@@ -47,36 +47,25 @@ class ExpressionExpert(EmbeddingModel):
 
 
 class DlibIdentity(EmbeddingModel):
-    """dlib's ResNet face descriptor on the 5-point-aligned crop (asset dlib-face-models, CC0).
-    The input is already a face crop, so the landmark predictor runs on the whole crop."""
+    """dlib's ResNet face descriptor (facevlm.vision.identity, the gallery's identity expert; asset
+    dlib-face-models, CC0). The input is already a face crop, so its 5 landmarks are predicted on the
+    whole crop."""
 
     has_text = False
 
     def __init__(self, spec: ModelSpec):
-        import dlib
+        from facevlm.vision.identity import DEFAULT_IDENTITY_MODEL, load_identity_model
 
-        from facevlm.assets import resolve
-
-        root = resolve(spec.pretrained or "dlib-face-models")
-        self.shape = dlib.shape_predictor(str(root / "shape_predictor_5_face_landmarks.dat"))
-        self.net = dlib.face_recognition_model_v1(str(root / "dlib_face_recognition_resnet_model_v1.dat"))
-        self._dlib = dlib
-        self.name, self.pretrained, self.batch_size = (
-            spec.name,
-            "dlib_face_recognition_resnet_model_v1",
-            spec.batch_size,
-        )
+        self.model = load_identity_model(spec.model or DEFAULT_IDENTITY_MODEL, spec.pretrained)
+        self.name, self.pretrained, self.batch_size = spec.name, self.model.name, spec.batch_size
 
     def fingerprint(self) -> str:
-        return "dlib-resnet-v1-5pt"
+        return "dlib-resnet-v1-5pt" if self.model.name == "dlib-resnet-v1" else f"identity-{self.model.name}"
 
     def _encode_images(self, images: Sequence[Any]) -> np.ndarray:
-        out = []
-        for im in images:
-            arr = np.ascontiguousarray(to_array(im))
-            rect = self._dlib.rectangle(0, 0, arr.shape[1] - 1, arr.shape[0] - 1)
-            out.append(np.asarray(self.net.compute_face_descriptor(arr, self.shape(arr, rect))))
-        return np.stack(out)
+        from facevlm.vision.identity import FacePlace
+
+        return np.concatenate([self.model.embed(open_image(im), [FacePlace()]) for im in images])
 
 
 class ImageNetFeatures(EmbeddingModel):

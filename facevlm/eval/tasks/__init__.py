@@ -27,6 +27,7 @@ TASKS: dict[str, str] = {
     "identity": "facevlm.eval.tasks.identity",
     "linear_probe": "facevlm.eval.tasks.linear_probe",
     "vqa": "facevlm.eval.tasks.vqa",
+    "search_call": "facevlm.eval.tasks.search_call",
     "robustness": "facevlm.eval.tasks.robustness",
     "efficiency": "facevlm.eval.tasks.efficiency",
 }
