@@ -24,7 +24,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "finetune": ("facevlm.finetune:finetune", "Train the model a finetune/*.yaml recipe's `kind` names."),
     "eval": ("facevlm.eval.cli:eval_group", "Benchmark harness: run suites, write reports."),
     "chat": ("facevlm.vlm.cli:chat", "Ask FaceVLM about face photos, in process."),
-    "index": ("facevlm.index.cli:index", "Face galleries: add, search, remove, stats."),
+    "index": ("facevlm.index.cli:index", "Face galleries: add, search, verify, identify, cluster, reembed, stats."),
     "serve": ("facevlm.serve.cli:serve", "Start the gateway (embeddings, search, chat) from serve/*.yaml."),
     "engine": ("facevlm.engine.cli:engine", "Start/stop the vLLM OpenAI server in the engine environment."),
     "bench": ("facevlm.bench:bench", "Speed and memory benchmarks (results go to docs/benchmarks.md)."),

@@ -1,4 +1,5 @@
-"""`facevlm index …`: add images to a gallery, search it, erase faces or the whole gallery, show its statistics.
+"""`facevlm index …`: add images to a gallery, search it, erase faces or the whole gallery, show its statistics;
+the identity commands (reembed, verify, identify, cluster, name-cluster) live in identity_cli.py.
 
 GALLERY is a gallery name ($FACEVLM_HOME/galleries/<name>, facevlm.index.names) or a local folder path."""
 
@@ -16,30 +17,20 @@ CTX = {"help_option_names": ["-h", "--help"]}
 
 @click.group("index", context_settings=CTX)
 def index() -> None:
-    """Face galleries (FAISS or Milvus + SQLite + image store): add, search, rm, drop, stats."""
+    """Face galleries (FAISS or Milvus + SQLite + image store): add, search, rm, drop, stats; identity:
+    reembed, verify, identify, cluster, name-cluster."""
 
 
 def _path(gallery: str) -> Any:
-    from facevlm.index.names import cli_gallery_path
+    from facevlm.index.clitools import gallery_path
 
-    return cli_gallery_path(gallery)
+    return gallery_path(gallery)
 
 
-def _open(gallery: str, model: str | None = None, backend: str | None = None, read_only: bool = False) -> Any:
-    from facevlm.index.backends import BackendConfig
-    from facevlm.index.embed import get_embedder
-    from facevlm.index.store import Gallery
+def _open(gallery: str, model: str | None = None, backend: str | None = None, **kw: Any) -> Any:
+    from facevlm.index.clitools import open_gallery
 
-    path = _path(gallery)
-    exists = (path / "gallery.json").is_file()
-    if not exists and read_only:
-        raise FacevlmError(f"gallery {path} does not exist; add images with `facevlm index add`")
-    if exists:
-        g = Gallery.open(path, model=model, read_only=read_only)
-        return g, get_embedder(g.model)
-    emb = get_embedder(model or "facevlm-clip-small")
-    cfg = BackendConfig(kind=backend or "faiss")
-    return Gallery.open(path, model=emb.model, dim=emb.dim, backend=cfg), emb
+    return open_gallery(gallery, model, backend, **kw)
 
 
 @index.command("add", context_settings=CTX)
@@ -51,6 +42,7 @@ def _open(gallery: str, model: str | None = None, backend: str | None = None, re
 @click.option("--dataset", is_flag=True, help="PATHS are stored face datasets (facevlm data ...), not images.")
 @click.option("--model", default=None, help="FaceCLIP for a NEW gallery (name, folder or hub id).")
 @click.option("--backend", type=click.Choice(["faiss", "milvus"]), default=None, help="Backend of a NEW gallery.")
+@click.option("--identity-model", default=None, help="Identity model of a NEW gallery (default dlib-resnet-v1).")
 @click.option("--batch-size", type=int, default=32, show_default=True)
 def add_cmd(
     gallery: str,
@@ -61,6 +53,7 @@ def add_cmd(
     dataset: bool,
     model: str | None,
     backend: str | None,
+    identity_model: str | None,
     batch_size: int,
 ) -> None:
     """Add images (files or folders, recursively) to GALLERY; re-running skips images already added,
@@ -71,7 +64,7 @@ def add_cmd(
 
     from facevlm.index.ingest import IngestConfig, Ingestor, image_files
 
-    g, emb = _open(gallery, model, backend)
+    g, emb = _open(gallery, model, backend, identity=identity_model)
     counts: Counter[str] = Counter()
     faces = 0
     try:
@@ -119,6 +112,8 @@ def _count(gallery: str) -> int:
 @click.option("--filter", "filters", multiple=True, help="name=value[,value] (attribute or identity).")
 @click.option("--min-prob", type=float, default=0.0, help="Minimum probability of filtered labels.")
 @click.option("--no-detect", is_flag=True, help="--image is already a face crop (no detector).")
+@click.option("--identity-model", default=None, help="same_person: the identity model expected.")
+@click.option("--threshold", type=float, default=None, help="same_person: distance (default: the model's own).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def search_cmd(
     gallery: str,
@@ -131,13 +126,13 @@ def search_cmd(
     filters: tuple[str, ...],
     min_prob: float,
     no_detect: bool,
+    identity_model: str | None,
+    threshold: float | None,
     as_json: bool,
 ) -> None:
-    """Search GALLERY by TEXT, by a face (--face-id / --image), or a face plus an --edit."""
-    from pathlib import Path
-
-    from facevlm.image import decode_image
-    from facevlm.index.ingest import FaceExperts, IngestConfig
+    """Search GALLERY by TEXT, by a face (--face-id / --image), or a face plus an --edit. same_person
+    answers the faces the identity model judges to be this person; look_alike, who looks alike."""
+    from facevlm.index.clitools import experts, read_photo
     from facevlm.index.search import Query, Searcher
 
     if sum(x is not None for x in (text, face_id, image)) != 1:
@@ -151,17 +146,17 @@ def search_cmd(
     query = Query(
         text=text,
         face_id=face_id,
-        image=decode_image(Path(image).read_bytes(), where=image).image if image else None,
+        image=read_photo(image) if image else None,
         match=match,
         edit=edit,
         filters=parsed,
         min_prob=min_prob,
         top_k=top_k,
     )
-    g, emb = _open(gallery, read_only=True)
+    g, emb = _open(gallery, read_only=True, identity=identity_model)
     try:
-        experts = FaceExperts(IngestConfig()) if image and not no_detect else None
-        hits = Searcher(g, emb, experts=experts).run(query)
+        finder = experts(bool(image) and not no_detect)
+        hits = Searcher(g, emb, experts=finder, threshold=threshold).run(query)
     finally:
         g.close()
     rows = [
@@ -169,6 +164,7 @@ def search_cmd(
             "rank": h.rank,
             "face_id": h.face.id,
             "score": round(h.score, 4),
+            "distance": None if h.distance is None else round(h.distance, 4),
             "identity": h.face.identity,
             "source": h.face.source,
             "box": h.face.box,
@@ -261,3 +257,13 @@ def stats_cmd(gallery: str, as_json: bool, sensitive: bool) -> None:
             click.echo(f"{key:12s} {value}")
     for key, value in stats["attributes"].items():
         click.echo(f"  {key:30s} {value}")
+
+
+def _register_identity_commands() -> None:
+    from facevlm.index import identity_cli
+
+    for command in identity_cli.COMMANDS:
+        index.add_command(command)
+
+
+_register_identity_commands()

@@ -25,7 +25,8 @@ class ImageBlob:
 @dataclass
 class FaceEntry:
     """One face to add; `embedding` is the L2-normalised FaceCLIP vector of its training crop
-    (`facevlm.vision.crop`)."""
+    (`facevlm.vision.crop`), `identity_vector` its identity descriptor (facevlm.vision.identity; None in a
+    gallery without an identity space)."""
 
     embedding: np.ndarray
     crop: Any = None  # PIL image stored as crop + thumbnail; None stores no pixels
@@ -37,6 +38,7 @@ class FaceEntry:
     source: str = ""
     licence: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    identity_vector: np.ndarray | None = None
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Add images to a gallery: decode safely -> face pipeline (detect, crop, expression) -> embed -> store.
+"""Add images to a gallery: decode safely -> face pipeline (detect, crop, expression) -> embed (FaceCLIP,
+and the identity model in a gallery with an identity space) -> store.
 
 Crash-safe and resumable: every image is committed as one transaction after its files are on disk, and
 an image whose content hash is already in the gallery is skipped, so re-running the same command after a
@@ -100,19 +101,37 @@ class FaceExperts:
             return self.pipeline.run(image)
         return list(self.pipeline.label([self.pipeline.face(image)]))
 
+    def query_face(self, image: Any) -> Face | None:
+        """The largest face in a query photo (None: no face), for face search."""
+        found = self.pipeline.detect_batch([image])[0]
+        return max(found, key=lambda f: f.area) if found else None
+
     def query_crop(self, image: Any, margin: float) -> Any | None:
         """The training crop of the largest face in a query photo (None: no face), for face search."""
+        best = self.query_face(image)
+        return None if best is None else face_crop(best.image, best.box, margin)
+
+    def single_face(self, image: Any, where: str) -> Face:
+        """The one face of a photo that must show one (verification): none, or several, is refused, since
+        answering about "the" face of a group photo would be a guess."""
+        if not self.cfg.detect:
+            return self.pipeline.face(image)
         found = self.pipeline.detect_batch([image])[0]
         if not found:
-            return None
-        best = max(found, key=lambda f: f.area)
-        return face_crop(best.image, best.box, margin)
+            raise FacevlmError(f"{where}: no face found in the image", code="no_face")
+        if len(found) > 1:
+            raise FacevlmError(
+                f"{where}: {len(found)} faces found; give a photo (or crop) of one face", code="multiple_faces"
+            )
+        return found[0]
 
 
 class Ingestor:
-    """Feeds images or FaceRecords into one gallery; see the module docstring for crash behaviour."""
+    """Feeds images or FaceRecords into one gallery; see the module docstring for crash behaviour.
+    `identity`: the identity model (facevlm.vision.identity) of a gallery with an identity space
+    (default: the one it records); a gallery without one gets no identity vectors until migrated."""
 
-    def __init__(self, gallery: Gallery, embedder: Any, cfg: IngestConfig | None = None):
+    def __init__(self, gallery: Gallery, embedder: Any, cfg: IngestConfig | None = None, identity: Any = None):
         if embedder.dim != gallery.dim:
             raise FacevlmError(
                 f"model {embedder.model} gives {embedder.dim}-d vectors; gallery {gallery.root} "
@@ -121,6 +140,18 @@ class Ingestor:
         self.gallery, self.embedder = gallery, embedder
         self.cfg = cfg or IngestConfig()
         self.experts = FaceExperts(self.cfg, crop_margin(self.cfg, embedder))
+        self.identity = None
+        if gallery.identity is not None:
+            from facevlm.vision.identity import load_identity_model
+
+            self.identity = identity or load_identity_model(gallery.identity.spec.model)
+            gallery.identity.check(self.identity, f"gallery {gallery.root.name}")
+
+    def _identity_vectors(self, faces: list[Face]) -> list[np.ndarray | None]:
+        """Identity descriptors of the faces of one image (None each without an identity space)."""
+        if self.identity is None or not faces:
+            return [None] * len(faces)
+        return list(self.identity.embed(faces[0].image, faces))
 
     # -- images ------------------------------------------------------------------------------------
     def add_bytes(self, items: Iterable[tuple[str, bytes, str | None]]) -> Iterator[IngestResult]:
@@ -152,6 +183,7 @@ class Ingestor:
         return self.add_bytes(read())
 
     def _faces(self, source: str, decoded: DecodedImage, identity: str | None) -> _Pending:
+        faces = self.experts.faces(decoded.image)
         entries = [
             FaceEntry(
                 np.zeros(0, np.float32),
@@ -163,8 +195,9 @@ class Ingestor:
                 source=source,
                 meta={"n_faces": face.n_faces},
                 attributes=[face.expression.attribute()] if face.expression else [],
+                identity_vector=vector,
             )
-            for face in self.experts.faces(decoded.image)
+            for face, vector in zip(faces, self._identity_vectors(faces))
         ]
         return _Pending(source, decoded, entries, identity)
 
@@ -200,12 +233,20 @@ class Ingestor:
             else:
                 todo.append((record, key))
         # the record's own face, cut by the one crop rule (the pipeline does no detection here)
-        crops = [self.experts.pipeline.face(open_image(r.image, where=r.id), r.box).crop for r, _ in todo]
-        vectors = self.embedder.images(crops)
-        for (record, key), crop, vec in zip(todo, crops, vectors):
+        faces = [
+            self.experts.pipeline.face(
+                open_image(r.image, where=r.id),
+                r.box,
+                r.landmarks,
+                landmark_format=r.meta.get("landmark_format", "dlib5"),
+            )
+            for r, _ in todo
+        ]
+        vectors = self.embedder.images([f.crop for f in faces])
+        for (record, key), face, vec in zip(todo, faces, vectors):
             entry = FaceEntry(
                 vec,
-                crop=crop,
+                crop=face.crop,
                 box=record.box,
                 landmarks=record.landmarks,
                 det_score=record.det_score,
@@ -214,6 +255,7 @@ class Ingestor:
                 source=record.source,
                 licence=record.licence,
                 meta={**record.meta, "record_id": record.id},
+                identity_vector=self._identity_vectors([face])[0],
             )
             # one image row per record: its hash makes re-running an interrupted import skip what is in
             blob = ImageBlob(key, None, "", f"record:{record.source}:{record.id}")

@@ -2,9 +2,12 @@
 between gallery entries and rows.
 
 SQLite is the gallery's source of truth (each face's embedding is kept there too, so the vector index can
-always be rebuilt from it). This module says what is stored and how; `store.Gallery` decides when: it
-owns the transactions and the write order that makes crashes harmless. Ids use AUTOINCREMENT so an id is
-never reused and a stale vector can never alias a new face.
+always be rebuilt from it; so is its identity descriptor, in `identity_vectors`, see identity_space.py).
+Cluster runs (`cluster_runs`, `clusters`, `cluster_members`: people.py) refer to faces with ON DELETE
+CASCADE, so erasing a face takes it out of every cluster and space without further bookkeeping.
+This module says what is stored and how; `store.Gallery` decides when: it owns the transactions and the
+write order that makes crashes harmless. Ids use AUTOINCREMENT so an id is never reused and a stale
+vector can never alias a new face.
 """
 
 from __future__ import annotations
@@ -35,6 +38,18 @@ CREATE TABLE IF NOT EXISTS attributes (
   prob REAL, model TEXT);
 CREATE INDEX IF NOT EXISTS attributes_face ON attributes(face_id);
 CREATE INDEX IF NOT EXISTS attributes_value ON attributes(name, value, prob);
+CREATE TABLE IF NOT EXISTS identity_vectors (
+  face_id INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE, model TEXT NOT NULL, vector BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS cluster_runs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, created REAL, model TEXT, method TEXT, threshold REAL, faces INTEGER);
+CREATE TABLE IF NOT EXISTS clusters (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL REFERENCES cluster_runs(id) ON DELETE CASCADE,
+  identity TEXT);
+CREATE INDEX IF NOT EXISTS clusters_run ON clusters(run_id);
+CREATE TABLE IF NOT EXISTS cluster_members (
+  cluster_id INTEGER NOT NULL REFERENCES clusters(id) ON DELETE CASCADE,
+  face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE, PRIMARY KEY (cluster_id, face_id));
+CREATE INDEX IF NOT EXISTS cluster_members_face ON cluster_members(face_id);
 """
 
 
@@ -87,6 +102,24 @@ def insert_face(
         [(face_id, a.name, a.value, a.origin, float(a.prob), a.model) for a in entry.attributes],
     )
     return face_id
+
+
+def delete_faces(cur: sqlite3.Cursor, face_ids: list[int], image_ids: list[int]) -> list[tuple[int, str | None]]:
+    """Delete faces (inside the caller's transaction) with their attributes; their identity vectors and
+    cluster memberships go by ON DELETE CASCADE. Images of `image_ids` left without faces are deleted too
+    and returned as (id, original's path) for the caller to remove after the commit."""
+    cur.executemany("DELETE FROM attributes WHERE face_id=?", [(i,) for i in face_ids])
+    cur.executemany("DELETE FROM faces WHERE id=?", [(i,) for i in face_ids])
+    orphans = []
+    for image_id in image_ids:
+        row = cur.execute(
+            "SELECT id, path FROM images WHERE id=? AND NOT EXISTS (SELECT 1 FROM faces WHERE image_id=images.id)",
+            (image_id,),
+        ).fetchone()
+        if row is not None:
+            orphans.append((row[0], row[1]))
+    cur.executemany("DELETE FROM images WHERE id=?", [(iid,) for iid, _ in orphans])
+    return orphans
 
 
 def select_faces(db: sqlite3.Connection, face_ids: list[int]) -> tuple[list[tuple], dict[int, list[AttributeValue]]]:

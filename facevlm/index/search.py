@@ -7,9 +7,14 @@ is one JSON object away.
 Composed queries follow PDV (Prompt Directional Vectors, training-free composed retrieval): the edit
 defines a direction in text space, Δ = T("<base>, <edit>") - T("<base>"); it is added with scale α to
 the reference face's image embedding and to the edited prompt's embedding, and the two are fused
-with weight w. Face->face uses FaceCLIP image-image similarity for both `same_person` and `look_alike`:
-FaceCLIP is trained on captions, not identities, so `same_person` is a look-alike ranking, not face
-verification (see docs/api.md).
+with weight w.
+
+Face->face has two meanings. `look_alike` ranks by FaceCLIP image-image similarity (who looks alike).
+`same_person` searches the gallery's identity space (facevlm.index.identity_space: the identity expert's
+descriptors): the faces within the identity threshold of the query face, nearest first, so it answers
+"more photos of this person" and nothing else; a composed `same_person` query ranks those faces by the
+edited FaceCLIP query ("this person, smiling"). A gallery without identity vectors refuses
+`same_person` (409) until `facevlm index reembed` has migrated it.
 """
 
 from __future__ import annotations
@@ -58,13 +63,16 @@ class Query:
 @dataclass
 class Hit:
     face: FaceRow
-    score: float
+    score: float  # cosine similarity in the space searched
     rank: int
+    distance: float | None = None  # same_person: raw identity distance (below the threshold)
 
 
 class Searcher:
     """Runs `Query`s on one gallery with one embedder. `sensitive` enables filters on and display of
-    sensitive apparent attributes (schema.SENSITIVE); off by default."""
+    sensitive apparent attributes (schema.SENSITIVE); off by default. `identity` is the identity model
+    (default: the one the gallery records) and `threshold` its same-person distance (default: the
+    model's own) for `same_person` queries."""
 
     def __init__(
         self,
@@ -74,11 +82,14 @@ class Searcher:
         pdv: PDVConfig | None = None,
         sensitive: bool = False,
         experts: Any = None,
+        identity: Any = None,
+        threshold: float | None = None,
     ):
         self.gallery, self.embedder = gallery, embedder
         self.pdv = pdv or PDVConfig()
         self.sensitive = sensitive
         self.experts = experts  # FaceExperts: finds the face in an uploaded query photo; None = use it whole
+        self._identity, self._threshold = identity, threshold
 
     def query_vector(self, q: Query) -> np.ndarray:
         if q.text is not None:
@@ -99,6 +110,17 @@ class Searcher:
         v_txt = _unit(edited + alpha * direction)
         return _unit(self.pdv.image_weight * v_img + (1 - self.pdv.image_weight) * v_txt)
 
+    def _query_face(self, q: Query) -> Any:
+        """The face of an uploaded query photo (the largest one found), or None: use the image whole."""
+        if q.image is None:
+            raise FacevlmError("query: give text, a face_id or an image")
+        if self.experts is None:
+            return None
+        face = self.experts.query_face(q.image)
+        if face is None:
+            raise FacevlmError("query.face.image: no face found in the query image", code="no_face")
+        return face
+
     def _face_vector(self, q: Query) -> np.ndarray:
         if q.match not in MATCHES:
             raise FacevlmError(f"query.match: {q.match!r} is not one of {', '.join(MATCHES)}")
@@ -111,16 +133,51 @@ class Searcher:
                     status_code=404,
                 )
             return found[q.face_id]
-        if q.image is None:
-            raise FacevlmError("query: give text, a face_id or an image")
+        face = self._query_face(q)
         crop = q.image
-        if self.experts is not None:
+        if face is not None:
             from facevlm.index.ingest import crop_margin
+            from facevlm.vision.crop import face_crop
 
-            crop = self.experts.query_crop(q.image, crop_margin(self.experts.cfg, self.embedder))
-            if crop is None:
-                raise FacevlmError("query.face.image: no face found in the query image", code="no_face")
+            crop = face_crop(face.image, face.box, crop_margin(self.experts.cfg, self.embedder))
         return self.embedder.images([crop])[0]
+
+    # -- the identity space (same_person) -----------------------------------------------------------------
+    def identity_model(self) -> Any:
+        """The identity model of this gallery's vectors (409 if the gallery has none, or another one)."""
+        from facevlm.index.recognize import identity_space
+
+        space = identity_space(self.gallery, self.gallery.root.name)
+        if self._identity is None:
+            from facevlm.vision.identity import load_identity_model
+
+            self._identity = load_identity_model(space.spec.model)
+        space.check(self._identity, f"gallery {self.gallery.root.name!r}")
+        return self._identity
+
+    @property
+    def threshold(self) -> float:
+        return float(self._threshold if self._threshold is not None else self.identity_model().threshold)
+
+    def identity_vector(self, q: Query) -> np.ndarray:
+        """The identity descriptor of the query face: a gallery face's stored one, or the upload's."""
+        model = self.identity_model()
+        if q.face_id is not None:
+            return self.gallery.identity.vector(q.face_id, self.gallery.root.name)
+        face = self._query_face(q)
+        if face is None:
+            from facevlm.vision.identity import FacePlace
+
+            return model.embed(q.image, [FacePlace()])[0]
+        return model.embed(face.image, [face])[0]
+
+    def same_person(self, q: Query, allowed: np.ndarray | None, k: int) -> list[tuple[int, float, float]]:
+        """(face id, cosine, distance) of the k nearest faces within the threshold, the query face excluded."""
+        vec = self.identity_vector(q)
+        threshold = self.threshold
+        found = self.gallery.identity.nearest(vec, k + (q.face_id is not None), allowed)
+        kept = [n for n in found if n.face_id != q.face_id and n.distance < threshold]
+        return [(n.face_id, n.similarity, n.distance) for n in kept[:k]]
 
     def allowed_ids(self, q: Query) -> np.ndarray | None:
         if not q.filters:
@@ -140,11 +197,23 @@ class Searcher:
     def run(self, q: Query) -> list[Hit]:
         if not 1 <= q.top_k <= 1000:
             raise FacevlmError(f"top_k: {q.top_k} outside 1..1000")
-        vec = self.query_vector(q)
+        if q.kind != "text" and q.match not in MATCHES:
+            raise FacevlmError(f"query.match: {q.match!r} is not one of {', '.join(MATCHES)}")
         allowed = self.allowed_ids(q)
-        exclude = {q.face_id} if q.face_id is not None else set()
-        found = self.gallery.search(vec[None], q.top_k + len(exclude), allowed)[0]
-        found = [(i, s) for i, s in found if i not in exclude][: q.top_k]
+        distances: dict[int, float] = {}
+        if q.kind == "face" and q.match == "same_person":
+            matches = self.same_person(q, allowed, q.top_k)
+            found = [(i, cos) for i, cos, _ in matches]
+            distances = {i: d for i, _, d in matches}
+        else:
+            if q.kind == "composed" and q.match == "same_person":  # this person, ranked by the edit
+                matches = self.same_person(q, allowed, 1000)
+                distances = {i: d for i, _, d in matches}
+                allowed = np.fromiter(distances, np.int64)
+            vec = self.query_vector(q)
+            exclude = {q.face_id} if q.face_id is not None else set()
+            found = self.gallery.search(vec[None], q.top_k + len(exclude), allowed)[0]
+            found = [(i, s) for i, s in found if i not in exclude][: q.top_k]
         rows = self.gallery.faces([i for i, _ in found])
         hits = []
         for face_id, score in found:
@@ -152,7 +221,7 @@ class Searcher:
             if row is None:  # vector of a face erased meanwhile: metadata is the truth
                 continue
             row.attributes = drop_sensitive(row.attributes, self.sensitive)
-            hits.append(Hit(row, score, len(hits) + 1))
+            hits.append(Hit(row, score, len(hits) + 1, distances.get(face_id)))
         return hits
 
 

@@ -1,10 +1,12 @@
 """A gallery: one directory holding SQLite metadata, the image store and a vector backend.
 
-    <gallery>/gallery.json   model name, embedding dim, backend config (fixed at creation)
+    <gallery>/gallery.json   model name, embedding dim, backend config (fixed at creation); identity model
+                             and dim once every face has an identity vector                [identity_space.py]
     <gallery>/gallery.lock   pid of the one writer process                                  [lifecycle.py]
-    <gallery>/meta.sqlite    images, faces (+ each face's embedding as a blob), attributes  [metadb.py]
+    <gallery>/meta.sqlite    images, faces (+ each face's embedding as a blob), attributes, identity
+                             vectors, cluster runs                                          [metadb.py]
     <gallery>/images|crops|thumbs/…                                                         [files.py]
-    <gallery>/vectors.faiss or milvus.db                                                    [backends/]
+    <gallery>/vectors.faiss + identity.faiss, or milvus.db                                  [backends/]
 
 Each image is one SQLite transaction (the image row, its faces' rows and vector ids). Files are written before
 the commit, the vector is added after it, deletes commit first and clean up after; so after a crash at any point,
@@ -26,18 +28,26 @@ import numpy as np
 
 from facevlm.errors import FacevlmError
 from facevlm.index import files, metadb
-from facevlm.index.backends import BackendConfig, VectorBackend, open_backend
+from facevlm.index.backends import BackendConfig, VectorBackend, exact_search, open_backend
 from facevlm.index.entries import FaceEntry, FaceRow, ImageBlob
+from facevlm.index.identity_space import IdentitySpace, IdentitySpec
 from facevlm.index.lifecycle import entomb, take_lock
 
-__all__ = ["FaceEntry", "FaceRow", "Gallery", "ImageBlob", "delete_gallery"]
+__all__ = ["FaceEntry", "FaceRow", "Gallery", "IdentitySpec", "ImageBlob", "delete_gallery"]
 
 
 class Gallery:
     """Open with `Gallery.open(...)`; thread-safe (one lock); one writer process per gallery."""
 
     def __init__(
-        self, root: Path, model: str, dim: int, backend_cfg: BackendConfig, read_only: bool, fsync: bool = True
+        self,
+        root: Path,
+        model: str,
+        dim: int,
+        backend_cfg: BackendConfig,
+        read_only: bool,
+        fsync: bool = True,
+        identity: IdentitySpec | None = None,
     ):
         self.root, self.model, self.dim, self.read_only, self.fsync = root, model, dim, read_only, fsync
         self.backend_cfg = backend_cfg
@@ -45,6 +55,9 @@ class Gallery:
         self._lockfile = None if read_only else take_lock(root)
         self.db = metadb.connect(root, read_only)
         self.backend: VectorBackend = open_backend(backend_cfg, root, dim)
+        self.identity: IdentitySpace | None = None
+        if identity is not None:
+            self.identity = IdentitySpace(root, self.db, self.lock, identity, backend_cfg)
         self.recovered = self._recover()
 
     @classmethod
@@ -58,11 +71,14 @@ class Gallery:
         create: bool = True,
         dim: int | None = None,
         fsync: bool = True,
+        identity: IdentitySpec | None = None,
     ) -> Gallery:
         """Open (or create, given `model` and `dim`) the gallery in directory `path` (always a path: names
         are resolved by facevlm.index.names). Its model and backend are fixed at creation (`backend`
         applies to a new gallery only): vectors from another model would be meaningless neighbours, and
-        a silently switched backend would rebuild the index on every open."""
+        a silently switched backend would rebuild the index on every open. `identity` is the identity
+        model of the caller: a new gallery records it; one whose identity vectors come from another
+        model is refused (409); one without identity vectors opens (FaceCLIP only, until migrated)."""
         root = Path(path).expanduser()
         info_path = root / "gallery.json"
         if info_path.is_file():
@@ -73,20 +89,46 @@ class Gallery:
                     code="gallery_model_mismatch",
                     status_code=409,
                 )
-            return cls(root, info["model"], int(info["dim"]), BackendConfig(**info["backend"]), read_only, fsync)
+            recorded = IdentitySpec(**info["identity"]) if info.get("identity") else None
+            if identity is not None and recorded is not None and identity.model != recorded.model:
+                raise FacevlmError(
+                    f"gallery {root} holds {recorded.model} identity vectors, not {identity.model}; use that "
+                    f"identity model, or `facevlm index reembed {root} --identity-model {identity.model} --replace`",
+                    code="identity_model_mismatch",
+                    status_code=409,
+                )
+            backend_cfg = BackendConfig(**info["backend"])
+            return cls(root, info["model"], int(info["dim"]), backend_cfg, read_only, fsync, recorded)
         if not create or read_only:
             raise FacevlmError(f"gallery {root} does not exist", code="gallery_not_found", status_code=404)
         if model is None or dim is None:
             raise FacevlmError(f"gallery {root} does not exist; creating it needs a model")
         root.mkdir(parents=True, exist_ok=True)
         cfg = backend or BackendConfig()
-        files.write_durable(
-            info_path,
-            json.dumps(
-                {"model": model, "dim": dim, "backend": asdict(cfg), "created": time.time(), "version": 1}, indent=2
-            ).encode(),
-        )
-        return cls(root, model, dim, cfg, read_only, fsync)
+        info = {"model": model, "dim": dim, "backend": asdict(cfg), "created": time.time(), "version": 1}
+        if identity is not None:
+            info["identity"] = asdict(identity)
+        files.write_durable(info_path, json.dumps(info, indent=2).encode())
+        return cls(root, model, dim, cfg, read_only, fsync, identity)
+
+    def set_identity_space(self, spec: IdentitySpec | None) -> None:
+        """Record (or with None, forget) the identity model of this gallery's vectors in gallery.json and
+        open (close) its identity space. facevlm.index.reembed calls this once every face has a vector
+        (or before replacing them), so gallery.json never claims vectors the gallery does not hold."""
+        self._writable()
+        with self.lock:
+            info_path = self.root / "gallery.json"
+            info = json.loads(info_path.read_text())
+            info.pop("identity", None)
+            if spec is not None:
+                info["identity"] = asdict(spec)
+            files.write_durable(info_path, json.dumps(info, indent=2).encode())
+            if self.identity is not None:
+                self.identity.close(flush=False)
+                self.identity = None
+            if spec is not None:
+                self.identity = IdentitySpace(self.root, self.db, self.lock, spec, self.backend_cfg)
+                self.identity.rebuild()
 
     # -- start-up recovery -------------------------------------------------------------------------
     def _recover(self) -> dict[str, int]:
@@ -105,6 +147,8 @@ class Gallery:
             if len(committed) != len(indexed) or not np.array_equal(committed, indexed):
                 self.rebuild_index()
                 report["rebuilt"] = 1
+            if self.identity is not None and self.identity.recover():
+                report["rebuilt"] += 1
         return report
 
     def rebuild_index(self) -> None:
@@ -123,7 +167,8 @@ class Gallery:
 
     def add_faces(self, entries: list[FaceEntry], image: ImageBlob | None = None) -> list[int]:
         """Store the faces of one image durably and return their ids: files first, then ONE transaction
-        for the image and all its faces (so a re-run can skip any image already present), then vectors."""
+        for the image and all its faces (so a re-run can skip any image already present), then vectors.
+        Identity vectors are kept only in a gallery with an identity space (of faces that have one)."""
         self._writable()
         if not entries:
             return []
@@ -154,12 +199,23 @@ class Gallery:
                     metadb.insert_face(cur, image_id, entry, vec, crop, thumb)
                     for entry, vec, (crop, thumb) in zip(entries, vecs, stored)
                 ]
+                known = [(i, e.identity_vector) for i, e in zip(ids, entries) if e.identity_vector is not None]
+                if self.identity is not None and known:
+                    identity_vecs = np.stack([np.asarray(v, np.float32).reshape(-1) for _, v in known])
+                    if identity_vecs.shape[1] != self.identity.spec.dim:
+                        raise FacevlmError(
+                            f"identity vector has {identity_vecs.shape[1]} dims, gallery {self.root.name} "
+                            f"expects {self.identity.spec.dim}"
+                        )
+                    self.identity.insert(cur, [i for i, _ in known], identity_vecs)
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
                 files.remove_files(self.root, written)
                 raise
             self.backend.add(np.asarray(ids, np.int64), vecs)
+            if self.identity is not None and known:
+                self.identity.index([i for i, _ in known], identity_vecs)
         return ids
 
     def has_image(self, sha256: str) -> bool:
@@ -182,27 +238,14 @@ class Gallery:
             cur = self.db.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
-                cur.executemany("DELETE FROM attributes WHERE face_id=?", [(i,) for i in found])
-                cur.executemany("DELETE FROM faces WHERE id=?", [(i,) for i in found])
-                orphans = [
-                    (iid, path)
-                    for iid, path in (
-                        cur.execute(
-                            "SELECT id, path FROM images WHERE id=? AND NOT EXISTS "
-                            "(SELECT 1 FROM faces WHERE image_id=images.id)",
-                            (iid,),
-                        ).fetchone()
-                        or (None, None)
-                        for iid in image_ids
-                    )
-                    if iid is not None
-                ]
-                cur.executemany("DELETE FROM images WHERE id=?", [(iid,) for iid, _ in orphans])
+                orphans = metadb.delete_faces(cur, found, image_ids)
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
             self.backend.remove(np.asarray(found, np.int64))
+            if self.identity is not None:
+                self.identity.remove(found)
             files.remove_files(self.root, [p for r in rows for p in (r[2], r[3]) if p] + [p for _, p in orphans if p])
             return len(found)
 
@@ -214,13 +257,21 @@ class Gallery:
     def flush(self) -> None:
         with self.lock:
             self.backend.flush()
+            if self.identity is not None:
+                self.identity.flush()
 
     def close(self) -> None:
+        """Flush and close; closing a closed gallery does nothing."""
         with self.lock:
+            if self.db is None:
+                return
             if not self.read_only:
                 self.backend.flush()
             self.backend.close()
+            if self.identity is not None:
+                self.identity.close(flush=not self.read_only)
             self.db.close()
+            self.db = None  # type: ignore[assignment]
             if self._lockfile is not None:
                 self._lockfile.close()
                 self._lockfile = None
@@ -292,12 +343,9 @@ class Gallery:
         queries = np.asarray(queries, np.float32).reshape(-1, self.dim)
         if allowed is not None and len(allowed) <= exact_below:
             emb = self.embeddings(allowed.tolist())
-            if not emb:
-                return [[] for _ in queries]
             ids = np.fromiter(emb, np.int64)
-            scores = queries @ np.stack([emb[i] for i in ids]).T
-            order = np.argsort(-scores, axis=1)[:, :k]
-            return [[(int(ids[j]), float(scores[q, j])) for j in order[q]] for q in range(len(queries))]
+            matrix = np.stack([emb[i] for i in ids]) if emb else np.zeros((0, self.dim), np.float32)
+            return exact_search(queries, ids, matrix, k)
         with self.lock:
             scores, ids = self.backend.search(queries, k, allowed)
         return [[(int(i), float(s)) for i, s in zip(ids[q], scores[q]) if i >= 0] for q in range(len(queries))]
@@ -321,6 +369,8 @@ class Gallery:
                 "vectors": self.backend.count(),
                 "images": n_images,
                 "identities": self.db.execute("SELECT count(DISTINCT identity) FROM faces").fetchone()[0],
+                "identity_model": None if self.identity is None else self.identity.spec.model,
+                "identity_vectors": 0 if self.identity is None else self.identity.count(),
                 "attributes": metadb.attribute_summary(by_attr, sensitive),
                 "disk_bytes": sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file()),
             }
@@ -338,6 +388,9 @@ def delete_gallery(root: Path) -> int:
     try:
         faces = gallery.count()
         gallery.backend.rebuild(np.zeros(0, np.int64), np.zeros((0, gallery.dim), np.float32))
+        if gallery.identity is not None:
+            dim = gallery.identity.spec.dim
+            gallery.identity.backend.rebuild(np.zeros(0, np.int64), np.zeros((0, dim), np.float32))
     finally:
         gallery.close()
     entomb(root)

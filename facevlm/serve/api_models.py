@@ -289,12 +289,14 @@ class Face(BaseModel):
 
 
 class SearchHit(Face):
-    score: float
+    score: float = Field(description="cosine similarity in the space searched (FaceCLIP, or identity for same_person)")
     rank: int
+    distance: float | None = Field(None, description="same_person: identity distance (under the threshold)")
 
     @classmethod
     def from_hit(cls, hit: Hit, gallery: str) -> SearchHit:
-        return cls(**Face.from_row(hit.face, gallery).model_dump(), score=hit.score, rank=hit.rank)
+        face = Face.from_row(hit.face, gallery).model_dump()
+        return cls(**face, score=hit.score, rank=hit.rank, distance=hit.distance)
 
 
 class SearchSummary(BaseModel):
@@ -349,6 +351,8 @@ class GalleryStats(BaseModel):
     vectors: int
     images: int
     identities: int
+    identity_model: str | None = Field(description="model of its identity vectors (null: not migrated yet)")
+    identity_vectors: int
     attributes: dict[str, int | str]
     disk_bytes: int
 

@@ -1,8 +1,9 @@
 """The facevlm gateway (FastAPI): OpenAI-compatible embeddings, face search and gallery management.
 
 Laid out like vLLM's `entrypoints/openai`: one module per endpoint group (health, models, embeddings,
-search, galleries), each a router whose handlers find what they share on `app.state` (`config`,
-`embedder`, `galleries`, `keys`), and this module only assembles routers, middleware and error handlers.
+search, galleries, recognition (verify, identify), clusters), each a router whose handlers find what they
+share on `app.state` (`config`, `embedder`, `galleries` with the identity model, `keys`), and this module
+only assembles routers, middleware and error handlers.
 A later `facevlm/serve/chat.py` (/v1/chat/completions) drops in beside `embeddings.py`.
 
 One process holds one FaceCLIP and the galleries it opens (each gallery is written by one process:
@@ -19,7 +20,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from facevlm import __version__, paths
-from facevlm.serve import embeddings, galleries, health, models, openapi, search
+from facevlm.serve import clusters, embeddings, galleries, health, models, openapi, recognition, search
 from facevlm.serve.body import BodyLimit
 from facevlm.serve.config import ServeConfig
 from facevlm.serve.errors import install
@@ -61,6 +62,8 @@ def create_app(cfg: ServeConfig, embedder: Any = None) -> FastAPI:
         embeddings.router(cfg, embedder.dim),
         search.router(cfg),
         galleries.router(cfg),
+        recognition.router(cfg),
+        clusters.router(cfg),
     ):
         app.include_router(router)
     openapi.install(app)

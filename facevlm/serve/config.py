@@ -15,6 +15,9 @@ from facevlm.errors import FacevlmError
 from facevlm.index.backends import BackendConfig
 from facevlm.index.names import default_root, validate_gallery_name
 from facevlm.index.search import PDVConfig
+from facevlm.vision.identity import DEFAULT_IDENTITY_MODEL
+
+MAX_THRESHOLD = 10.0  # identity distances (dlib's are under ~2): a larger one would call everyone the same
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
@@ -39,6 +42,33 @@ class LimitsConfig:
                 f"limits.max_image_bytes ({self.max_image_bytes}) exceeds limits.max_request_bytes "
                 f"({self.max_request_bytes}): no such image could ever arrive"
             )
+
+
+@dataclass
+class IdentityConfig:
+    """The identity expert (facevlm.vision.identity) behind same_person search, /v1/faces/verify,
+    /identify and /clusters. `model`: a registered name, an entry point of facevlm.identity_models, or
+    "module:Class"; `weights`: its asset name or folder ("" = the model's default asset); `threshold`:
+    the same-person distance (None = the model's published value, dlib's 0.6 on LFW); galleries made by
+    this server record `model` and another server's galleries are refused."""
+
+    model: str = DEFAULT_IDENTITY_MODEL
+    weights: str = ""
+    threshold: float | None = None
+    max_cluster_faces: int = 5000  # unlabelled faces one /clusters request may cluster (the CLI has no cap)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, str) or not self.model:
+            raise FacevlmError("identity.model: give an identity model name")
+        if self.threshold is not None and (
+            isinstance(self.threshold, bool)
+            or not isinstance(self.threshold, int | float)
+            or not 0 < self.threshold <= MAX_THRESHOLD
+        ):
+            raise FacevlmError(f"identity.threshold: {self.threshold!r} is not a distance in (0, {MAX_THRESHOLD}]")
+        cap = self.max_cluster_faces
+        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
+            raise FacevlmError(f"identity.max_cluster_faces: {cap!r} is not a positive integer")
 
 
 @dataclass
@@ -67,6 +97,7 @@ class ServeConfig:
     backend: BackendConfig = field(default_factory=BackendConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     pdv: PDVConfig = field(default_factory=PDVConfig)
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
 
     def __post_init__(self) -> None:
         if not isinstance(self.api_keys, list) or not all(isinstance(k, str) for k in self.api_keys):
@@ -93,6 +124,8 @@ class ServeConfig:
             raise FacevlmError(f"text_cache_size: {self.text_cache_size!r} is not a non-negative integer")
         if not isinstance(self.limits, LimitsConfig):
             raise FacevlmError(f"limits: expected a mapping of {', '.join(vars(LimitsConfig()))}")
+        if not isinstance(self.identity, IdentityConfig):
+            raise FacevlmError(f"identity: expected a mapping of {', '.join(vars(IdentityConfig()))}")
 
     @property
     def model_id(self) -> str:

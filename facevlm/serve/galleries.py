@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from facevlm.errors import FacevlmError
 from facevlm.image import decode_image, parse_data_uri
-from facevlm.index.ingest import IngestConfig, Ingestor
+from facevlm.index.ingest import IngestConfig
 from facevlm.serve import api_models as m
 from facevlm.serve.body import content_type, form_bool, json_object, read_form, read_json
 from facevlm.serve.config import ServeConfig
@@ -162,7 +162,7 @@ def add(
     with galleries.use(name, create=True) as opened:
         gallery, ingestor = opened.gallery, opened.ingestor
         if detect is not None and detect != ingestor.cfg.detect:
-            ingestor = Ingestor(gallery, state.embedder, IngestConfig(**{**ingestor.cfg.__dict__, "detect": detect}))
+            ingestor = galleries.ingestor(gallery, IngestConfig(**{**ingestor.cfg.__dict__, "detect": detect}))
         results = list(ingestor.add_bytes((s, d, identity) for s, d in uploads))
         gallery.flush()
         ids = [i for r in results for i in r.face_ids]

@@ -17,10 +17,12 @@ from pydantic import BaseModel
 from facevlm.serve.api_models import ErrorResponse
 
 WHY = {
-    400: "invalid request: malformed JSON or form, a value outside the schema, a corrupt or truncated image",
+    400: "invalid request: malformed JSON or form, a value outside the schema, a corrupt or truncated image, "
+    "no face (or several where one is expected) in a photo",
     401: "missing or invalid API key (Authorization: Bearer <key>)",
-    404: "unknown gallery, face, image or model",
-    409: "the gallery is open for writing by another process, or holds embeddings of another model",
+    404: "unknown gallery, face, image, cluster or model",
+    409: "the gallery is open for writing by another process, holds embeddings (or identity vectors) of another "
+    "model, or has no identity vectors yet (`facevlm index reembed`)",
     413: "request body, image bytes or image pixels over the server's limits",
     415: "content type other than application/json or multipart/form-data, or bytes that are not a supported image",
 }

@@ -1,4 +1,5 @@
-"""What the gateway's routers share, kept on `app.state`: the config, the one embedder, the open galleries.
+"""What the gateway's routers share, kept on `app.state`: the config, the one embedder, the one identity
+model, the open galleries.
 
 `Galleries` resolves gallery *names* under the configured root (facevlm.index.names; the API never takes
 a path) and opens each gallery once per process (a gallery has one writer process: facevlm.index.store).
@@ -24,8 +25,9 @@ from facevlm.index.ingest import FaceExperts, IngestConfig, Ingestor
 from facevlm.index.lifecycle import sweep_deleted
 from facevlm.index.names import gallery_path, is_gallery_name
 from facevlm.index.search import Searcher
-from facevlm.index.store import Gallery, delete_gallery
+from facevlm.index.store import Gallery, IdentitySpec, delete_gallery
 from facevlm.serve.config import ServeConfig
+from facevlm.vision.identity import load_identity_model
 
 DELETE_WAIT_S = 30.0
 
@@ -40,10 +42,12 @@ class Opened:
 
 
 class Galleries:
-    """Open galleries of this process with their searcher and ingestor (opened on first use)."""
+    """Open galleries of this process with their searcher and ingestor (opened on first use). `identity` is
+    the served identity model: galleries created here record it, galleries of another one are refused."""
 
-    def __init__(self, cfg: ServeConfig, embedder: Any):
+    def __init__(self, cfg: ServeConfig, embedder: Any, identity: Any = None):
         self.cfg, self.embedder = cfg, embedder
+        self.identity = identity or load_identity_model(cfg.identity.model, cfg.identity.weights or None)
         self.root = cfg.galleries_root()
         self.changed = threading.Condition()
         self.open: dict[str, Opened] = {}
@@ -70,14 +74,29 @@ class Galleries:
         if not (path / "gallery.json").is_file() and not create:
             raise FacevlmError(f"gallery {name!r} does not exist", code="gallery_not_found", status_code=404)
         try:
-            gallery = Gallery.open(path, model=self.embedder.model, dim=self.embedder.dim, backend=self.cfg.backend)
+            gallery = Gallery.open(
+                path,
+                model=self.embedder.model,
+                dim=self.embedder.dim,
+                backend=self.cfg.backend,
+                identity=IdentitySpec.of(self.identity),
+            )
         except FacevlmError as exc:  # the store's messages name the directory; the API names the gallery
             raise _named(exc, name, "cannot be opened") from None
         searcher = Searcher(
-            gallery, self.embedder, pdv=self.cfg.pdv, sensitive=self.cfg.sensitive_attributes, experts=self.experts
+            gallery,
+            self.embedder,
+            pdv=self.cfg.pdv,
+            sensitive=self.cfg.sensitive_attributes,
+            experts=self.experts,
+            identity=self.identity,
+            threshold=self.cfg.identity.threshold,
         )
-        self.open[name] = Opened(name, gallery, searcher, Ingestor(gallery, self.embedder, self.ingest_cfg))
+        self.open[name] = Opened(name, gallery, searcher, self.ingestor(gallery, self.ingest_cfg))
         return self.open[name]
+
+    def ingestor(self, gallery: Gallery, cfg: IngestConfig) -> Ingestor:
+        return Ingestor(gallery, self.embedder, cfg, self.identity)
 
     def delete(self, name: str) -> int:
         """Erase gallery `name` (vectors, metadata, files): wait for its requests, close it, delete it.
@@ -120,6 +139,7 @@ def _named(exc: FacevlmError, name: str, fallback: str) -> FacevlmError:
 _REASONS = {
     "gallery_busy": "is open for writing by another process (the CLI?); stop it or try again",
     "gallery_model_mismatch": "holds embeddings of another model than the one served here",
+    "identity_model_mismatch": "holds identity vectors of another identity model than the one served here",
     "gallery_not_found": "does not exist",
 }
 

@@ -15,6 +15,17 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
     return save_tiny_clip(tmp_path_factory.mktemp("models") / "tiny-test")
 
 
+@pytest.fixture
+def linked_home(tmp_path: Path, assets_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """$FACEVLM_HOME set to a fresh folder whose assets/ is the fetched assets (the identity model of a new
+    gallery needs dlib-face-models), so named galleries land in the folder."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "assets").symlink_to(assets_home / "assets", target_is_directory=True)
+    monkeypatch.setenv("FACEVLM_HOME", str(home))
+    return home
+
+
 @pytest.fixture(scope="session")
 def embedder(tiny_model: str):
     from facevlm.index.embed import get_embedder

@@ -39,8 +39,7 @@ def test_index_cli_round_trip(tmp_path, tiny_model):
     assert not (tmp_path / "g").exists()
 
 
-def test_index_cli_names_resolve_under_facevlm_home(tmp_path, tiny_model, monkeypatch):
-    monkeypatch.setenv("FACEVLM_HOME", str(tmp_path / "home"))
+def test_index_cli_names_resolve_under_facevlm_home(tmp_path, tiny_model, linked_home):
     photos = write_pattern_images(tmp_path / "photos", 2)
     assert "2 faces added" in _run(
         "index", "add", "family", str(photos[0].parent), "--no-detect", "--no-label", "--model", tiny_model

@@ -56,10 +56,21 @@ def serve_model(tmp_path_factory: pytest.TempPathFactory) -> str:
     return save_tiny_clip(tmp_path_factory.mktemp("models") / "tiny-serve")
 
 
+def link_assets(home: Path) -> Path:
+    """A fresh $FACEVLM_HOME whose assets/ is the session's fetched assets (read only by the server): the
+    identity model always needs dlib-face-models, detection the detector."""
+    from facevlm import paths
+
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "assets").exists():
+        (home / "assets").symlink_to(paths.assets_dir(), target_is_directory=True)
+    return home
+
+
 @contextmanager
-def run_gateway(home: Path, model: str) -> Iterator[Gateway]:
+def run_gateway(home: Path, model: str, detect: bool = False) -> Iterator[Gateway]:
     """`facevlm serve` on a free loopback port with galleries and $FACEVLM_HOME under `home`; stopped by
-    PID (SIGTERM, then SIGKILL) when the block ends."""
+    PID (SIGTERM, then SIGKILL) when the block ends. `detect`: find faces in uploads (the real detector)."""
     port = _free_port()
     recipe = home / "serve.yaml"
     recipe.write_text(f"""
@@ -69,7 +80,7 @@ model: {model}
 served_model_name: facevlm-clip-tiny
 torch_threads: 1
 galleries_dir: {home / "galleries"}
-detect: false
+detect: {"true" if detect else "false"}
 label: false
 api_keys: [{API_KEY}]
 log_level: warning
@@ -79,7 +90,8 @@ limits:
   max_image_pixels: 4000000
 """)
     log = open(home / "gateway.log", "wb")
-    env = {k: v for k, v in os.environ.items() if k != "FACEVLM_API_KEYS"} | {"FACEVLM_HOME": str(home / "home")}
+    server_home = link_assets(home / "home")
+    env = {k: v for k, v in os.environ.items() if k != "FACEVLM_API_KEYS"} | {"FACEVLM_HOME": str(server_home)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "facevlm.cli", "serve", str(recipe)], stdout=log, stderr=subprocess.STDOUT, env=env
     )
@@ -107,14 +119,20 @@ limits:
         log.close()
 
 
+@pytest.fixture
+def server_home(tmp_path: Path, assets_home: Path) -> Path:
+    """A fresh $FACEVLM_HOME with the fetched assets, for in-process apps."""
+    return link_assets(tmp_path / "home")
+
+
 @pytest.fixture(scope="session")
-def gateway(tmp_path_factory: pytest.TempPathFactory, serve_model: str) -> Iterator[Gateway]:
+def gateway(tmp_path_factory: pytest.TempPathFactory, serve_model: str, assets_home: Path) -> Iterator[Gateway]:
     with run_gateway(tmp_path_factory.mktemp("serve"), serve_model) as gw:
         yield gw
 
 
 @pytest.fixture(scope="module")
-def fresh_gateway(tmp_path_factory: pytest.TempPathFactory, serve_model: str) -> Iterator[Gateway]:
+def fresh_gateway(tmp_path_factory: pytest.TempPathFactory, serve_model: str, assets_home: Path) -> Iterator[Gateway]:
     """A gateway of the test module's own, for tests that check the whole disk or erase any gallery."""
     with run_gateway(tmp_path_factory.mktemp("fresh"), serve_model) as gw:
         yield gw
@@ -126,3 +144,12 @@ def local_embedder(gateway: Gateway):
     from facevlm.index.embed import get_embedder
 
     return get_embedder(gateway.model)
+
+
+@pytest.fixture(scope="module")
+def detecting_gateway(
+    tmp_path_factory: pytest.TempPathFactory, serve_model: str, assets_home: Path
+) -> Iterator[Gateway]:
+    """A gateway of the module's own that finds faces in uploads (the real detector and landmarks)."""
+    with run_gateway(tmp_path_factory.mktemp("detect"), serve_model, detect=True) as gw:
+        yield gw

@@ -86,3 +86,16 @@ def test_model_id_never_shows_a_local_path():
     assert ServeConfig(model="/srv/models/face-clip").model_id == "face-clip"
     assert ServeConfig(model="org/face-clip").model_id == "org/face-clip"  # a hub id stays itself
     assert ServeConfig(model="/srv/x", served_model_name="mine").model_id == "mine"
+
+
+def test_identity_settings_are_checked():
+    from facevlm.serve.config import IdentityConfig
+
+    cfg = from_dict(ServeConfig, {"identity": {"threshold": 0.5, "max_cluster_faces": 10}})
+    assert cfg.identity == IdentityConfig(threshold=0.5, max_cluster_faces=10)
+    for bad in ({"threshold": 0}, {"threshold": 11}, {"threshold": True}, {"max_cluster_faces": 0}, {"model": ""}):
+        with pytest.raises(FacevlmError, match="identity"):
+            from_dict(ServeConfig, {"identity": bad})
+    with pytest.raises(FacevlmError, match="unknown key"):
+        from_dict(ServeConfig, {"identity": {"treshold": 0.5}})
+    assert load_recipe(ServeConfig, "serve/cpu.yaml").identity == IdentityConfig()

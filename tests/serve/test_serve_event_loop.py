@@ -50,12 +50,12 @@ def _serving(app) -> Iterator[str]:
 
 
 @pytest.mark.timeout(300)
-def test_slow_upload_does_not_stall_healthz(tmp_path, serve_model, monkeypatch):
+def test_slow_upload_does_not_stall_healthz(tmp_path, serve_model, server_home, monkeypatch):
     from facevlm.index.embed import get_embedder
     from facevlm.serve.app import create_app
     from facevlm.serve.config import LimitsConfig, ServeConfig
 
-    monkeypatch.setenv("FACEVLM_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("FACEVLM_HOME", str(server_home))
     limits = LimitsConfig(
         max_request_bytes=64 << 20, max_image_bytes=8 << 20, max_image_pixels=SIDE * SIDE, max_files=COPIES
     )

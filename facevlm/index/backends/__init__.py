@@ -60,17 +60,41 @@ class VectorBackend(Protocol):
     def close(self) -> None: ...
 
 
-def open_backend(cfg: BackendConfig, gallery_dir: Path, dim: int) -> VectorBackend:
-    """The backend named by `cfg.kind`, persisted inside `gallery_dir` (or on a Milvus server)."""
+# A gallery's vector spaces: FaceCLIP ("faces", the joint image-text space) and "identity" (the identity
+# expert's descriptors, facevlm.index.identity_space). Each is its own backend instance: a FAISS file, or a
+# Milvus collection (the same Milvus Lite file or server holds both).
+SPACES = {"faces": ("vectors.faiss", ""), "identity": ("identity.faiss", "_identity")}
+
+
+def open_backend(cfg: BackendConfig, gallery_dir: Path, dim: int, space: str = "faces") -> VectorBackend:
+    """The backend named by `cfg.kind` for vector space `space`, persisted inside `gallery_dir` (or on a
+    Milvus server)."""
+    if space not in SPACES:
+        raise FacevlmError(f"vector space {space!r} is not one of {', '.join(SPACES)}")
+    file_name, suffix = SPACES[space]
     if cfg.kind == "faiss":
         from facevlm.index.backends.faiss_backend import FaissBackend
 
-        return FaissBackend(gallery_dir / "vectors.faiss", dim, cfg)
+        return FaissBackend(gallery_dir / file_name, dim, cfg)
     if cfg.kind == "milvus":
+        from dataclasses import replace
+
         from facevlm.index.backends.milvus_backend import MilvusBackend
 
-        return MilvusBackend(cfg.uri or str(gallery_dir / "milvus.db"), dim, cfg)
+        uri = cfg.uri or str(gallery_dir / "milvus.db")
+        return MilvusBackend(uri, dim, replace(cfg, collection=cfg.collection + suffix))
     raise FacevlmError(f"backend.kind: {cfg.kind!r} is not one of faiss, milvus")
+
+
+def exact_search(queries: np.ndarray, ids: np.ndarray, vectors: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+    """Exact top-k (id, inner product) per query over a small candidate set held in memory: what a
+    gallery answers from SQLite when a filter has already narrowed the faces down, so an approximate
+    index cannot miss any of them."""
+    if not len(ids):
+        return [[] for _ in queries]
+    scores = np.asarray(queries, np.float32) @ np.asarray(vectors, np.float32).T
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return [[(int(ids[j]), float(scores[q, j])) for j in order[q]] for q in range(len(scores))]
 
 
 def as_matrix(vectors: np.ndarray, dim: int) -> np.ndarray:

@@ -8,6 +8,8 @@ crash recovery work identically for both backends.
 from __future__ import annotations
 
 import logging
+import threading
+from collections import Counter
 
 import numpy as np
 
@@ -18,6 +20,14 @@ from facevlm.index.backends import BackendConfig, as_ids, as_matrix
 logging.getLogger("pymilvus.client.iterator.query_iterator").setLevel(logging.ERROR)
 
 BATCH = 2000  # rows per insert/delete call: keeps gRPC messages well under Milvus' 64 MB limit
+# Backends open per Milvus Lite file in this process: a gallery's two vector spaces are two collections of
+# one file, served by one in-process server that may only stop when the last of them closes.
+_LITE_USERS: Counter[str] = Counter()
+_LITE_LOCK = threading.Lock()
+
+
+def _is_lite(uri: str) -> bool:
+    return not uri.startswith(("http://", "https://", "tcp://", "unix:"))
 
 
 class MilvusBackend:
@@ -33,6 +43,9 @@ class MilvusBackend:
             self.client = MilvusClient(uri, token=self.cfg.token) if self.cfg.token else MilvusClient(uri)
         except Exception as exc:  # pymilvus raises its own MilvusException hierarchy
             raise FacevlmError(f"backend.uri {uri}: cannot connect to Milvus ({exc})") from None
+        if _is_lite(uri):
+            with _LITE_LOCK:
+                _LITE_USERS[uri] += 1
         self.name = self.cfg.collection
         if self.client.has_collection(self.name):
             self._check_dim()
@@ -120,12 +133,19 @@ class MilvusBackend:
         self.client.flush(self.name)
 
     def close(self) -> None:
-        """Close the client; for a Milvus Lite file also stop its in-process server so the file's lock
-        is released (another process, e.g. the CLI after the gateway, can open the gallery)."""
+        """Close the client; for a Milvus Lite file, once its last backend in this process closes, also
+        stop its in-process server so the file's lock is released (another process, e.g. the CLI after
+        the gateway, can open the gallery)."""
         self.client.close()
-        if not self.uri.startswith(("http://", "https://", "tcp://", "unix:")):
-            try:
-                from milvus_lite.server_manager import server_manager_instance
-            except ImportError:  # older milvus-lite: its server lives until the process exits
+        if not _is_lite(self.uri):
+            return
+        with _LITE_LOCK:
+            _LITE_USERS[self.uri] -= 1
+            if _LITE_USERS[self.uri] > 0:
                 return
-            server_manager_instance.release_server(self.uri)
+            del _LITE_USERS[self.uri]
+        try:
+            from milvus_lite.server_manager import server_manager_instance
+        except ImportError:  # older milvus-lite: its server lives until the process exits
+            return
+        server_manager_instance.release_server(self.uri)
