@@ -4,7 +4,9 @@ The wording of every question kind lives here as data, one line per kind, so it 
 extended without reading the answer builders (qa_turns.py) or the sampling logic (qa.py). Template ids
 are "<kind>.<n>" for training and "<kind>.h<n>" for HELD-OUT phrasings, which only evaluation uses
 (`qa --heldout` sets and the VQA benchmark, facevlm/eval/tasks/vqa.py, through `yes_no_question` /
-`open_question_text`), so evaluation measures generalisation to unseen phrasings. Also here: the
+`open_question_text`), so evaluation measures generalisation to unseen phrasings. "pos.*" kinds ask
+about one face of a group photo by its position ({p}) and which faces have something; the questions of
+"no face visible" samples are the other kinds' own (qa_scene.py). Also here: the
 concepts never asked about (UNASKED). This module never imports qa.py (`Asking` is all it reads of a
 config).
 """
@@ -90,6 +92,21 @@ _SPEC = {
     ),
     "ret.editalike": "Find people who look like this but {c}. | *Search for look-alikes of this face, {c}.",
     "ret.id": "Find more photos of gallery face {c}. | *Show me other pictures of the person with face id {c}.",
+    # one face of a group photo, referred to by position ({p}: "person on the left", "second person from the left")
+    "pos.wear": "Is the {p} wearing {c}? | *Does the {p} have {c} on?",
+    "pos.has": "Does the {p} have {c}? | *Can you see {c} on the {p}?",
+    "pos.is": "Is the {p} {c}? | *Would you say the {p} is {c}?",
+    "pos.app": "Does the {p} appear to be {c}? | *Would you guess the {p} is {c}?",
+    "pos.expr": "Does the {p} look {c}? | Is the {p} {c}? | *Would you say the {p} looks {c}?",
+    "pos.open.expression": (
+        "What expression does the {p} have? | How does the {p} seem to feel? | "
+        "*Which facial expression does the {p} show?"
+    ),
+    "pos.open.hair_colour": "What colour is the hair of the {p}? | *What hair colour does the {p} have?",
+    "pos.open.hair_length": "How long is the hair of the {p}? | *What length is the {p}'s hair?",
+    "pos.open.age_group": "How old does the {p} look? | *Roughly how old would you guess the {p} is?",
+    # which faces of a group photo have something ({c}: "is wearing glasses", "is smiling", "has a beard")
+    "pos.which": "Which person {c}? | Who in this photo {c}? | *Which of these people {c}?",
 }
 
 
@@ -125,15 +142,22 @@ def pick_template(kind: str, cfg: Asking, rng: random.Random) -> tuple[str, str]
     return rng.choice(rows)
 
 
-def yes_no_question(asked: Fact, cfg: Asking, rng: random.Random) -> tuple[str, str]:
+def yes_no_question(asked: Fact, cfg: Asking, rng: random.Random, where: str = "") -> tuple[str, str]:
     """(template id, question) asking whether `asked` holds ("Is the person in the photo smiling?").
-    Shared by the data engine's yes/no turns and the VQA benchmark, so both ask in the same words."""
+    Shared by the data engine's yes/no turns and the VQA benchmark, so both ask in the same words.
+    `where` (a photos.POSITIONS phrase) asks about one face of a group photo by its position instead."""
     p = piece_for(asked, rng)
     kind = "yn.expr" if asked.concept == "expression" else YN_KIND[p.verb]
+    if where:
+        kind = "pos." + kind.split(".", 1)[1]
     tid, text = pick_template(kind, cfg, rng)
-    return tid, text.format(c=EXPR_ADJ[asked.value] if kind == "yn.expr" else p.comp)
+    return tid, text.format(c=EXPR_ADJ[asked.value] if kind.endswith(".expr") else p.comp, p=where)
 
 
-def open_question_text(concept: str, cfg: Asking, rng: random.Random) -> tuple[str, str]:
-    """(template id, question) asking for the value of `concept` (one with an "open.<concept>" kind)."""
-    return pick_template(f"open.{concept}", cfg, rng)
+def open_question_text(concept: str, cfg: Asking, rng: random.Random, where: str = "") -> tuple[str, str]:
+    """(template id, question) asking for the value of `concept` (one with an "open.<concept>" kind;
+    with `where`, a "pos.open.<concept>" kind about the face at that position)."""
+    if not where:
+        return pick_template(f"open.{concept}", cfg, rng)
+    tid, text = pick_template(f"pos.open.{concept}", cfg, rng)
+    return tid, text.format(p=where)

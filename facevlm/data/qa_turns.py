@@ -5,8 +5,9 @@ answer); the questions come from qa_templates.py, and qa.py decides which kinds 
 assembles turns into chat samples. Every answer is re-checked against the facts it came from before it
 is returned (None otherwise), so an answer can never contradict its labels. Yes/no questions choose
 their polarity first, so yes and no are balanced; apparent age and other sensitive concepts carry a
-caveat (CAVEAT); "Who is this?" is answered with a gallery search, never a name. This module never
-imports qa.py.
+caveat (CAVEAT); "Who is this?" is answered with a gallery search, never a name. Yes/no and open
+answers are split into a plan (which fact) and its wording (`with_subject`), so qa_scene.py asks the same
+about one face of a group photo by its position. This module never imports qa.py.
 """
 
 from __future__ import annotations
@@ -74,20 +75,35 @@ class Turn:
     prefix: str = ""  # text said before a tool call
 
 
-def _asked(concept: str, value: str, fact: Fact) -> Fact:
+def as_asked(concept: str, value: str, fact: Fact) -> Fact:
+    """`fact`'s concept asked about as the positive `value` (same origin and sensitivity)."""
     return Fact(concept, value, True, fact.origin, fact.prob, fact.sensitive, fact.attribute)
 
 
-def _ok(text: str, required: list[Fact], face: Face) -> bool:
+def faithful(text: str, required: list[Fact], face: Face) -> bool:
+    """The fact check of every answer: `required` stated, nothing contradicting `face`'s labels."""
     return check(text, required, face.facts, conflicted=face.conflicted).ok
 
 
-def _with_caveat(text: str, fact: Fact) -> str:
+def with_caveat(text: str, fact: Fact) -> str:
     return f"{text} {CAVEAT[fact.concept]}" if fact.sensitive else text
 
 
-def yes_no(face: Face, cfg: Asking, rng: random.Random) -> Turn | None:
-    """Polarity first (balanced), then a fact that answers it."""
+_SINGULAR = {"are": "is", "have": "has", "do": "does", "seem": "seems", "appear": "appears"}
+
+
+def with_subject(body: str, subject: str) -> str:
+    """A "they ..." clause (caption.clause) said of another subject: "the person on the left is smiling"
+    (a plural subject, "the person on the left and the person on the right", keeps the plural verb)."""
+    if subject == "they" or not body.startswith("they "):
+        return body
+    verb, _, rest = body[len("they ") :].partition(" ")
+    plural = " and " in subject
+    return f"{subject} {verb if plural else _SINGULAR.get(verb, verb)} {rest}".rstrip()
+
+
+def yes_no_plan(face: Face, rng: random.Random) -> tuple[bool, Fact, Fact] | None:
+    """Polarity first (balanced), then (yes, asked positive-phrased fact, the fact that answers it)."""
     yes = rng.random() < 0.5
     options: list[tuple[Fact, Fact]] = []  # (asked positive-phrased fact, the fact that answers it)
     for f in face.facts:
@@ -95,17 +111,23 @@ def yes_no(face: Face, cfg: Asking, rng: random.Random) -> Turn | None:
             continue
         kind = LEXICON[f.concept][0]
         if kind == BINARY:
-            if (f.value == "true") == yes and phrases(_asked(f.concept, "true", f))[0]:
-                options.append((_asked(f.concept, "true", f), f))
+            if (f.value == "true") == yes and phrases(as_asked(f.concept, "true", f))[0]:
+                options.append((as_asked(f.concept, "true", f), f))
         elif f.positive and yes and f.stated:
             options.append((f, f))
         elif not yes:
             others = [v for v in LEXICON[f.concept][1] if (v != f.value) == f.positive and LEXICON[f.concept][1][v][0]]
-            options += [(_asked(f.concept, v, f), f) for v in others]
+            options += [(as_asked(f.concept, v, f), f) for v in others]
     if not options:
         return None
     asked, fact = rng.choice(options)
-    tid, question = yes_no_question(asked, cfg, rng)
+    return yes, asked, fact
+
+
+def yes_no_answer(
+    face: Face, yes: bool, asked: Fact, fact: Fact, rng: random.Random, subject: str = "they"
+) -> tuple[str, list[Fact]]:
+    """ "Yes, <subject> is smiling." and the facts it must state (`subject` as in `with_subject`)."""
     if yes:
         body = clause(asked, rng, hedge=face.hedge)
         required = [fact]
@@ -115,8 +137,17 @@ def yes_no(face: Face, cfg: Asking, rng: random.Random) -> Turn | None:
     else:
         body = clause(asked, rng, negate=True, hedge=face.hedge)
         required = []
-    answer = _with_caveat(f"{'Yes' if yes else 'No'}, {body}.", fact)
-    if not _ok(answer, required, face):
+    return with_caveat(f"{'Yes' if yes else 'No'}, {with_subject(body, subject)}.", fact), required
+
+
+def yes_no(face: Face, cfg: Asking, rng: random.Random) -> Turn | None:
+    plan = yes_no_plan(face, rng)
+    if plan is None:
+        return None
+    yes, asked, fact = plan
+    tid, question = yes_no_question(asked, cfg, rng)
+    answer, required = yes_no_answer(face, yes, asked, fact, rng)
+    if not faithful(answer, required, face):
         return None
     return Turn(
         question,
@@ -131,15 +162,28 @@ def yes_no(face: Face, cfg: Asking, rng: random.Random) -> Turn | None:
     )
 
 
+def open_plan(face: Face, rng: random.Random, concepts: frozenset[str] | None = None) -> Fact | None:
+    """A stated fact with an open question (of `concepts` only, when given)."""
+    facts = [
+        f
+        for f in face.facts
+        if f.stated and f"open.{f.concept}" in TEMPLATES and (concepts is None or f.concept in concepts)
+    ]
+    return rng.choice(facts) if facts else None
+
+
+def open_answer(face: Face, fact: Fact, rng: random.Random, subject: str = "they") -> str:
+    body = with_subject(clause(fact, rng, hedge=face.hedge), subject)
+    return with_caveat(body[0].upper() + body[1:] + ".", fact)
+
+
 def open_question(face: Face, cfg: Asking, rng: random.Random) -> Turn | None:
-    facts = [f for f in face.facts if f.stated and f"open.{f.concept}" in TEMPLATES]
-    if not facts:
+    fact = open_plan(face, rng)
+    if fact is None:
         return None
-    fact = rng.choice(facts)
     tid, question = open_question_text(fact.concept, cfg, rng)
-    body = clause(fact, rng, hedge=face.hedge)
-    answer = _with_caveat(body[0].upper() + body[1:] + ".", fact)
-    if not _ok(answer, [fact], face):
+    answer = open_answer(face, fact, rng)
+    if not faithful(answer, [fact], face):
         return None
     return Turn(question, answer, {"template": tid, "kind": "open", "concept": fact.concept, "answer": fact.value})
 
@@ -147,9 +191,9 @@ def open_question(face: Face, cfg: Asking, rng: random.Random) -> Turn | None:
 def accessories(face: Face, cfg: Asking, rng: random.Random) -> Turn | None:
     worn = [f for f in face.facts if f.concept in WEAR and f.value == "true"]
     absent = [
-        _asked(f.concept, "true", f)
+        as_asked(f.concept, "true", f)
         for f in face.facts
-        if f.concept in WEAR and f.value == "false" and phrases(_asked(f.concept, "true", f))[0]
+        if f.concept in WEAR and f.value == "false" and phrases(as_asked(f.concept, "true", f))[0]
     ]
     if not worn and len(absent) < 2:
         return None
@@ -168,7 +212,7 @@ def accessories(face: Face, cfg: Asking, rng: random.Random) -> Turn | None:
         comps = [piece_for(f, rng).comp for f in absent[:3]]
         answer = f"They are not wearing {', '.join(comps[:-1])} or {comps[-1]}."
     answer = answer[0].upper() + answer[1:]
-    if not _ok(answer, worn, face):  # the absences are checked too: they must read as negated
+    if not faithful(answer, worn, face):  # the absences are checked too: they must read as negated
         return None
     return Turn(question, answer, {"template": tid, "kind": "accessories", "answer": sorted(f.concept for f in worn)})
 
@@ -176,7 +220,7 @@ def accessories(face: Face, cfg: Asking, rng: random.Random) -> Turn | None:
 def describe(face: Face, cfg: Asking, rng: random.Random) -> Turn | None:
     tid, question = pick_template("describe", cfg, rng)
     text, used = build_caption(face.facts, CaptionConfig(sensitive=cfg.sensitive, hedge_pseudo=face.hedge), rng)
-    if not used or not _ok(text, used, face):  # "Someone." is no description
+    if not used or not faithful(text, used, face):  # "Someone." is no description
         return None
     return Turn(question, text, {"template": tid, "kind": "describe"})
 
@@ -280,7 +324,7 @@ def _segments_ok(answer: str, a: Face, b: Face, required: tuple[list[Fact], ...]
     """Two-image answers say "First image: ... Second image: ..."; each part is checked against its face."""
     head, _, rest = answer.partition("First image:")
     first, _, second = rest.partition("Second image:")
-    return not find_claims(head) and _ok(first, required[0], a) and _ok(second, required[1], b)
+    return not find_claims(head) and faithful(first, required[0], a) and faithful(second, required[1], b)
 
 
 def compare(a: Face, b: Face, cfg: Asking, rng: random.Random) -> Turn | None:
@@ -310,11 +354,11 @@ def compare(a: Face, b: Face, cfg: Asking, rng: random.Random) -> Turn | None:
         pair = rng.choice(shared)
         both = all(f.value == "true" for f in pair)
         says = [
-            clause(_asked(f.concept, "true", f), rng, negate=f.value == "false", hedge=face.hedge)
+            clause(as_asked(f.concept, "true", f), rng, negate=f.value == "false", hedge=face.hedge)
             for f, face in zip(pair, (a, b))
         ]
         answer = f"{'Yes' if both else 'No'}. First image: {says[0]}. Second image: {says[1]}."
-        p = piece_for(_asked(pair[0].concept, "true", pair[0]), rng)
+        p = piece_for(as_asked(pair[0].concept, "true", pair[0]), rng)
         ok = _segments_ok(answer, a, b, tuple([f] if f.value == "true" else [] for f in pair))
         question = text.format(c=p.comp if p.verb == "is" else f"wearing {p.comp}")
         return (

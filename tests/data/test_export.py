@@ -4,6 +4,7 @@ the shards; chat JSONL references written crops."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import pytest
 from click.testing import CliRunner
@@ -190,3 +191,67 @@ def test_export_cli_and_bad_args(stored, tmp_path):
     assert "test: 2 rows in 1 file(s)" in result.output
     with pytest.raises(FacevlmError, match="export format"):
         ExportConfig(format="parquet")
+
+
+def test_chat_export_writes_face_free_images_and_group_photos(tmp_path, assets_home):
+    """`bg:` / `nofacecrop:` refs become written files (the renderer's background at the record's size, the
+    photo's face-free square); positions on a photo split between train and dev still see all its faces."""
+    import numpy as np
+    from photo_fixtures import group, photo_set
+    from PIL import Image
+
+    from facevlm.data.qa import QAConfig
+    from facevlm.data.synth import SynthConfig, generate
+
+    synthetic = list(generate(SynthConfig(n_identities=4, per_identity=1, seed=5), workers=1))
+    for r in synthetic:
+        r.split = "dev"
+    records = photo_set(2) + synthetic + group("mixed", [40, 190, 330], splits=["train", "dev", "train"], seed=7)
+    source = {r.id: r for r in records}
+    src = save_records(records, tmp_path / "ds")
+    qa_cfg = QAConfig(per_face=4, kinds={"noface": 1, "pos": 1})
+    report = export_dataset(src, tmp_path / "chat", ExportConfig(format="chat"), qa_cfg)
+    assert not report.skipped, report.skipped  # fake photos: the detector finds no face in their crops
+    samples = _chat(tmp_path / "chat", "train") + _chat(tmp_path / "chat", "dev")
+    kinds = Counter()
+    for s in samples:
+        (meta,) = s["turns"]
+        (path,) = s["images"]
+        written = Image.open(tmp_path / "chat" / path)
+        record = source[s["record_ids"][0]]
+        if meta["kind"] == "noface":
+            assert path.rsplit("/", 1)[1].startswith("noface-")
+            kinds[meta["image"]] += 1
+            if meta["image"] == "bg":
+                assert written.size == record.image.size
+            else:
+                box = meta["region"]  # the face-free square qa chose (its ref carried it to the exporter)
+                expected = np.asarray(record.image.crop(box), dtype=np.int16)
+                assert written.size == (box[2] - box[0], box[3] - box[1])
+                assert np.abs(np.asarray(written, dtype=np.int16) - expected).mean() < 6  # the same pixels, up to JPEG
+        else:
+            assert meta["kind"] == "position" and written.size == record.image.size  # the whole photo
+            kinds[f"pos:{record.split}"] += 1
+    assert {"bg", "nofacecrop", "pos:train", "pos:dev"} <= set(kinds), kinds
+
+
+def test_face_free_crop_with_a_face_in_it_is_dropped(tmp_path, assets_home):
+    """A photo whose labels miss a face (here: a box in a corner, Grace Hopper's face unlabelled) must not
+    teach "no face visible" on her face: the exporter's detector check drops that sample and counts it."""
+    from pathlib import Path
+
+    from facevlm import assets
+    from facevlm.data.export import FACE_IN_CROP
+    from facevlm.data.qa import QAConfig
+    from facevlm.image import open_image
+
+    paths = {Path(s["file"]).name: s["path"] for s in assets.samples("image")}
+    photo = open_image(paths["grace_hopper.jpg"])
+    record = FaceRecord(id="gh", image=photo, source="t", licence="PD", box=[0, 560, 30, 590], split="train")
+    record.set("Smiling", True)
+    src = save_records([record], tmp_path / "ds")
+    qa_cfg = QAConfig(per_face=2, kinds={"noface": 1})
+    report = export_dataset(src, tmp_path / "chat", ExportConfig(format="chat"), qa_cfg)
+    assert report.skipped == {FACE_IN_CROP: 2} and report.rows["train"] == 0
+    unchecked = export_dataset(src, tmp_path / "raw", ExportConfig(format="chat", check_noface=False), qa_cfg)
+    assert unchecked.rows["train"] == 2 and not unchecked.skipped

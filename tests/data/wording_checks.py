@@ -1,6 +1,7 @@
 """The tests' own reader of captions and answers: what a person would call a contradiction of a face's
 labels or a sensitive-wording leak, written WITHOUT facevlm.data.facts, so the data engine's fact checker
-is checked against an independent oracle (used by test_caption and test_qa)."""
+is checked against an independent oracle (used by test_caption and test_qa); and, for photo-level answers,
+which faces a text names by position and whether a "no face" answer says anything about a face."""
 
 from __future__ import annotations
 
@@ -72,3 +73,31 @@ def independent_violations(text: str, record: FaceRecord, sensitive: bool) -> li
     if re.search(r"\b(he|she|his|her|man|woman|boy|girl)\b", low):
         out.append("gendered word")
     return out
+
+
+# --- photo-level answers (no face visible, faces by position), read without facevlm.data.photos --------
+ORDINALS = ("first", "second", "third", "fourth")
+POSITION = re.compile(
+    r"\bperson (?:on the (left|right)|in the (middle))\b|\b(first|second|third|fourth) person from the left\b"
+)
+FACE_WORDS = re.compile(
+    r"\b(hair|glasses|spectacles|smil\w*|hat|cap|beard|mou?stache|expression|eyes?|mouth|lips|earrings?|"
+    r"mask|happy|sad|neutral|angry|surprised|looks?|wearing|has|have)\b",
+    re.I,
+)
+
+
+def said_positions(text: str, n: int) -> list[int]:
+    """0-based left-to-right ranks, among `n` faces, of the faces a text refers to by position."""
+    out = []
+    for m in POSITION.finditer(text):
+        side, middle, ordinal = m.groups()
+        out.append(ORDINALS.index(ordinal) if ordinal else 1 if middle else 0 if side == "left" else n - 1)
+    return out
+
+
+def rank_by_x(boxes: list[list[float]]) -> list[int]:
+    """Left-to-right rank of each box by its centre (the oracle for position answers)."""
+    centres = [(b[0] + b[2]) / 2 for b in boxes]
+    order = sorted(range(len(boxes)), key=lambda i: centres[i])
+    return [order.index(i) for i in range(len(boxes))]
