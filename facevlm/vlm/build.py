@@ -179,6 +179,20 @@ def compose(arch: ArchConfig) -> tuple[Any, Any]:
     return model.float(), processor
 
 
+def bf16_available() -> bool:
+    """bf16 matmuls in hardware: a CUDA GPU that has them, or a CPU with AVX512-BF16 / AMX (oneDNN).
+    FACEVLM_VLM_FP32=1 turns bf16 off (e.g. to compare against float32)."""
+    import os
+
+    import torch
+
+    if os.environ.get("FACEVLM_VLM_FP32"):
+        return False
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def load_vlm(source: str, *, quantize_4bit: bool = False) -> tuple[Any, Any]:
     """Any image-text-to-text folder or hub id (ours, SmolVLM, Qwen2-VL, LLaVA…) with its processor."""
     import torch

@@ -131,6 +131,7 @@ class VLMRecipe:
     log_every: int = 10
     seed: int = 0
     threads: int | None = None  # torch intra-op threads (None: torch's default)
+    precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 autocast where the hardware has it
 
     def __post_init__(self) -> None:
         if self.stage not in ("align", "sft"):
@@ -140,5 +141,7 @@ class VLMRecipe:
         for name in ("steps", "batch_size", "accum_steps", "max_length", "log_every"):
             if getattr(self, name) < 1:
                 raise FacevlmError(f"{name}: must be >= 1")
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise FacevlmError(f"precision: {self.precision!r} is not one of auto, bf16, fp32")
         if self.lr <= 0 or self.warmup_steps < 0:
             raise FacevlmError("lr must be > 0 and warmup_steps >= 0")

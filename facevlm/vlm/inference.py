@@ -65,7 +65,7 @@ class FaceChat:
     def __init__(self, source: str, adapter: str | None = None, crop: CropMode = "auto"):
         import torch
 
-        from facevlm.vlm.build import load_vlm, resolve_source
+        from facevlm.vlm.build import bf16_available, load_vlm, resolve_source
 
         self.source = resolve_source(source)
         self.model, self.processor = load_vlm(source)
@@ -76,6 +76,8 @@ class FaceChat:
         self.model.eval()
         self.processor.tokenizer.padding_side = "left"  # batched generation continues every row at its end
         self.crop, self._pipeline, self._torch = crop, None, torch
+        self.device = "cuda" if next(self.model.parameters()).is_cuda else "cpu"
+        self.bf16 = bf16_available()  # autocast: float32 weights, bf16 matmuls (about 2x on this CPU)
         eos = self.model.generation_config.eos_token_id
         self.eos = eos if isinstance(eos, list) else [eos]
 
@@ -125,7 +127,7 @@ class FaceChat:
             processor_kwargs={"padding": True},
         )
         sample = temperature > 0
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast(self.device, dtype=torch.bfloat16, enabled=self.bf16):
             out = self.model.generate(
                 **enc,
                 max_new_tokens=max_new_tokens,
