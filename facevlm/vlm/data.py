@@ -4,8 +4,8 @@ Both stages read what the data engine already wrote, so there is one source of w
 - align: each record's captions (facevlm.data.caption), asked with the data engine's `describe` question
   templates, on the face crop of the training crop rule (facevlm.data.store.face_crop);
 - sft: the exported QA chat samples (`<dataset>/qa/<split>.jsonl` from the `qa` stage, images relative to
-  that folder): yes/no, open attribute, description, counting, two-face comparison, multi-turn, and
-  retrieval as a `face_search` tool call.
+  that folder): yes/no, open attribute, description, counting, two-face comparison, faces by position in
+  group photos, "no face visible", multi-turn, and retrieval as a `face_search` tool call.
 
 `Collator` renders a batch with the processor's chat template and takes the loss mask from the template's
 `{% generation %}` spans (`return_assistant_tokens_mask`), so only what the assistant says is learned and
