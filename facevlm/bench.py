@@ -18,6 +18,10 @@ bench = lazy_group(
         "probe": ("facevlm.data.synth.probe:probe_cmd", "Linear probe on frozen MobileNetV2 features of renders."),
         "clip": ("facevlm.clip.bench:bench_clip", "FaceCLIP embedding throughput vs open_clip's own forward."),
         "search": ("facevlm.index.bench:bench_search", "Search latency (exact) and ANN recall vs exact."),
+        "cluster": (
+            "facevlm.index.cluster_bench:bench_cluster",
+            "Clustering quality (pairwise/BCubed F1) on labelled faces.",
+        ),
         "load": ("facevlm.index.loadtest:load_cmd", "Concurrent search clients against a running gateway."),
         "vit": ("facevlm.vlm.bench_vit:bench_vit", "What dropping DINOv2's CLS token costs: cosine, linear probe."),
     },

@@ -1,6 +1,7 @@
 """`facevlm bench search`: text->face query latency on exact galleries, in process and through the gateway
-against the cost of its parts, and recall@10 of the approximate FAISS indexes (IVF, HNSW) against exact
-search at 1M vectors. Prints Markdown rows for docs/benchmarks.md with the command that produced them;
+against the cost of its parts, and recall@10 / speed / build time / bytes per face of the FAISS indexes
+against exact search at 1M vectors with the structure of real face embeddings, in both vector spaces
+(facevlm.index.ann_bench). Prints Markdown rows for docs/benchmarks.md with the command that produced them;
 nothing is asserted.
 
 The gateway rows start `facevlm serve RECIPE` on a loopback port with a gallery of N faces and send
@@ -9,9 +10,10 @@ texts: FaceCLIP text encode (a cache miss, the same backend and threads as the g
 `IndexFlatIP` search of the same N vectors. Every query text is new (numbered), so neither the gateway's
 text cache nor ours hides the encode; a last column gives the gateway on a repeated query (cache hit).
 
-Gallery vectors are random unit vectors: latency depends on the count and dimension, not on what the
-vectors mean. Random data is also the hardest case for ANN recall (no cluster structure), so the
-recall rows are a lower bound for real face embeddings.
+Latency gallery vectors are random unit vectors: latency of exact search depends on the count and
+dimension, not on what the vectors mean. Recall does depend on it (random vectors have no neighbours
+worth the name), so the ANN rows use vectors drawn from a model fitted on real embeddings
+(facevlm.index.synthetic.IdentitySpread).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from facevlm.index.ann_bench import KINDS
 from facevlm.index.loadtest import TEXTS, free_port, peak_rss_mib, prepare, start_gateway, stop_gateway
 
 
@@ -65,48 +68,6 @@ def latency_rows(model: str, sizes: list[int], queries: int) -> list[str]:
             f"| text→face, exact (IndexFlatIP), {emb.dim}-d | {n:,} faces | p50 {p50:.2f} ms, p95 {p95:.2f} ms "
             f"end to end (text encode + search + metadata) | vector search alone p50 {v50:.2f} ms, p95 {v95:.2f} ms |"
         )
-    return rows
-
-
-def recall_rows(n: int, dim: int, queries: int, nprobes: list[int], efs: list[int]) -> list[str]:
-    import faiss
-
-    from facevlm.index.backends import BackendConfig
-    from facevlm.index.backends.faiss_backend import build_index
-    from facevlm.index.synthetic import unit_vectors
-
-    base = unit_vectors(n, dim, seed=1)
-    qs = unit_vectors(queries, dim, seed=2)
-    ids = np.arange(n, dtype=np.int64)
-    exact = faiss.IndexFlatIP(dim)
-    exact.add(base)
-    t0 = time.perf_counter()
-    _, truth = exact.search(qs, 10)
-    exact_ms = (time.perf_counter() - t0) * 1e3 / queries
-    rows = [f"| exact (IndexFlatIP) | {n:,} × {dim}-d | recall@10 1.000 | {exact_ms:.2f} ms/query (batch) | — |"]
-    del exact
-    for kind, knobs in (("ivf", nprobes), ("hnsw", efs)):
-        cfg = BackendConfig(index=kind)
-        t0 = time.perf_counter()
-        index = build_index(kind, dim, cfg, train=base if kind == "ivf" else None)
-        index.add_with_ids(base, ids)
-        build_s = time.perf_counter() - t0
-        for knob in knobs:
-            if kind == "ivf":
-                faiss.extract_index_ivf(index).nprobe = knob
-                label = f"IVF{faiss.extract_index_ivf(index).nlist},Flat nprobe={knob}"
-            else:
-                faiss.downcast_index(index.index).hnsw.efSearch = knob
-                label = f"HNSW{cfg.hnsw_m},Flat efSearch={knob}"
-            t0 = time.perf_counter()
-            _, got = index.search(qs, 10)
-            ms = (time.perf_counter() - t0) * 1e3 / queries
-            recall = np.mean([len(set(g) & set(t)) / 10 for g, t in zip(got, truth)])
-            rows.append(
-                f"| {label} | {n:,} × {dim}-d | recall@10 {recall:.3f} | {ms:.2f} ms/query (batch) | "
-                f"build {build_s:.0f} s |"
-            )
-        del index
     return rows
 
 
@@ -173,11 +134,21 @@ def http_rows(model: str, recipe: str, sizes: list[int], queries: int) -> list[s
 @click.option("--model", default="facevlm-clip-small", show_default=True, help="FaceCLIP for the text queries.")
 @click.option("--sizes", default="10000,100000", show_default=True, help="Gallery sizes for exact latency.")
 @click.option("--queries", type=int, default=200, show_default=True, help="Timed text queries per size.")
-@click.option("--ann-n", type=int, default=1_000_000, show_default=True, help="Vectors for the recall test (0 = skip).")
-@click.option("--ann-dim", type=int, default=256, show_default=True)
-@click.option("--ann-queries", type=int, default=1000, show_default=True)
-@click.option("--nprobe", default="8,32,128", show_default=True, help="IVF nprobe values to sweep.")
-@click.option("--ef-search", default="64,128,256", show_default=True, help="HNSW efSearch values to sweep.")
+@click.option("--ann-n", type=int, default=1_000_000, show_default=True, help="Vectors for the ANN rows (0 = skip).")
+@click.option("--ann-spaces", default="identity,faceclip", show_default=True, help="Vector spaces for the ANN rows.")
+@click.option("--ann-kinds", default=",".join(KINDS), show_default=True, help="Indexes for the ANN rows.")
+@click.option("--ann-per-identity", type=float, default=10.0, show_default=True, help="Mean faces per person.")
+@click.option("--ann-queries", type=int, default=300, show_default=True, help="Queries for recall@10.")
+@click.option("--ann-timed", type=int, default=50, show_default=True, help="Of which timed one at a time.")
+@click.option("--nprobe", default="16,32,64,128,256", show_default=True, help="IVF nprobe values to sweep.")
+@click.option("--ef-search", default="32,64,128", show_default=True, help="HNSW efSearch values to sweep.")
+@click.option("--identity-model", default=None, help="Identity model whose descriptors set the identity spread.")
+@click.option(
+    "--ann-spread-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the fitted spreads here and reuse them in later runs (skips embedding the faces again).",
+)
 @click.option("--threads", type=int, default=0, help="torch/FAISS threads, here and in the gateways (0 = default).")
 @click.option("--gateway/--no-gateway", default=True, show_default=True, help="Also time searches through HTTP.")
 @click.option("--recipe", default="serve/cpu.yaml", show_default=True, help="Gateway recipe for --gateway.")
@@ -186,15 +157,20 @@ def bench_search(
     sizes: str,
     queries: int,
     ann_n: int,
-    ann_dim: int,
+    ann_spaces: str,
+    ann_kinds: str,
+    ann_per_identity: float,
     ann_queries: int,
+    ann_timed: int,
     nprobe: str,
     ef_search: str,
+    identity_model: str | None,
+    ann_spread_dir: Path | None,
     threads: int,
     gateway: bool,
     recipe: str,
 ) -> None:
-    """Search latency (exact) at several gallery sizes and ANN recall@10 vs exact."""
+    """Search latency (exact) at several gallery sizes; ANN recall@10, speed and memory vs exact at 1M."""
     if threads:
         import faiss
         import torch
@@ -203,8 +179,9 @@ def bench_search(
         faiss.omp_set_num_threads(threads)
         os.environ["OMP_NUM_THREADS"] = str(threads)  # the started gateways: torch (torch_threads: 0) and FAISS
     click.echo(f"command: facevlm bench search {' '.join(sys.argv[3:])}".rstrip())
-    click.echo("| query | gallery | latency | notes |\n|---|---|---|---|")
     counts = [int(s) for s in sizes.split(",") if s]
+    if counts:
+        click.echo("| query | gallery | latency | notes |\n|---|---|---|---|")
     for row in latency_rows(model, counts, queries):
         click.echo(row)
     if gateway and counts:
@@ -215,8 +192,64 @@ def bench_search(
         for row in http_rows(model, recipe, counts, queries):
             click.echo(row)
     if ann_n:
-        click.echo("\n| index | vectors | recall | speed | build |\n|---|---|---|---|---|")
-        for row in recall_rows(
-            ann_n, ann_dim, ann_queries, [int(x) for x in nprobe.split(",")], [int(x) for x in ef_search.split(",")]
+        ann_tables(
+            ann_n,
+            ann_spaces,
+            ann_kinds,
+            ann_per_identity,
+            ann_queries,
+            ann_timed,
+            nprobe,
+            ef_search,
+            model,
+            identity_model,
+            ann_spread_dir,
+        )
+
+
+def ann_tables(
+    n: int,
+    spaces: str,
+    kinds: str,
+    per_identity: float,
+    queries: int,
+    timed: int,
+    nprobe: str,
+    ef_search: str,
+    model: str,
+    identity_model: str | None,
+    spread_dir: Path | None = None,
+) -> None:
+    """The generator check and the ANN table (facevlm.index.ann_bench) for each space."""
+    from facevlm.errors import FacevlmError
+    from facevlm.index.ann_bench import SPACES, ann_rows, measured_spread
+
+    chosen, wanted = [s for s in spaces.split(",") if s], [k for k in kinds.split(",") if k]
+    bad = [s for s in chosen if s not in SPACES] + [k for k in wanted if k not in KINDS]
+    if bad:
+        raise FacevlmError(f"unknown ANN space/kind {', '.join(bad)}: spaces {SPACES}, kinds {KINDS}")
+    fitted = {space: measured_spread(space, model, identity_model, spread_dir) for space in chosen}
+    click.echo(
+        "\n| embeddings | faces / identities | genuine distance p5 / p50 / p95 | impostor p1 / p5 / p50 | rank-1 |"
+        "\n|---|---|---|---|---|"
+    )
+    for _, rows in fitted.values():
+        for row in rows:
+            click.echo(row)
+    click.echo(
+        "\n| space, N | index | setting | recall@10 | ms/query 1 thread | ms/query 2 threads | speed-up (1 thread) "
+        "| build | bytes/face |\n|---|---|---|---|---|---|---|---|---|"
+    )
+    for space, (spread, _) in fitted.items():
+        for row in ann_rows(
+            spread,
+            space,
+            n,
+            per_identity,
+            queries,
+            timed,
+            [int(x) for x in nprobe.split(",") if x],
+            [int(x) for x in ef_search.split(",") if x],
+            wanted,
         ):
             click.echo(row)
