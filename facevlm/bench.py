@@ -17,6 +17,7 @@ bench = lazy_group(
         "synth": ("facevlm.data.synth.bench:bench_synth", "Synthetic renderer images/s."),
         "probe": ("facevlm.data.synth.probe:probe_cmd", "Linear probe on frozen MobileNetV2 features of renders."),
         "clip": ("facevlm.clip.bench:bench_clip", "FaceCLIP embedding throughput vs open_clip's own forward."),
+        "vlm": ("facevlm.vlm.bench_chat:bench_vlm", "FaceVLM in-process generation tokens/s per batch, bf16 vs fp32."),
         "search": ("facevlm.index.bench:bench_search", "Search latency (exact) and ANN recall vs exact."),
         "cluster": (
             "facevlm.index.cluster_bench:bench_cluster",
