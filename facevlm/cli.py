@@ -26,6 +26,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "chat": ("facevlm.vlm.cli:chat", "Ask FaceVLM about face photos, in process."),
     "index": ("facevlm.index.cli:index", "Face galleries: add, search, verify, identify, cluster, reembed, stats."),
     "serve": ("facevlm.serve.cli:serve", "Start the gateway (embeddings, search, chat) from serve/*.yaml."),
+    "ui": ("facevlm.ui.cli:ui", "The web UI (chat + gallery pages) for a gateway."),
     "engine": ("facevlm.engine.cli:engine", "Start/stop the vLLM OpenAI server in the engine environment."),
     "bench": ("facevlm.bench:bench", "Speed and memory benchmarks (results go to docs/benchmarks.md)."),
     "demo": ("facevlm.demo:demo", "Run the demo on the real sample photos."),

@@ -47,6 +47,17 @@ else
   echo "$digest" > "$stamp"
 fi
 
+# The UI browser test (tests/ui) drives Debian's Chromium with Playwright: browsers cannot be downloaded.
+if [ "$which_env" = main ] && [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing chromium (apt) for the UI browser test (log: $venv/apt-chromium.log)"
+    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } > "$venv/apt-chromium.log" 2>&1 \
+      || { tail -n 20 "$venv/apt-chromium.log" >&2; echo "error: apt-get install chromium failed" >&2; exit 1; }
+  else
+    echo "warning: /usr/bin/chromium is missing; the UI browser test needs it (apt-get install chromium)" >&2
+  fi
+fi
+
 got=$("$venv/bin/python" -c "import torch; print(torch.__version__)")
 if [ -n "$want_torch" ] && [ "${got%%+cu*}" != "$want_torch" ]; then
   echo "error: $venv has torch $got, expected $want_torch" >&2; exit 1
