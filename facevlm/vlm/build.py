@@ -5,8 +5,10 @@ facevlm.vlm.dinov2, or the same shape at random) with Idefics3's pixel-shuffle c
 plain `Idefics3ForConditionalGeneration` + `Idefics3Processor` folder: transformers loads it with the Auto
 classes and vLLM serves it with its own `idefics3.py`, no patches. What has to be added for that:
 - the tokenizer gets Idefics3's image tokens (`<image>`, `<fake_token_around_image>`, `<global-img>`, the
-  tile tags) as special tokens and `<tool_call>`/`</tool_call>` as plain added tokens (vLLM's `hermes` tool
-  parser looks them up by text, and they must survive `skip_special_tokens`);
+  tile tags) as special tokens. `<tool_call>`/`</tool_call>` are NOT added: spelled with the LM's existing
+  tokens, a LoRA learns to write them within a few dozen steps, whereas a new token's output row (tied to
+  its embedding, which LoRA does not train) starts at the mean embedding and is barely ever sampled;
+  vLLM's `hermes` tool parser matches the tags as text either way;
 - the embedding matrix grows to the new vocabulary (padded to a multiple of 64) with the new rows set to
   the mean of the old ones, so the new tokens start as an "average" token instead of noise;
 - one chat template (CHAT_TEMPLATE): SmolLM2's ChatML turns, `<image>` where an image part is, assistant
@@ -25,7 +27,6 @@ from facevlm.vlm.config import ArchConfig
 IMAGE_TOKENS = ["<fake_token_around_image>", "<image>", "<end_of_utterance>", "<global-img>"] + [
     f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7)
 ]
-TOOL_TOKENS = ["<tool_call>", "</tool_call>"]
 FULL_PRECISION = ["vision_model", "connector", "vision_tower", "multi_modal_projector", "visual", "merger"]
 
 # ChatML (SmolLM2's own format). String or part-list content; images become `<image>`; assistant tool calls
@@ -77,7 +78,6 @@ def _tokenizer(text_source: str) -> Any:
     tok.add_special_tokens(
         {"additional_special_tokens": [AddedToken(t, normalized=False, special=True) for t in IMAGE_TOKENS]}
     )
-    tok.add_tokens([AddedToken(t, normalized=False, special=False) for t in TOOL_TOKENS])
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     tok.chat_template = CHAT_TEMPLATE

@@ -32,7 +32,7 @@ def test_align_folder_is_a_stock_idefics3_the_auto_classes_load(tiny_vlm):
     model = AutoModelForImageTextToText.from_pretrained(tiny_vlm["align"])
     processor = AutoProcessor.from_pretrained(tiny_vlm["align"])
     assert type(model).__name__ == "Idefics3ForConditionalGeneration"
-    assert processor.image_seq_len == 4 and "<tool_call>" in processor.tokenizer.get_vocab()
+    assert processor.image_seq_len == 4 and "<image>" in processor.tokenizer.get_vocab()
     assert model.config.text_config.vocab_size % 64 == 0
 
 
