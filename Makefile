@@ -12,7 +12,7 @@ VLM := $(FACEVLM_HOME)/models/facevlm-chat-small/facevlm_vlm.json
 DEMO_SYNTH := $(DATASETS)/demo-synth/dataset_info.json
 DEMO_GALLERY := $(FACEVLM_HOME)/galleries/demo
 
-.PHONY: help setup setup-main setup-engine assets lint test demo demo-sheet demo-gallery models freeze clean-envs
+.PHONY: help setup setup-main setup-engine assets lint test test-models demo demo-sheet demo-gallery models freeze clean-envs
 
 help:
 	@echo "make demo    set up everything, then run the demo"
@@ -41,6 +41,10 @@ lint: setup-main
 
 test: setup assets lint
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# The acceptance tests on the trained default models (deselected from `make test`, which does not train).
+test-models: setup assets models
+	$(VENV)/bin/python -m pytest -m models $(PYTEST_ARGS)
 
 # The demo: contact sheet of the sample photos, a gallery of the real samples + 300 synthetic faces
 # embedded by the trained FaceCLIP, then the gateway on 127.0.0.1:8000 (Ctrl-C stops it).

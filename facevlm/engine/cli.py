@@ -31,6 +31,12 @@ def _parse_lora(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--max-model-len", default=2048, show_default=True)
 @click.option("--max-lora-rank", default=16, show_default=True)
 @click.option("--kv-cache-gib", default=1, show_default=True, help="CPU hosts: KV cache size.")
+@click.option(
+    "--tool-call-parser",
+    default="hermes",
+    show_default=True,
+    help="vLLM tool-call parser (FaceVLM writes Hermes-style calls); '' = none.",
+)
 @click.option("--timeout", "timeout_s", default=300.0, show_default=True, help="Seconds to wait for /v1/models.")
 @click.argument("extra_args", nargs=-1, type=click.UNPROCESSED)
 def start(
@@ -42,6 +48,7 @@ def start(
     max_model_len: int,
     max_lora_rank: int,
     kv_cache_gib: int,
+    tool_call_parser: str,
     timeout_s: float,
     extra_args: tuple[str, ...],
 ) -> None:
@@ -60,6 +67,7 @@ def start(
         kv_cache_gib=kv_cache_gib,
         extra_args=list(extra_args),
         startup_timeout_s=timeout_s,
+        tool_call_parser=tool_call_parser or None,
     )
     click.echo(f"starting vLLM for {model} (log under $FACEVLM_HOME/run) ...", err=True)
     handle = start_engine(cfg)

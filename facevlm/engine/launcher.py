@@ -37,6 +37,9 @@ class EngineConfig:
     kv_cache_gib: int = 1
     extra_args: list[str] = field(default_factory=list)
     startup_timeout_s: float = 300.0
+    # vLLM turns the model's Hermes-style `<tool_call>{json}</tool_call>` (what FaceVLM is trained to write)
+    # into OpenAI `tool_calls` when a request carries `tools`; None = tool calls stay in the text
+    tool_call_parser: str | None = "hermes"
 
 
 @dataclass
@@ -78,6 +81,8 @@ def build_command(cfg: EngineConfig, python: Path, port: int) -> list[str]:
     ]
     if cfg.max_model_len:
         cmd += ["--max-model-len", str(cfg.max_model_len)]
+    if cfg.tool_call_parser:
+        cmd += ["--enable-auto-tool-choice", "--tool-call-parser", cfg.tool_call_parser]
     if cfg.loras:
         cmd += ["--enable-lora", "--max-lora-rank", str(cfg.max_lora_rank), "--lora-modules"]
         cmd += [f"{name}={path}" for name, path in cfg.loras.items()]

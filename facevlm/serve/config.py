@@ -7,6 +7,7 @@ without API keys or takes a limit that makes no sense."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from facevlm.vision.identity import DEFAULT_IDENTITY_MODEL
 MAX_THRESHOLD = 10.0  # identity distances (dlib's are under ~2): a larger one would call everyone the same
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+MODEL_ID_RULE = "1-128 ASCII letters, digits, '.', '_', ':', '-'; a letter or digit first"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
@@ -71,6 +74,131 @@ class IdentityConfig:
             raise FacevlmError(f"identity.max_cluster_faces: {cap!r} is not a positive integer")
 
 
+CHAT_BACKENDS = ("auto", "in_process", "vllm")
+CROP_MODES = ("auto", "never")
+
+
+def _check_counts(obj: object, prefix: str, names: tuple[str, ...], minimum: int = 1) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+            raise FacevlmError(f"{prefix}.{name}: {value!r} is not {what}")
+
+
+@dataclass
+class ChatEngineConfig:
+    """The vllm chat backend's engine: a running one at `url` (its OpenAI base URL, serving the chat model
+    and adapter ids), else one the gateway starts before its port opens and stops by PID when it stops;
+    the rest is for that start."""
+
+    url: str = ""
+    port: int = 0  # 0 = a free port
+    kv_cache_gib: int = 1
+    max_lora_rank: int = 16
+    startup_timeout_s: float = 300.0
+    extra_args: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.url and not self.url.startswith(("http://", "https://")):
+            raise FacevlmError(f"chat.engine.url: {self.url!r} is not an http(s) URL (the engine's /v1 base)")
+        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port < 65536:
+            raise FacevlmError(f"chat.engine.port {self.port!r} outside 0..65535")
+        _check_counts(self, "chat.engine", ("kv_cache_gib", "max_lora_rank"))
+        if not isinstance(self.extra_args, list) or not all(isinstance(a, str) for a in self.extra_args):
+            raise FacevlmError("chat.engine.extra_args: expected a list of strings")
+
+
+@dataclass
+class ChatConfig:
+    """/v1/chat/completions (docs/api.md "Chat"). `model` "" = no chat route. `adapters`: LoRA adapters on
+    `model` served by id (name -> peft folder). The bounds are the request schema's, so a request the
+    schema allows is never refused for its size."""
+
+    model: str = ""
+    served_model_name: str = ""
+    adapters: dict[str, str] = field(default_factory=dict)
+    backend: str = "auto"
+    crop: str = "auto"
+    max_messages: int = 32
+    max_images: int = 4
+    max_text_chars: int = 8000
+    max_tokens: int = 512
+    default_max_tokens: int = 256
+    max_n: int = 4
+    max_model_len: int = 2048  # prompt + completion, both backends (vLLM's --max-model-len)
+    timeout_s: float = 120.0
+    max_queue: int = 32
+    engine: ChatEngineConfig = field(default_factory=ChatEngineConfig)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.engine, ChatEngineConfig):
+            raise FacevlmError(f"chat.engine: expected a mapping of {', '.join(vars(ChatEngineConfig()))}")
+        if self.backend not in CHAT_BACKENDS:
+            raise FacevlmError(f"chat.backend {self.backend!r} is not one of {', '.join(CHAT_BACKENDS)}")
+        if self.crop not in CROP_MODES:
+            raise FacevlmError(f"chat.crop {self.crop!r} is not one of {', '.join(CROP_MODES)}")
+        _check_counts(self, "chat", ("max_messages", "max_images", "max_text_chars", "max_tokens"))
+        _check_counts(self, "chat", ("default_max_tokens", "max_n", "max_model_len", "max_queue"))
+        if self.default_max_tokens > self.max_tokens:
+            raise FacevlmError(f"chat.default_max_tokens ({self.default_max_tokens}) exceeds chat.max_tokens")
+        if self.max_tokens >= self.max_model_len:
+            raise FacevlmError(f"chat.max_tokens ({self.max_tokens}) leaves no room for a prompt in max_model_len")
+        if isinstance(self.timeout_s, bool) or not isinstance(self.timeout_s, int | float) or self.timeout_s <= 0:
+            raise FacevlmError(f"chat.timeout_s: {self.timeout_s!r} is not a positive number of seconds")
+        if not isinstance(self.adapters, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v for k, v in self.adapters.items()
+        ):
+            raise FacevlmError("chat.adapters: expected a mapping of adapter id -> peft folder")
+        for name in self.adapters:
+            if not re.fullmatch(MODEL_ID_PATTERN, name) or name == self.model_id:
+                raise FacevlmError(f"chat.adapters: {name!r} is not a usable model id ({MODEL_ID_RULE})")
+        if self.model and not re.fullmatch(MODEL_ID_PATTERN, self.model_id):
+            raise FacevlmError(f"chat: model id {self.model_id!r} is unusable ({MODEL_ID_RULE}); set served_model_name")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.model)
+
+    @property
+    def model_id(self) -> str:
+        """The chat model's id (`served_model_name`, else the folder name: a server path is never shown)."""
+        return self.served_model_name or Path(self.model).name
+
+    def model_ids(self) -> list[str]:
+        """Every id a chat request may name: the model, then its adapters."""
+        return [self.model_id, *self.adapters] if self.enabled else []
+
+    def backend_kind(self) -> str:
+        """`auto`: vllm when an engine URL is configured or a GPU is present (then with an engine of its
+        own), else in_process."""
+        if self.backend != "auto":
+            return self.backend
+        if self.engine.url:
+            return "vllm"
+        from facevlm.engine.vllm_platform import has_cuda
+
+        return "vllm" if has_cuda() else "in_process"
+
+
+@dataclass
+class RateLimitConfig:
+    """Token buckets per API key (per client address when no keys are configured); 0 = off. `burst` is the
+    bucket size (0 = one minute's worth). The chat bucket applies to /v1/chat/completions on top."""
+
+    requests_per_minute: int = 0
+    burst: int = 0
+    chat_requests_per_minute: int = 0
+    chat_burst: int = 0
+
+    def __post_init__(self) -> None:
+        _check_counts(self, "rate_limit", tuple(vars(self)), minimum=0)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.requests_per_minute or self.chat_requests_per_minute)
+
+
 @dataclass
 class ServeConfig:
     """`api_keys` are accepted Bearer keys; keys in the environment variable `api_keys_env`
@@ -98,6 +226,8 @@ class ServeConfig:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     pdv: PDVConfig = field(default_factory=PDVConfig)
     identity: IdentityConfig = field(default_factory=IdentityConfig)
+    chat: ChatConfig = field(default_factory=ChatConfig)
+    rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
 
     def __post_init__(self) -> None:
         if not isinstance(self.api_keys, list) or not all(isinstance(k, str) for k in self.api_keys):
@@ -126,6 +256,12 @@ class ServeConfig:
             raise FacevlmError(f"limits: expected a mapping of {', '.join(vars(LimitsConfig()))}")
         if not isinstance(self.identity, IdentityConfig):
             raise FacevlmError(f"identity: expected a mapping of {', '.join(vars(IdentityConfig()))}")
+        if not isinstance(self.chat, ChatConfig):
+            raise FacevlmError(f"chat: expected a mapping of {', '.join(vars(ChatConfig()))}")
+        if not isinstance(self.rate_limit, RateLimitConfig):
+            raise FacevlmError(f"rate_limit: expected a mapping of {', '.join(vars(RateLimitConfig()))}")
+        if self.model_id in self.chat.model_ids():
+            raise FacevlmError(f"chat: id {self.model_id!r} is the FaceCLIP's; give the chat model another id")
 
     @property
     def model_id(self) -> str:

@@ -20,12 +20,18 @@ WHY = {
     400: "invalid request: malformed JSON or form, a value outside the schema, a corrupt or truncated image, "
     "no face (or several where one is expected) in a photo",
     401: "missing or invalid API key (Authorization: Bearer <key>)",
-    404: "unknown gallery, face, image, cluster or model",
+    404: "unknown gallery, face, image, cluster or model (chat: a model or adapter id not served here)",
     409: "the gallery is open for writing by another process, holds embeddings (or identity vectors) of another "
     "model, or has no identity vectors yet (`facevlm index reembed`)",
     413: "request body, image bytes or image pixels over the server's limits",
     415: "content type other than application/json or multipart/form-data, or bytes that are not a supported image",
+    429: "rate limit of this API key exceeded, or (chat) too many requests waiting for the model; see Retry-After",
+    502: "the chat engine (vLLM) does not answer or failed",
+    504: "the answer took longer than the server allows (chat.timeout_s)",
 }
+
+
+ERROR_REF = "#/components/schemas/ErrorResponse"
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -67,8 +73,19 @@ def install(app: FastAPI) -> None:
                 for operation in path.values():
                     operation["responses"].pop("422", None)
                     _hoist(operation.get("requestBody", {}), components)
+                    _hoist(operation.get("responses", {}), components)
             for name in ("HTTPValidationError", "ValidationError"):
                 components.pop(name, None)
+            if app.state.config.rate_limit.enabled:  # facevlm.serve.ratelimit: every /v1 route may answer 429
+                for route, path in spec["paths"].items():
+                    for operation in path.values() if route.startswith("/v1/") else ():
+                        operation["responses"].setdefault(
+                            "429",
+                            {
+                                "description": WHY[429],
+                                "content": {"application/json": {"schema": {"$ref": ERROR_REF}}},
+                            },
+                        )
             app.openapi_schema = spec
         return app.openapi_schema
 

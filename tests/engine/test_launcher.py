@@ -41,6 +41,14 @@ def test_build_command_carries_lora_and_cpu_settings(tmp_path: Path) -> None:
         assert env["VLLM_TARGET_DEVICE"] == "cpu" and "--enforce-eager" in cmd
 
 
+def test_build_command_turns_on_the_hermes_tool_parser(tmp_path: Path) -> None:
+    """FaceVLM writes Hermes-style <tool_call> blocks; vLLM returns them as OpenAI tool_calls only with these."""
+    cmd = launcher.build_command(EngineConfig(model=str(tmp_path)), Path("/py"), 1)
+    assert "--enable-auto-tool-choice" in cmd and cmd[cmd.index("--tool-call-parser") + 1] == "hermes"
+    off = launcher.build_command(EngineConfig(model=str(tmp_path), tool_call_parser=None), Path("/py"), 1)
+    assert "--tool-call-parser" not in off and "--enable-auto-tool-choice" not in off
+
+
 def test_refuses_gguf_quantization_config(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(json.dumps({"quantization_config": {"quant_method": "gguf"}}))
     with pytest.raises(FacevlmError, match="gguf"):

@@ -1,0 +1,389 @@
+"""The chat model behind /v1/chat/completions: one interface, two backends, the same answers.
+
+`ChatBackend.complete(Generation) -> Completion` (and `stream`, pieces of the same) is all the chat route
+knows. A `Generation` carries a conversation whose images are already prepared (decoded, checked, cropped
+the way the model was trained: facevlm.serve.chat_serving), and every sampling value explicitly, so the
+two backends cannot disagree through defaults:
+
+- `InProcessBackend`: FaceVLM (facevlm.vlm.inference.FaceChat) in this process. Generation is CPU-bound and
+  not thread-safe, so it runs in a one-thread executor of its own: never on the event loop, one generation
+  at a time, later requests queue (at most `max_queue`, then 429 `server_busy`), and a request that times
+  out while queued leaves the queue. Adapters are peft LoRAs loaded on the model and switched per request.
+- `VLLMBackend`: the vLLM engine's OpenAI server (facevlm.engine) over HTTP, started and stopped by the
+  gateway unless `chat.engine.url` names a running one. The engine parses the model's Hermes-style tool
+  calls (`--tool-call-parser hermes`) when the request carries tools, so the gateway always sends them:
+  the client's, else the face_search schema (FaceVLM's chat template ignores tools, so the prompt is the
+  same either way).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from facevlm.errors import FacevlmError
+from facevlm.serve.config import ChatConfig
+from facevlm.vlm.inference import Reply
+
+log = logging.getLogger("facevlm.serve.chat")
+
+
+@dataclass
+class Generation:
+    """What to generate. `messages`: OpenAI roles; user content is a list of {"type": "text"} and
+    {"type": "image", "image": PIL image as the model must see it}."""
+
+    model: str
+    messages: list[dict[str, Any]]
+    max_tokens: int
+    n: int = 1
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: list[str] = field(default_factory=list)
+    tools: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Completion:
+    replies: list[Reply]  # one per choice
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass
+class Piece:
+    """One streamed event: new text of choice `index`; its final `reply` (full text, tool calls, finish
+    reason); or (index -1) the request's `usage` as (prompt, completion) tokens, last."""
+
+    index: int
+    text: str = ""
+    reply: Reply | None = None
+    usage: tuple[int, int] | None = None
+
+
+class ChatBackend:
+    """The interface. `complete` is required; `stream` defaults to the completion in one piece per choice."""
+
+    kind = "base"
+
+    async def start(self) -> None:
+        """Called once before the gateway's port opens."""
+
+    async def close(self) -> None:
+        """Called once when the gateway stops."""
+
+    async def complete(self, gen: Generation) -> Completion:
+        raise NotImplementedError
+
+    async def stream(self, gen: Generation) -> AsyncIterator[Piece]:
+        done = await self.complete(gen)
+        for i, reply in enumerate(done.replies):
+            if reply.text:
+                yield Piece(i, text=reply.text)
+            yield Piece(i, reply=reply)
+        yield Piece(-1, usage=(done.prompt_tokens, done.completion_tokens))
+
+
+def cut_at_stop(reply: Reply, stops: list[str]) -> Reply:
+    """The reply ended at the first stop string (what vLLM does while decoding)."""
+    if not stops or not reply.text:
+        return reply
+    cuts = [reply.text.find(s) for s in stops if s in reply.text]
+    if not cuts:
+        return reply
+    text = reply.text[: min(cuts)] or None
+    finish = "tool_calls" if reply.tool_calls else "stop"
+    return Reply(text, reply.tool_calls, reply.prompt_tokens, reply.completion_tokens, finish)
+
+
+def context_error(prompt: int, wanted: int, limit: int) -> FacevlmError:
+    return FacevlmError(
+        f"this model's maximum context length is {limit} tokens; the messages take about {prompt} and "
+        f"{wanted} more were requested for the answer (shorten the conversation or lower max_tokens)",
+        code="context_length_exceeded",
+    )
+
+
+class InProcessBackend(ChatBackend):
+    kind = "in_process"
+
+    def __init__(self, cfg: ChatConfig):
+        from facevlm.vlm.inference import FaceChat
+
+        self.cfg = cfg
+        self.chat = FaceChat(cfg.model, crop="never")  # images arrive prepared (chat_serving)
+        if cfg.adapters:
+            from peft import PeftModel
+
+            for i, (name, folder) in enumerate(cfg.adapters.items()):
+                path = str(adapter_dir(folder))
+                if i == 0:
+                    self.chat.model = PeftModel.from_pretrained(self.chat.model, path, adapter_name=name)
+                else:
+                    self.chat.model.load_adapter(path, adapter_name=name)
+            self.chat.model.eval()
+        self.image_tokens = int(getattr(self.chat.processor, "image_seq_len", 0) or 0) + 2
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="facevlm-chat")
+        self.pending = 0
+
+    async def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def complete(self, gen: Generation) -> Completion:
+        if self.pending >= self.cfg.max_queue:
+            raise FacevlmError(
+                f"the chat model is busy ({self.pending} requests waiting); retry shortly",
+                code="server_busy",
+                status_code=429,
+            )
+        self.pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, self._run, gen)
+        finally:
+            self.pending -= 1
+
+    def _run(self, gen: Generation) -> Completion:
+        prompt = self.prompt_tokens(gen.messages)
+        if prompt + gen.max_tokens > self.cfg.max_model_len:
+            raise context_error(prompt, gen.max_tokens, self.cfg.max_model_len)
+        with self._adapter(gen.model):
+            replies = self.chat.generate(
+                [gen.messages] * gen.n,
+                max_new_tokens=gen.max_tokens,
+                temperature=gen.temperature,
+                top_p=gen.top_p,
+                seed=None if gen.seed is None else gen.seed % 2**64,
+            )
+        replies = [cut_at_stop(r, gen.stop) for r in replies]
+        return Completion(replies, replies[0].prompt_tokens, sum(r.completion_tokens for r in replies))
+
+    def prompt_tokens(self, messages: list[dict[str, Any]]) -> int:
+        """The templated conversation's length; each image is its `<image>` run (one tile per image)."""
+        text = self.chat.processor.apply_chat_template([messages], add_generation_prompt=True, tokenize=False)
+        text = text[0] if isinstance(text, list) else text
+        parts = [p for msg in messages if isinstance(msg.get("content"), list) for p in msg["content"]]
+        images = sum(1 for p in parts if p.get("type") == "image")
+        tokens = self.chat.processor.tokenizer(text, add_special_tokens=False).input_ids
+        return len(tokens) + images * self.image_tokens
+
+    def _adapter(self, model: str) -> Any:
+        if not self.cfg.adapters:
+            return nullcontext()
+        if model == self.cfg.model_id:
+            return self.chat.model.disable_adapter()
+        self.chat.model.set_adapter(model)
+        return nullcontext()
+
+
+def adapter_dir(value: str) -> Path:
+    """A LoRA adapter folder: a path, or one relative to $FACEVLM_HOME/models (`facevlm-chat-small/adapter`)."""
+    from facevlm.paths import models_dir
+
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() or path.exists() else models_dir() / value
+    if not (path / "adapter_config.json").is_file():
+        raise FacevlmError(f"chat.adapters: {value} has no adapter_config.json (not a peft adapter folder)")
+    return path
+
+
+def image_uri(image: Any) -> str:
+    """A prepared image for the engine, lossless, so it sees the pixels the in-process model would."""
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+class VLLMBackend(ChatBackend):
+    kind = "vllm"
+
+    def __init__(self, cfg: ChatConfig):
+        self.cfg, self.url, self.handle, self.client = cfg, cfg.engine.url.rstrip("/"), None, None
+
+    async def start(self) -> None:
+        import httpx
+
+        if not self.url:
+            self.handle = await asyncio.to_thread(start_engine, self.cfg)
+            self.url = self.handle.url
+        self.client = httpx.AsyncClient(base_url=self.url, timeout=self.cfg.timeout_s)
+        try:
+            served = {card["id"] for card in (await self._get("/models"))["data"]}
+        except BaseException:
+            await self.close()
+            raise
+        missing = [i for i in self.cfg.model_ids() if i not in served]
+        if missing:
+            await self.close()
+            raise FacevlmError(f"the engine at {self.url} does not serve {', '.join(missing)} (only {sorted(served)})")
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+            self.client = None
+        if self.handle is not None:
+            from facevlm.engine import launcher
+
+            await asyncio.to_thread(launcher.stop, self.handle.port)
+            self.handle = None
+
+    def body(self, gen: Generation, stream: bool) -> dict[str, Any]:
+        out = {
+            "model": gen.model,
+            "messages": [_openai_message(msg) for msg in gen.messages],
+            "n": gen.n,
+            "max_tokens": gen.max_tokens,
+            "temperature": gen.temperature,
+            "top_p": gen.top_p,
+            "seed": None if gen.seed is None else gen.seed % 2**63,  # the engine takes non-negative int64
+            "stop": gen.stop or None,
+            "tools": gen.tools or None,
+            "tool_choice": "auto" if gen.tools else None,
+            "stream": stream,
+        }
+        if stream:
+            out["stream_options"] = {"include_usage": True}
+        return {k: v for k, v in out.items() if v is not None}
+
+    async def complete(self, gen: Generation) -> Completion:
+        data = await self._post(self.body(gen, stream=False))
+        choices = sorted(data["choices"], key=lambda c: c["index"])
+        replies = [
+            Reply(msg.get("content"), msg.get("tool_calls") or [], 0, 0, c.get("finish_reason") or "stop")
+            for c in choices
+            for msg in [c["message"]]
+        ]
+        usage = data.get("usage") or {}
+        return Completion(replies, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
+
+    async def stream(self, gen: Generation) -> AsyncIterator[Piece]:
+        import httpx
+
+        texts: dict[int, list[str]] = {}
+        calls: dict[int, dict[int, dict[str, Any]]] = {}
+        try:
+            async with self.client.stream("POST", "/chat/completions", json=self.body(gen, stream=True)) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    raise engine_error(response.status_code, response.text)
+                async for line in response.aiter_lines():
+                    if not line.startswith("data: ") or line == "data: [DONE]":
+                        continue
+                    chunk = json.loads(line[6:])
+                    if "error" in chunk:
+                        raise engine_error(400, json.dumps(chunk))
+                    for choice in chunk.get("choices") or []:
+                        i, delta = choice["index"], choice.get("delta") or {}
+                        if delta.get("content"):
+                            texts.setdefault(i, []).append(delta["content"])
+                            yield Piece(i, text=delta["content"])
+                        for d in delta.get("tool_calls") or []:
+                            _merge_call(calls.setdefault(i, {}), d)
+                        if choice.get("finish_reason"):
+                            text = "".join(texts.get(i, [])) or None
+                            found = [calls[i][k] for k in sorted(calls.get(i, {}))]
+                            yield Piece(i, reply=Reply(text, found, 0, 0, choice["finish_reason"]))
+                    if chunk.get("usage"):
+                        usage = chunk["usage"]
+                        yield Piece(-1, usage=(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)))
+        except httpx.TransportError as exc:
+            raise unavailable(self.url, exc) from None
+
+    async def _get(self, path: str) -> Any:
+        import httpx
+
+        try:
+            response = await self.client.get(path)
+        except httpx.TransportError as exc:
+            raise unavailable(self.url, exc) from None
+        if response.status_code != 200:
+            raise engine_error(response.status_code, response.text)
+        return response.json()
+
+    async def _post(self, body: dict[str, Any]) -> Any:
+        import httpx
+
+        try:
+            response = await self.client.post("/chat/completions", json=body)
+        except httpx.TransportError as exc:
+            raise unavailable(self.url, exc) from None
+        if response.status_code != 200:
+            raise engine_error(response.status_code, response.text)
+        return response.json()
+
+
+def start_engine(cfg: ChatConfig) -> Any:
+    """Start `facevlm engine` for this chat config: the model under its id, each adapter as a LoRA."""
+    from facevlm.engine import launcher
+    from facevlm.vlm.build import resolve_source
+
+    return launcher.start(
+        launcher.EngineConfig(
+            model=resolve_source(cfg.model),
+            port=cfg.engine.port,
+            served_model_name=cfg.model_id,
+            loras={name: str(adapter_dir(folder)) for name, folder in cfg.adapters.items()},
+            max_lora_rank=cfg.engine.max_lora_rank,
+            max_model_len=cfg.max_model_len,
+            kv_cache_gib=cfg.engine.kv_cache_gib,
+            extra_args=list(cfg.engine.extra_args),
+            startup_timeout_s=cfg.engine.startup_timeout_s,
+        )
+    )
+
+
+def _openai_message(msg: dict[str, Any]) -> dict[str, Any]:
+    content = msg.get("content")
+    if isinstance(content, list):
+        content = [
+            {"type": "image_url", "image_url": {"url": image_uri(p["image"])}} if p.get("type") == "image" else p
+            for p in content
+        ]
+    return {**msg, "content": content}
+
+
+def _merge_call(calls: dict[int, dict[str, Any]], delta: dict[str, Any]) -> None:
+    """Assemble a streamed tool call: the first delta has id and name, later ones argument fragments."""
+    empty = {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
+    call = calls.setdefault(delta.get("index", 0), empty)
+    call["id"] = delta.get("id") or call["id"]
+    fn = delta.get("function") or {}
+    call["function"]["name"] += fn.get("name") or ""
+    call["function"]["arguments"] += fn.get("arguments") or ""
+
+
+def unavailable(url: str, exc: Exception) -> FacevlmError:
+    return FacevlmError(
+        f"the chat engine at {url} does not answer ({type(exc).__name__}); is it running?",
+        code="engine_unavailable",
+        status_code=502,
+    )
+
+
+def engine_error(status: int, text: str) -> FacevlmError:
+    """The engine's refusal retold: its 4xx are the request's fault (the prompt is too long, ...)."""
+    try:
+        message = json.loads(text)["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = text[:300]
+    message = " ".join(str(message).split())
+    if 400 <= status < 500:
+        too_long = "context length" in message or "max_model_len" in message
+        code = "context_length_exceeded" if too_long else "invalid_request"
+        return FacevlmError(f"the chat engine refused the request: {message}", code=code)
+    log.warning("chat engine answered %s: %s", status, message)
+    return FacevlmError(f"the chat engine failed ({status}): {message}", code="engine_error", status_code=502)
+
+
+def make_backend(cfg: ChatConfig) -> ChatBackend:
+    kind = cfg.backend_kind()
+    return VLLMBackend(cfg) if kind == "vllm" else InProcessBackend(cfg)
