@@ -8,7 +8,22 @@ cat <<TXT
 
 ================================================================================
 facevlm gateway: $URL   (OpenAPI: $URL/docs; stop with Ctrl-C)
+Web UI (chat + gallery pages): $URL/ui
 Gallery "demo": the real sample photos + 300 synthetic faces. In another shell:
+
+# chat (OpenAI-compatible; FaceVLM facevlm-chat-small, in process on CPU): a photo and a question
+.venv/bin/python - <<'PY'
+import base64
+from openai import OpenAI
+client = OpenAI(base_url="$URL/v1", api_key="unused")
+photo = "data:image/jpeg;base64," + base64.b64encode(open("$PHOTO", "rb").read()).decode()
+ask = lambda q: client.chat.completions.create(model="facevlm-chat-small", temperature=0,
+    messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": photo}}, {"type": "text", "text": q}]}],
+    extra_body={"facevlm": {"gallery": "demo"}}).choices[0].message
+print(ask("Is this person smiling?").content)
+found = ask("Find more photos of this person in my gallery.")
+print(found.content, (found.model_extra or {}).get("facevlm"))
+PY
 
 # text -> face
 curl -s $URL/v1/faces/search -H 'Content-Type: application/json' \\

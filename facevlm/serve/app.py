@@ -90,4 +90,8 @@ def create_app(cfg: ServeConfig, embedder: Any = None, chat_backend: Any = None)
     ):
         app.include_router(router)
     openapi.install(app)
+    if cfg.ui:  # the UI calls this same server over loopback HTTP, like any client (docs/ui.md)
+        from facevlm.ui.app import loopback_url, mount
+
+        mount(app, loopback_url(cfg.host, cfg.port))
     return app

@@ -228,6 +228,7 @@ class ServeConfig:
     identity: IdentityConfig = field(default_factory=IdentityConfig)
     chat: ChatConfig = field(default_factory=ChatConfig)
     rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
+    ui: bool = False  # mount the web UI (facevlm/ui, gradio) at /ui: one server, one port (serve/*.yaml: on)
 
     def __post_init__(self) -> None:
         if not isinstance(self.api_keys, list) or not all(isinstance(k, str) for k in self.api_keys):
