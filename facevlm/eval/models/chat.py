@@ -20,6 +20,9 @@ def image_data_url(image: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
+CALL_TOKENS = 160  # generation budget when a reply may be a tool call (search_call task)
+
+
 class OpenAIChat(ChatModel):
     """Sends the face crop as a data: URL image part; greedy decoding so runs are repeatable."""
 
@@ -43,9 +46,10 @@ class OpenAIChat(ChatModel):
     def _create(self, image: Any, question: str, **kwargs: Any) -> Any:
         parts = [] if image is None else [{"type": "image_url", "image_url": {"url": image_data_url(image)}}]
         messages = [{"role": "user", "content": parts + [{"type": "text", "text": question}]}]
+        kwargs.setdefault("max_tokens", self.max_tokens)
         try:
             return self.client.chat.completions.create(
-                model=self.model_id, messages=messages, max_tokens=self.max_tokens, temperature=0.0, **kwargs
+                model=self.model_id, messages=messages, temperature=0.0, **kwargs
             )
         except self._openai.OpenAIError as exc:
             raise FacevlmError(f"model {self.name}: chat request to {self.url} failed: {exc}") from None
@@ -63,7 +67,8 @@ class OpenAIChat(ChatModel):
 
         out = []
         for image, question in zip(images, questions):
-            message = self._create(image, question, tools=[tool_schema()]).choices[0].message
+            message = self._create(image, question, tools=[tool_schema()], max_tokens=max(self.max_tokens, CALL_TOKENS))
+            message = message.choices[0].message
             calls = [c.model_dump() for c in (message.tool_calls or [])]
             out.append((message.content, calls))
         return out
@@ -106,7 +111,9 @@ class InProcessChat(ChatModel):
 
     def answer_calls(self, images: list[Any], questions: list[str]) -> list[tuple[str | None, list[dict]]]:
         """(text, OpenAI tool_calls) per question; an image of None is a request without a picture."""
-        replies = self.chat.generate(self._conversations(images, questions), max_new_tokens=self.max_tokens)
+        # a face_search call is ~60-90 tokens of JSON: a short-answer budget would cut every call
+        budget = max(self.max_tokens, CALL_TOKENS)
+        replies = self.chat.generate(self._conversations(images, questions), max_new_tokens=budget)
         return [(r.text, r.tool_calls) for r in replies]
 
 
