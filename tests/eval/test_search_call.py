@@ -63,8 +63,8 @@ def test_task_scores_a_model_that_answers_every_request_right():
         def answer_calls(self, images, questions):
             return [(None, [_tool(requests[q].expected)]) for q in questions]
 
-    from facevlm.eval.tasks import Context
     from facevlm.eval.suite import TaskSpec
+    from facevlm.eval.tasks import Context
 
     (result,) = search_call.run(Oracle(), data, TaskSpec(task="search_call"), Context(n_boot=50))
     assert result.metrics["valid"] == 1.0 and result.metrics["intent"] == 1.0 and result.metrics["no_name"] == 1.0
