@@ -12,7 +12,7 @@ import gradio as gr
 
 from facevlm.ui.client import Gateway, GatewayError
 from facevlm.ui.context import Context, failure
-from facevlm.ui.grid import GRID_COLUMNS, results_grid, thumbnails
+from facevlm.ui.grid import results_grid, selection_grid, thumbnails
 
 PAGE = 200  # faces listed at once (the route allows up to 1000)
 TOP_K = 10
@@ -58,17 +58,7 @@ def build_gallery(ctx: Context) -> None:
             add = gr.Button("Add to gallery", variant="primary", elem_id="gallery-add")
             refresh = gr.Button("List faces", elem_id="gallery-list")
     note = gr.Markdown(elem_id="gallery-note")
-    faces_grid = gr.Gallery(
-        label="Faces (select one to erase it or its photo)",
-        elem_id="gallery-faces",
-        columns=GRID_COLUMNS + 1,
-        fit_columns=False,
-        height="auto",
-        allow_preview=False,
-        interactive=False,
-        format="jpeg",
-        buttons=["fullscreen"],
-    )
+    faces_grid = selection_grid("Faces (select one to erase it or its photo)", "gallery-faces")
     with gr.Row():
         delete_face = gr.Button("Erase selected face", variant="stop", elem_id="gallery-delete-face")
         delete_photo = gr.Button("Erase its whole photo", variant="stop", elem_id="gallery-delete-photo")
@@ -80,17 +70,7 @@ def build_gallery(ctx: Context) -> None:
         cluster = gr.Button("Cluster unlabelled faces", elem_id="gallery-cluster")
         name = gr.Textbox(label="Name the selected cluster", elem_id="gallery-cluster-name")
         apply_name = gr.Button("Name cluster", elem_id="gallery-name-cluster")
-    clusters_grid = gr.Gallery(
-        label="Clusters (one face each; select one to name it)",
-        elem_id="gallery-clusters",
-        columns=GRID_COLUMNS + 1,
-        fit_columns=False,
-        height="auto",
-        allow_preview=False,
-        interactive=False,
-        format="jpeg",
-        buttons=["fullscreen"],
-    )
+    clusters_grid = selection_grid("Clusters (one face each; select one to name it)", "gallery-clusters")
 
     async def show(key: str, gallery: str | None, message: str = "") -> tuple[Any, ...]:
         """Re-list the gallery after any change; `message` says what the change was."""

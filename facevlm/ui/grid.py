@@ -32,6 +32,21 @@ def results_grid(label: str, elem_id: str) -> gr.Gallery:
     )
 
 
+def selection_grid(label: str, elem_id: str) -> gr.Gallery:
+    """A grid the user picks one tile from (a face to erase, a cluster to name): no preview, one more column."""
+    return gr.Gallery(
+        label=label,
+        elem_id=elem_id,
+        columns=GRID_COLUMNS + 1,
+        fit_columns=False,
+        height="auto",
+        allow_preview=False,
+        interactive=False,
+        format="jpeg",
+        buttons=["fullscreen"],
+    )
+
+
 def caption(face: dict[str, Any]) -> str:
     """`#1 face 12 · 0.834 · happy · Alice`: what a person needs to tell hits apart and act on one."""
     parts = [f"face {face.get('id')}"]
