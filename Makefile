@@ -12,7 +12,7 @@ VLM := $(FACEVLM_HOME)/models/facevlm-chat-small/facevlm_vlm.json
 DEMO_SYNTH := $(DATASETS)/demo-synth/dataset_info.json
 DEMO_GALLERY := $(FACEVLM_HOME)/galleries/demo
 
-.PHONY: help setup setup-main setup-engine assets lint test test-models demo demo-sheet demo-gallery models freeze clean-envs
+.PHONY: help setup setup-main setup-engine assets lint test test-models demo demo-sheet demo-gallery models competence freeze clean-envs
 
 help:
 	@echo "make demo    set up everything, then run the demo"
@@ -21,6 +21,8 @@ help:
 	@echo "make setup   build .venv (main) and .venv-engine (vLLM), idempotent"
 	@echo "make assets  fetch + convert pretrained parts into \$$FACEVLM_HOME/assets"
 	@echo "make models  train the default FaceCLIP (about 10 min on 2 cores) and FaceVLM (about 15 min)"
+	@echo "make competence  score FaceVLM vs the majority guess on the real dev split (about 10 min): the chat"
+	@echo "             answers an attribute only where it wins (competence.json beside the model)"
 
 setup: setup-main setup-engine
 
@@ -62,6 +64,12 @@ demo-gallery: setup assets models $(DEMO_SYNTH)
 
 $(DEMO_SYNTH): | setup-main
 	$(FACEVLM) data synth --n-identities 60 --per-identity 5 --seed 7 --out $(DATASETS)/demo-synth
+
+# Which attributes the chat may answer: FaceVLM vs the majority guess on the real dev split (paired CIs),
+# written to competence.json beside the model; without it the chat says it is unsure about every attribute.
+competence: models $(DATASETS)/real/recipe.json
+	$(FACEVLM) eval run eval/real.yaml --tasks vqa --models facevlm-chat,majority --out $(FACEVLM_HOME)/eval/real-vqa
+	$(FACEVLM) eval competence $(FACEVLM_HOME)/eval/real-vqa
 
 # The default FaceCLIP and FaceVLM, trained once and cached under $FACEVLM_HOME/models.
 models: setup assets $(MODEL) $(VLM)

@@ -85,6 +85,33 @@ def calibrate_cmd(model: str, data: str, split: str, attributes: str, folds: int
     click.echo(f"-> {path}")
 
 
+@eval_group.command("competence")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--model", default="facevlm-chat", show_default=True, help="The suite's name of the chat model.")
+@click.option("--baseline", default="majority", show_default=True, help="The suite's name of the baseline.")
+@click.option("--dataset", default="", help="The suite's dataset name (needed when the runs scored several).")
+@click.option("--task", default="vqa", show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(),
+    default=None,
+    help="File or folder to write (default: competence.json in the scored model's folder).",
+)
+def competence_cmd(
+    run_dirs: tuple[str, ...], model: str, baseline: str, dataset: str, task: str, out: str | None
+) -> None:
+    """Which attributes a chat model may answer: from RUN_DIRS' paired comparison BASELINE vs MODEL.
+
+    An attribute is trusted when the paired bootstrap CI of (model - baseline) accuracy lies above 0 on the
+    real dev split (eval/real.yaml); the chat gateway says it is unsure about every other attribute."""
+    from facevlm.eval.competence import competence_table, summary_lines, write_table
+
+    table = competence_table([Path(p) for p in run_dirs], model, baseline, dataset, task)
+    for line in summary_lines(table):
+        click.echo(line)
+    click.echo(f"-> {write_table(table, Path(out) if out else None)}")
+
+
 @eval_group.command("report")
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Report directory.")

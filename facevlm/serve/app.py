@@ -71,9 +71,10 @@ def create_app(cfg: ServeConfig, embedder: Any = None, chat_backend: Any = None)
     app.state.started = int(time.time())
     app.state.chat = chat_backend
     if chat_backend is not None:
-        from facevlm.serve.chat_serving import ModelView
+        from facevlm.serve.chat_serving import ModelView, competence_tables
 
         app.state.chat_view = ModelView(cfg.chat.crop)
+        app.state.chat_competence = competence_tables(cfg)
     app.add_middleware(BodyLimit, limit=cfg.limits.max_request_bytes)
     if cfg.rate_limit.enabled:  # outermost: a refused request costs nothing else
         app.add_middleware(RateLimit, cfg=cfg.rate_limit)

@@ -25,7 +25,15 @@ from facevlm.errors import FacevlmError
 from facevlm.serve import chat_protocol as p
 from facevlm.serve.body import json_only, read_json
 from facevlm.serve.chat_backends import Generation, Piece
-from facevlm.serve.chat_serving import Conversation, check_model, conversation, joined, model_tools, outcome
+from facevlm.serve.chat_serving import (
+    Conversation,
+    check_model,
+    conversation,
+    holds_text,
+    joined,
+    model_tools,
+    outcome,
+)
 from facevlm.serve.config import ServeConfig
 from facevlm.serve.deps import secured
 from facevlm.serve.errors import error_body
@@ -76,7 +84,7 @@ async def _answer(state: Any, body: p.ChatRequest) -> Any:
         choices = []
         for i, reply in enumerate(done.replies):
             out = await run_in_threadpool(outcome, state, reply, conv, body)
-            text = joined(reply.text, out.tail)
+            text = joined(reply.text if out.text is None else out.text, out.tail)
             message = p.AssistantOut(content=text, tool_calls=out.tool_calls, facevlm=out.facevlm)
             choices.append(p.Choice(index=i, message=message, finish_reason=out.finish))
     usage = p.ChatUsage(
@@ -142,17 +150,26 @@ async def _sse(
     for i in range(body.n or 1):
         yield event([delta(i, {"role": "assistant", "content": ""})])
     spoke: set[int] = set()
+    held: dict[int, str] = {}  # the competence gate reads whole answers: text is sent once it is checked
+    hold = holds_text(state)
     usage = (0, 0)
     try:
         async for piece, out in _timed(state, body, conv, _chain(first, pieces), deadline):
             if piece.usage is not None:
                 usage = piece.usage
             elif out is None:
+                if hold:
+                    held[piece.index] = held.get(piece.index, "") + (piece.text or "")
+                    continue
                 spoke.add(piece.index)
                 yield event([delta(piece.index, {"content": piece.text})])
             else:
                 values: dict[str, Any] = {}
-                if out.tail:
+                if hold:
+                    text = joined(held.pop(piece.index, None) if out.text is None else out.text, out.tail)
+                    if text:
+                        values["content"] = text
+                elif out.tail:
                     values["content"] = (" " if piece.index in spoke else "") + out.tail
                 if out.facevlm:
                     values["facevlm"] = out.facevlm

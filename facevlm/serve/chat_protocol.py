@@ -228,11 +228,25 @@ class ChatResults(BaseModel):
     error: SearchError | None = Field(description="why the search could not run; null when it ran")
 
 
+class Unsure(BaseModel):
+    concepts: list[str] = Field(description="the attributes (data engine concepts) the model is not trusted on")
+    model_reply: str = Field(description="what the model said, not shown as the answer")
+    evidence: str | None = Field(description="the competence table that decided; null when the model has none")
+
+
+class UnsureResults(BaseModel):
+    """`message.facevlm` when the gateway said it is unsure (docs/api.md "When the model is unsure")."""
+
+    unsure: Unsure
+
+
 class AssistantOut(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str | None
     tool_calls: list[ToolCallOut] | None = Field(None, description="only when the request has `tools`")
-    facevlm: ChatResults | None = Field(None, description="only when the gateway ran a face_search")
+    facevlm: ChatResults | UnsureResults | None = Field(
+        None, description="only when the gateway ran a face_search or answered unsure"
+    )
 
 
 class Choice(BaseModel):
@@ -265,7 +279,9 @@ class Delta(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
     tool_calls: list[ToolCallDelta] | None = None
-    facevlm: ChatResults | None = Field(None, description="in the delta that carries the gateway's search text")
+    facevlm: ChatResults | UnsureResults | None = Field(
+        None, description="in the delta that carries the gateway's search text or its unsure answer"
+    )
 
 
 class ChunkChoice(BaseModel):

@@ -19,14 +19,16 @@ import re
 import threading
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from facevlm.data.search_call import TOOL_NAME, SearchCall, tool_schema
 from facevlm.errors import FacevlmError
 from facevlm.image import decode_image, parse_data_uri
 from facevlm.serve import api_models as m
+from facevlm.serve import chat_competence as competence
 from facevlm.serve.chat_protocol import FACE_REF, ChatRequest
-from facevlm.vlm.inference import Reply
+from facevlm.vlm.inference import Reply, model_view, view_detector
 
 SCHEMA_DEFAULT_GALLERY = "default"  # what a model trained by `facevlm data qa` always writes: "not named"
 
@@ -50,6 +52,7 @@ class Outcome:
     search results, and the finish reason."""
 
     tail: str | None = None
+    text: str | None = None  # replaces the model's text (the competence gate's "unsure"); None = keep it
     tool_calls: list[dict[str, Any]] | None = None
     facevlm: dict[str, Any] | None = None
     finish: str = "stop"
@@ -57,8 +60,8 @@ class Outcome:
 
 class ModelView:
     """The picture the model sees: with `crop: auto`, a photo with exactly one face becomes that face's
-    training crop (the face pipeline), any other photo stays whole so the model can count the faces (the
-    rule of facevlm.vlm.inference.FaceChat.prepare_image). The pipeline is not thread-safe: one lock."""
+    training crop (the face pipeline), any other photo stays whole so the model can count the faces (the one
+    rule, facevlm.vlm.inference.model_view). The pipeline is not thread-safe: one lock."""
 
     def __init__(self, crop: str):
         self.crop, self.lock, self.pipeline = crop, threading.Lock(), None
@@ -68,11 +71,8 @@ class ModelView:
             return image
         with self.lock:
             if self.pipeline is None:
-                from facevlm.vision.pipeline import FacePipeline, PipelineConfig
-
-                self.pipeline = FacePipeline(PipelineConfig(expression=False))
-            faces = self.pipeline.detect_batch([image])[0]
-        return faces[0].crop if len(faces) == 1 else image
+                self.pipeline = view_detector()
+            return model_view(image, self.pipeline)
 
 
 def check_model(state: Any, model: str) -> None:
@@ -165,13 +165,51 @@ def outcome(state: Any, reply: Reply, conv: Conversation, body: ChatRequest) -> 
     """What the gateway answers for one reply (blocking: may run a search)."""
     if body.tools:
         if body.tool_choice == "none" or not reply.tool_calls:
-            return Outcome(finish="stop" if reply.finish_reason == "tool_calls" else reply.finish_reason)
+            return gated(state, reply, conv, body)
         return Outcome(tool_calls=reply.tool_calls, finish="tool_calls")
     searches = [c for c in reply.tool_calls if c.get("function", {}).get("name") == TOOL_NAME]
     if not searches:  # no client tools: OpenAI never answers tool_calls, and other tools do not exist here
-        return Outcome(finish="stop" if reply.finish_reason == "tool_calls" else reply.finish_reason)
+        return gated(state, reply, conv, body)
     results = run_search(state, searches[0], conv, body)
     return Outcome(tail=results.pop("text"), facevlm=results, finish="stop")
+
+
+def gated(state: Any, reply: Reply, conv: Conversation, body: ChatRequest) -> Outcome:
+    """A text answer, replaced by "unsure" where the model is not trusted on what it is about
+    (facevlm.serve.chat_competence; `state.chat_competence` is None when the gate is off)."""
+    out = Outcome(finish="stop" if reply.finish_reason == "tool_calls" else reply.finish_reason)
+    tables = getattr(state, "chat_competence", None)
+    if tables is None:
+        return out
+    table = tables.get(body.model) or competence.Competence()
+    said = competence.unsure(competence.last_question(conv.messages), reply.text, table)
+    if said is not None:
+        out.text, out.facevlm = said.pop("text"), {"unsure": said}
+    return out
+
+
+def holds_text(state: Any) -> bool:
+    """Whether a stream must hold each answer's text until it is complete (the gate reads whole replies)."""
+    return getattr(state, "chat_competence", None) is not None
+
+
+def competence_tables(cfg: Any) -> dict[str, competence.Competence] | None:
+    """Each served chat model id's competence table (the model's folder; an adapter's own folder), or None
+    when `chat.unsure_below_majority` is off."""
+    chat = cfg.chat
+    if not chat.unsure_below_majority:
+        return None
+    from facevlm.serve.chat_backends import adapter_dir
+    from facevlm.vlm.build import resolve_source
+
+    tables = {chat.model_id: competence.load(_local_dir(resolve_source(chat.model)))}
+    for name, folder in chat.adapters.items():
+        tables[name] = competence.load(_local_dir(str(adapter_dir(folder))))
+    return tables
+
+
+def _local_dir(source: str) -> str | None:
+    return source if Path(source).is_dir() else None
 
 
 def joined(text: str | None, tail: str | None) -> str | None:

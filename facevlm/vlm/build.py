@@ -19,6 +19,7 @@ One tile per image (`do_image_splitting: false`): face crops are small and squar
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from facevlm.errors import FacevlmError
@@ -29,33 +30,84 @@ IMAGE_TOKENS = ["<fake_token_around_image>", "<image>", "<end_of_utterance>", "<
 ]
 FULL_PRECISION = ["vision_model", "connector", "vision_tower", "multi_modal_projector", "visual", "merger"]
 
-# ChatML (SmolLM2's own format). String or part-list content; images become `<image>`; assistant tool calls
-# are rendered the way vLLM's hermes parser reads them back; `tool` results are their own turn.
-CHAT_TEMPLATE = (
-    "{%- for message in messages -%}"
-    "{{- '<|im_start|>' + message['role'] + '\n' -}}"
-    "{%- if message['role'] == 'assistant' -%}{%- generation -%}"
-    "{%- if message['content'] is string -%}{{- message['content'] -}}"
-    "{%- elif message['content'] -%}{%- for part in message['content'] -%}"
-    "{%- if part['type'] == 'text' -%}{{- part['text'] -}}{%- endif -%}{%- endfor -%}{%- endif -%}"
-    "{%- for call in message.get('tool_calls') or [] -%}"
-    "{{- '<tool_call>\n{\"name\": \"' + call['function']['name'] + '\", \"arguments\": ' -}}"
-    "{%- if call['function']['arguments'] is string -%}{{- call['function']['arguments'] -}}"
-    "{%- else -%}{{- call['function']['arguments'] | tojson -}}{%- endif -%}"
-    "{{- '}\n</tool_call>' -}}"
-    "{%- endfor -%}"
-    "{{- '<|im_end|>' -}}{%- endgeneration -%}{{- '\n' -}}"
-    "{%- else -%}"
-    "{%- if message['content'] is string -%}{{- message['content'] -}}"
-    "{%- elif message['content'] -%}{%- for part in message['content'] -%}"
-    "{%- if part['type'] == 'text' -%}{{- part['text'] -}}"
-    "{%- elif part['type'] in ('image', 'image_url') -%}{{- '<image>' -}}{%- endif -%}"
-    "{%- endfor -%}{%- endif -%}"
-    "{{- '<|im_end|>\n' -}}"
-    "{%- endif -%}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\n' -}}{%- endif -%}"
-)
+IDEFICS3_IMAGE = "<image>"
+
+
+def chat_template(image: str = IDEFICS3_IMAGE) -> str:
+    """The one FaceVLM chat template: ChatML (SmolLM2's own format), string or part-list content, each image
+    part written as `image` (the processor's placeholder, which it expands into that image's tokens:
+    `<image>` for Idefics3 and LLaVA, `<|vision_start|><|image_pad|><|vision_end|>` for Qwen2-VL), assistant
+    tool calls rendered the way vLLM's hermes parser reads them back, `tool` results as their own turn, and
+    `{% generation %}` around what the assistant says (the training loss mask)."""
+    if "'" in image or "\\" in image:
+        raise FacevlmError(f"chat template: the image placeholder {image!r} may not contain quotes or backslashes")
+    return (
+        "{%- for message in messages -%}"
+        "{{- '<|im_start|>' + message['role'] + '\n' -}}"
+        "{%- if message['role'] == 'assistant' -%}{%- generation -%}"
+        "{%- if message['content'] is string -%}{{- message['content'] -}}"
+        "{%- elif message['content'] -%}{%- for part in message['content'] -%}"
+        "{%- if part['type'] == 'text' -%}{{- part['text'] -}}{%- endif -%}{%- endfor -%}{%- endif -%}"
+        "{%- for call in message.get('tool_calls') or [] -%}"
+        "{{- '<tool_call>\n{\"name\": \"' + call['function']['name'] + '\", \"arguments\": ' -}}"
+        "{%- if call['function']['arguments'] is string -%}{{- call['function']['arguments'] -}}"
+        "{%- else -%}{{- call['function']['arguments'] | tojson -}}{%- endif -%}"
+        "{{- '}\n</tool_call>' -}}"
+        "{%- endfor -%}"
+        "{{- '<|im_end|>' -}}{%- endgeneration -%}{{- '\n' -}}"
+        "{%- else -%}"
+        "{%- if message['content'] is string -%}{{- message['content'] -}}"
+        "{%- elif message['content'] -%}{%- for part in message['content'] -%}"
+        "{%- if part['type'] == 'text' -%}{{- part['text'] -}}"
+        f"{{%- elif part['type'] in ('image', 'image_url') -%}}{{{{- '{image}' -}}}}{{%- endif -%}}"
+        "{%- endfor -%}{%- endif -%}"
+        "{{- '<|im_end|>\n' -}}"
+        "{%- endif -%}"
+        "{%- endfor -%}"
+        "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\n' -}}{%- endif -%}"
+    )
+
+
+CHAT_TEMPLATE = chat_template()
+
+
+GENERATION_MARK = re.compile(r"\{%-?\s*generation\s*-?%\}")
+QWEN_VISION = ("<|vision_start|>", "<|vision_end|>")  # the Qwen2-VL family wraps each image's tokens in these
+
+
+def has_generation_marks(template: str | None) -> bool:
+    """Whether a chat template marks the assistant's spans: the loss mask is read from those marks."""
+    return bool(template and GENERATION_MARK.search(template))
+
+
+def image_placeholder(processor: Any) -> str:
+    """What a chat template writes for one image part of this processor's model: its image token, between
+    the vision start/end tokens where the tokenizer has them (Qwen2-VL)."""
+    token = getattr(processor, "image_token", None) or IDEFICS3_IMAGE
+    vocab = processor.tokenizer.get_vocab()
+    if all(t in vocab for t in QWEN_VISION):
+        return QWEN_VISION[0] + token + QWEN_VISION[1]
+    return token
+
+
+def adopt_chat_template(model: Any, processor: Any, source: str) -> None:
+    """Give a model whose chat template has no `{% generation %}` marks (most hub models: SmolVLM, Qwen2-VL,
+    LLaVA) the project's template with its own image placeholder, and `<|im_end|>` as an end of turn, so
+    training can mask the loss and generation stops where the tuned model ends its turn. A template with
+    marks is kept. The template is ChatML, so an LM whose tokenizer has no ChatML tokens is refused."""
+    if has_generation_marks(getattr(processor, "chat_template", None)):
+        return
+    vocab = processor.tokenizer.get_vocab()
+    if "<|im_start|>" not in vocab or "<|im_end|>" not in vocab:
+        raise FacevlmError(
+            f"{source}: its chat template has no {{% generation %}} marks (the loss mask) and its tokenizer no "
+            "ChatML tokens for FaceVLM's template; give the folder a chat template that marks the assistant's text"
+        )
+    processor.chat_template = chat_template(image_placeholder(processor))
+    eos = model.generation_config.eos_token_id
+    eos = [] if eos is None else eos if isinstance(eos, list) else [eos]
+    end = vocab["<|im_end|>"]
+    model.generation_config.eos_token_id = eos if end in eos else [end, *eos]
 
 
 def resolve_source(name_or_path: str) -> str:
@@ -70,17 +122,20 @@ def resolve_source(name_or_path: str) -> str:
     return str(resolve(name_or_path))
 
 
-def _tokenizer(text_source: str) -> Any:
+def chat_tokenizer(text_source: str, image_tokens: list[str] = IMAGE_TOKENS, image: str = IDEFICS3_IMAGE) -> Any:
+    """A ChatML LM's tokenizer made a VLM's: the architecture's image tokens added as special tokens (never
+    split, never merged with text), a pad token, and the chat template with `image` as the image placeholder.
+    Idefics3 by default; a Qwen2-VL or LLaVA folder built from the same LM passes its own tokens."""
     from tokenizers import AddedToken
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(text_source)
     tok.add_special_tokens(
-        {"additional_special_tokens": [AddedToken(t, normalized=False, special=True) for t in IMAGE_TOKENS]}
+        {"additional_special_tokens": [AddedToken(t, normalized=False, special=True) for t in image_tokens]}
     )
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    tok.chat_template = CHAT_TEMPLATE
+    tok.chat_template = chat_template(image)
     return tok
 
 
@@ -99,7 +154,7 @@ def build_processor(
     )
     return Idefics3Processor(
         image_processor=image_processor,
-        tokenizer=_tokenizer(text_source),
+        tokenizer=chat_tokenizer(text_source),
         image_seq_len=arch.image_seq_len,
         chat_template=CHAT_TEMPLATE,
     )

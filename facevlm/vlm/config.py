@@ -10,7 +10,8 @@ Two stages, as in LLaVA, share one recipe shape and differ in `stage`:
 (an asset name, a local folder or a hub id) joined to a vision tower by Idefics3's pixel-shuffle
 connector, so the result is a stock `Idefics3ForConditionalGeneration` that vLLM serves unpatched. A user
 with a hub can instead point `init` at any image-text-to-text model (SmolVLM, Qwen2-VL, LLaVA): the
-trainer only needs `AutoModelForImageTextToText` + `AutoProcessor` with a chat template.
+trainer only needs `AutoModelForImageTextToText` + `AutoProcessor` with a chat template (one without
+`{% generation %}` loss marks is swapped for the project's, facevlm.vlm.build.adopt_chat_template).
 
 Reading or validating a recipe needs neither torch nor transformers, so it fails before a model is built.
 """
@@ -74,6 +75,9 @@ class DataMix:
     max_samples: int | None = None  # per dataset, before repeat (smoke runs)
     crop_margin: float = 0.2  # align: the face crop around each labelled box
     pack: int = 1  # sft: join up to this many samples about one picture into one conversation (data.pack_turns)
+    # sft: samples that end in a face_search call, repeated: a call must be exact JSON in the shared schema,
+    # where a yes/no answer has many right phrasings, so the rarer, stricter format gets more of the steps
+    call_repeat: int = 1
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.repeat) - set(self.datasets))
@@ -84,6 +88,8 @@ class DataMix:
             raise FacevlmError(f"data.repeat.{bad[0]}: must be an integer >= 1")
         if self.pack < 1:
             raise FacevlmError("data.pack: must be >= 1")
+        if not isinstance(self.call_repeat, int) or isinstance(self.call_repeat, bool) or self.call_repeat < 1:
+            raise FacevlmError("data.call_repeat: must be an integer >= 1")
 
 
 @dataclass

@@ -115,6 +115,7 @@ def qa_samples(mix: DataMix) -> list[Sample]:
                     break
         samples = [Sample(row["id"], row["messages"], [qa_dir / p for p in row.get("images", [])], 0) for row in rows]
         samples = pack_turns(samples, mix.pack) if mix.pack > 1 else samples
+        samples += [s for s in samples if _ends_with_tool_call(s)] * (mix.call_repeat - 1)
         for rep in range(mix.repeat.get(name, 1)):
             out += [Sample(f"{s.id}#{rep}", s.messages, s.images, _chars(s.messages)) for s in samples]
     if not out:
@@ -193,6 +194,10 @@ class Collator:
     answer would teach the model to stop mid-sentence."""
 
     def __init__(self, processor: Any, max_length: int):
+        from facevlm.vlm.build import has_generation_marks
+
+        if not has_generation_marks(getattr(processor, "chat_template", None)):  # else every sample is dropped
+            raise FacevlmError("the processor's chat template has no {% generation %} marks to take the loss mask from")
         self.processor, self.max_length, self.dropped = processor, max_length, 0
 
     def __call__(self, samples: list[Sample]) -> dict[str, Any] | None:

@@ -58,6 +58,22 @@ def parse_reply(raw: str) -> tuple[str | None, list[dict[str, Any]]]:
     return (text or None), calls
 
 
+def view_detector() -> Any:
+    """The face pipeline `model_view` runs: detection and the training crop, no expression model."""
+    from facevlm.vision.pipeline import FacePipeline, PipelineConfig
+
+    return FacePipeline(PipelineConfig(expression=False))
+
+
+def model_view(image: Any, detector: Any) -> Any:
+    """The picture the model is given for `image` (an opened PIL image): a photo with exactly one face
+    becomes that face's training crop (what the model was tuned on), any other photo stays whole so the
+    model can count the faces and refer to them by position. `detector` is a FacePipeline (or anything with
+    its `detect_batch`); one rule for the in-process chat and the chat gateway, so both show the same pixels."""
+    faces = detector.detect_batch([image])[0]
+    return faces[0].crop if len(faces) == 1 else image
+
+
 class FaceChat:
     """A loaded chat model: `source` is a model folder (merged), a model name under $FACEVLM_HOME/models,
     or a hub id; `adapter` an optional peft folder applied on top."""
@@ -82,16 +98,13 @@ class FaceChat:
         self.eos = eos if isinstance(eos, list) else [eos]
 
     def prepare_image(self, image: Any) -> Any:
-        """The picture the model sees: the one face's training crop, or the photo whole (see module doc)."""
+        """The picture the model sees (see `model_view`)."""
         image = open_image(image)
         if self.crop == "never":
             return image
         if self._pipeline is None:
-            from facevlm.vision.pipeline import FacePipeline, PipelineConfig
-
-            self._pipeline = FacePipeline(PipelineConfig(expression=False))
-        faces = self._pipeline.detect_batch([image])[0]
-        return faces[0].crop if len(faces) == 1 else image
+            self._pipeline = view_detector()
+        return model_view(image, self._pipeline)
 
     def _conversation(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out = []

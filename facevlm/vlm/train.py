@@ -45,11 +45,13 @@ def lora_target_regex(modules: list[str]) -> str:
 
 
 def build_model(cfg: VLMRecipe) -> tuple[Any, Any]:
-    from facevlm.vlm.build import compose, load_vlm
+    from facevlm.vlm.build import adopt_chat_template, compose, load_vlm
 
     if cfg.init == "compose":
         return compose(cfg.arch)
-    return load_vlm(cfg.init, quantize_4bit=cfg.stage == "sft" and cfg.lora.qlora)
+    model, processor = load_vlm(cfg.init, quantize_4bit=cfg.stage == "sft" and cfg.lora.qlora)
+    adopt_chat_template(model, processor, cfg.init)  # a hub model's template rarely marks the loss spans
+    return model, processor
 
 
 def prepare_trainable(model: Any, cfg: VLMRecipe) -> Any:
@@ -84,15 +86,21 @@ def prepare_trainable(model: Any, cfg: VLMRecipe) -> Any:
 
 
 def _part(model: Any, *names: str) -> Any:
-    """The named sub-module of an image-text model (Idefics3 / LLaVA / Qwen2-VL spell them differently)."""
+    """The named sub-module of an image-text model, the outermost one if several match: Idefics3 / LLaVA /
+    Qwen2-VL spell the parts differently and nest them differently (Qwen2-VL's `merger` connector sits
+    inside its `visual` tower; a tower may hold a `vision_model` of its own)."""
     if hasattr(model, "get_base_model"):  # a peft wrapper
         model = model.get_base_model()
-    for holder in (model, getattr(model, "model", None)):
-        for name in names:
-            part = getattr(holder, name, None) if holder is not None else None
-            if part is not None:
-                return part
-    raise FacevlmError(f"{type(model).__name__}: no {' / '.join(names)} module to train or freeze")
+    found = [(path.count("."), path) for path, _ in model.named_modules() if path.rsplit(".", 1)[-1] in names]
+    if not found:
+        raise FacevlmError(f"{type(model).__name__}: no {' / '.join(names)} module to train or freeze")
+    return model.get_submodule(min(found)[1])
+
+
+def _vision_only_ids(model: Any) -> set[int]:
+    """The vision tower's own parameters (the vision learning rate), not a connector nested inside it."""
+    connector = {id(p) for p in _part(model, *CONNECTOR).parameters()}
+    return {id(p) for p in _part(model, *VISION).parameters()} - connector
 
 
 def _samples(cfg: VLMRecipe) -> list:
@@ -120,7 +128,7 @@ def train(cfg: VLMRecipe, out: str | None = None, steps: int | None = None, prog
     model = prepare_trainable(model, cfg)
     trainable = [p for p in model.parameters() if p.requires_grad]
     n_train = sum(p.numel() for p in trainable)
-    vision_ids = {id(p) for p in _part(model, *VISION).parameters()}
+    vision_ids = _vision_only_ids(model)
     groups = [
         {"params": [p for p in trainable if id(p) not in vision_ids], "lr": cfg.lr},
         {"params": [p for p in trainable if id(p) in vision_ids], "lr": cfg.lr * cfg.vision_lr_scale},
@@ -240,6 +248,7 @@ def _base_with_trained_parts(peft_model: Any, cfg: VLMRecipe) -> Any:
 
     base, _ = load_vlm(cfg.init)
     trained = peft_model.get_base_model()
+    base.generation_config = trained.generation_config  # the end-of-turn tokens training used
     for names, on in ((CONNECTOR, cfg.train_connector), (VISION, cfg.train_vision)):
         if on:
             _part(base, *names).load_state_dict(_part(trained, *names).state_dict())

@@ -315,3 +315,41 @@ def test_majority_baseline_runs_as_a_vqa_model():
     questions = vqa.build_questions(data, ["Smiling"])
     replies = [r for r, _ in vqa._replies(Majority(), data, questions)]
     assert replies == ["no", "no", "no"]
+
+
+def test_competence_table_from_the_paired_comparison(tmp_path, eval_home, stored_faces, chat_server):
+    """`facevlm eval competence` reads the suite's paired majority-vs-model comparison: one row per question
+    type under its concept, trusted exactly when the paired CI lies above 0."""
+    from facevlm.errors import FacevlmError
+    from facevlm.eval.competence import competence_table, write_table
+    from facevlm.eval.suite import load_suite, run_suite
+
+    suite = {
+        "name": "vqa",
+        "n_boot": 50,
+        "datasets": [{"name": "faces", "source": "store", "ref": str(stored_faces), "split": "test"}],
+        "models": [
+            {"name": "endpoint", "kind": "chat", "model": "any-model", "url": chat_server},
+            {"name": "majority", "kind": "majority", "options": {"dataset": str(stored_faces), "split": "train"}},
+        ],
+        "tasks": [{"task": "vqa", "attributes": ["expression", "Smiling"]}],
+        "paired": [{"a": "majority", "b": "endpoint", "tasks": ["vqa"]}],
+    }
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(suite))
+    run_suite(load_suite(tmp_path / "s.yaml"), tmp_path / "run", log=lambda _: None)
+    (pair_file,) = (tmp_path / "run").glob("paired__*.json")
+    pair = json.loads(pair_file.read_text())
+    table = competence_table([tmp_path / "run"], "endpoint")
+    assert set(table["concepts"]) == {"expression", "smiling"}
+    for concept, qtype in (("expression", "expression"), ("smiling", "Smiling")):
+        row = table["concepts"][concept]
+        low, high = pair["ci"][f"accuracy/{qtype}"]
+        assert row["question_type"] == qtype and row["ci"] == [low, high]
+        assert row["diff"] == pytest.approx(pair["b"][f"accuracy/{qtype}"] - pair["a"][f"accuracy/{qtype}"])
+        assert row["trusted"] is (low > 0)
+    with pytest.raises(FacevlmError, match="local model folder"):  # "any-model" is an endpoint's name
+        write_table(table)
+    written = write_table(table, tmp_path)
+    assert json.loads(written.read_text())["concepts"] == table["concepts"]
+    with pytest.raises(FacevlmError, match="no paired comparison"):
+        competence_table([tmp_path / "run"], "endpoint", baseline="random")

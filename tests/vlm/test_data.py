@@ -46,3 +46,19 @@ def test_collated_labels_cover_exactly_the_assistant_turns(tiny_vlm, toy_dataset
     labelled = processor.tokenizer.decode(batch["labels"][0][batch["labels"][0] != -100])
     answers = [p["text"] for m in sample.messages if m["role"] == "assistant" for p in m["content"]]
     assert labelled == "".join(a + "<|im_end|>" for a in answers)
+
+
+def test_call_repeat_repeats_only_the_samples_that_end_in_a_call(toy_dataset):
+    import pytest
+
+    from facevlm.errors import FacevlmError
+    from facevlm.vlm.config import DataMix
+    from facevlm.vlm.data import _ends_with_tool_call, qa_samples
+
+    once = qa_samples(DataMix(datasets=[str(toy_dataset)], pack=2))
+    thrice = qa_samples(DataMix(datasets=[str(toy_dataset)], pack=2, call_repeat=3))
+    calls = [s for s in once if _ends_with_tool_call(s)]
+    assert calls and len(thrice) == len(once) + 2 * len(calls)
+    assert sum(_ends_with_tool_call(s) for s in thrice) == 3 * len(calls)
+    with pytest.raises(FacevlmError, match="call_repeat"):
+        DataMix(call_repeat=0)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from fakes import draw_face
 
-from facevlm.vlm.inference import FaceChat, parse_reply
+from facevlm.vlm.inference import FaceChat, model_view, parse_reply, view_detector
 
 
 def test_tool_call_becomes_an_openai_tool_call_and_text_is_kept():
@@ -28,6 +28,21 @@ def test_tool_call_becomes_an_openai_tool_call_and_text_is_kept():
 def test_a_broken_tool_call_stays_text():
     text, calls = parse_reply("<tool_call>{not json}</tool_call>")
     assert calls == [] and "not json" in text
+
+
+def test_model_view_crops_a_single_face_and_keeps_a_group_photo_whole(assets_home):
+    from facevlm import assets
+    from facevlm.image import open_image
+    from facevlm.vision.crop import face_crop
+
+    photos = {s["file"].rsplit("/", 1)[-1]: s["path"] for s in assets.samples()}
+    detector = view_detector()
+    single, group = open_image(photos["grace_hopper.jpg"]), open_image(photos["multi_face.jpg"])
+    (face,) = detector.detect_batch([single])[0]
+    crop = model_view(single, detector)
+    assert crop.size == face.crop.size and crop.tobytes() == face.crop.tobytes()
+    assert crop.tobytes() == face_crop(single, face.box).tobytes()  # the training crop rule
+    assert model_view(group, detector) is group
 
 
 @pytest.fixture(scope="module")

@@ -81,6 +81,17 @@ def askable(attribute: str) -> bool:
     return bool(phrases(fact)[0]) if spec.kind == "binary" else f"open.{fact.concept}" in TEMPLATES
 
 
+def concept_of(attribute: str) -> str | None:
+    """The data engine's concept a question type (= attribute) asks about: Eyeglasses -> eyeglasses,
+    No_Beard -> beard, expression -> expression. What the chat gateway's competence gate keys on, since
+    a user's question and the model's reply are read as concepts (facts.find_claims)."""
+    spec = VOCABULARY.get(attribute)
+    if spec is None or spec.kind == "numeric":
+        return None
+    fact = asked_fact(attribute) if spec.kind == "binary" else label_fact(attribute, spec.values[0])
+    return fact.concept if fact is not None else None
+
+
 def polarity(reply: str) -> str | None:
     """ "yes" / "no" when the reply opens with one (or a synonym: "yeah", "nope"...), else None."""
     words = normalize_answer(reply).split()
