@@ -24,6 +24,14 @@ bench = lazy_group(
             "Clustering quality (pairwise/BCubed F1) on labelled faces.",
         ),
         "load": ("facevlm.index.loadtest:load_cmd", "Concurrent search clients against a running gateway."),
+        "chat-load": (
+            "facevlm.serve.chat_bench:chat_load_cmd",
+            "Concurrent streamed chat clients against the gateway: p50/p95 latency, time to first token, 5xx.",
+        ),
+        "chat-backends": (
+            "facevlm.serve.chat_bench_backends:chat_backends_cmd",
+            "Chat tokens/s: vLLM direct vs gateway on vLLM vs gateway in-process; the gateway's overhead.",
+        ),
         "vit": ("facevlm.vlm.bench_vit:bench_vit", "What dropping DINOv2's CLS token costs: cosine, linear probe."),
     },
 )

@@ -141,11 +141,13 @@ class InProcessBackend(ChatBackend):
 
     async def complete(self, gen: Generation) -> Completion:
         if self.pending >= self.cfg.max_queue:
-            raise FacevlmError(
+            busy = FacevlmError(
                 f"the chat model is busy ({self.pending} requests waiting); retry shortly",
                 code="server_busy",
                 status_code=429,
             )
+            busy.headers = {"Retry-After": "1"}  # type: ignore[attr-defined]  # one answer takes about a second
+            raise busy
         self.pending += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(self.executor, self._run, gen)

@@ -17,6 +17,8 @@ def serve(recipe: str, host: str | None, port: int | None, model: str | None, ga
     Writes its PID to $FACEVLM_HOME/run/gateway-<port>.pid while it runs."""
     import dataclasses
     import os
+    import signal
+    import sys
 
     from facevlm import paths
     from facevlm.serve.config import load_serve_config
@@ -37,6 +39,9 @@ def serve(recipe: str, host: str | None, port: int | None, model: str | None, ga
     pid_file = paths.run_dir() / f"gateway-{cfg.port}.pid"
     pid_file.write_text(str(os.getpid()))
     click.echo(f"facevlm gateway on http://{cfg.host}:{cfg.port} (model {cfg.model_id}; docs at /docs)", err=True)
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal with the handler it found: make that
+    # handler a clean exit, so `finally` runs (the PID file goes) and the exit status is 0, not -15.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         uvicorn.run(
             app, host=cfg.host, port=cfg.port, log_level=cfg.log_level, limit_concurrency=1024, timeout_keep_alive=30

@@ -85,7 +85,8 @@ def install(app: FastAPI, hidden: list[str] | None = None) -> None:
     @app.exception_handler(FacevlmError)
     async def _facevlm(_: Request, exc: FacevlmError) -> JSONResponse:
         status = exc.status_code if 400 <= exc.status_code < 600 else 400
-        return error_response(clean(str(exc)), status, exc.code, getattr(exc, "param", None))
+        headers = getattr(exc, "headers", None)  # e.g. Retry-After on 429 server_busy
+        return error_response(clean(str(exc)), status, exc.code, getattr(exc, "param", None), headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

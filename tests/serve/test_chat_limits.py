@@ -210,6 +210,7 @@ def test_in_process_model_runs_in_its_own_thread_with_a_bounded_queue(tiny_vlm) 
         with pytest.raises(FacevlmError) as busy:  # one request waits already: the queue is full
             await backend.complete(gen)
         assert busy.value.status_code == 429 and busy.value.code == "server_busy"
+        assert busy.value.headers == {"Retry-After": "1"}  # what the gateway's error handler sends
         ticks = 0
         for _ in range(5):  # the event loop runs on while the model's thread is occupied
             await asyncio.sleep(0.01)
