@@ -20,26 +20,20 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Any
 
 from facevlm.data.caption import VERBS, join_phrases, piece_for
 from facevlm.data.lexicon import BINARY, LEXICON
-from facevlm.data.qa_templates import (
-    TEMPLATES,
-    UNASKED,
-    Asking,
-    open_question_text,
-    pick_template,
-    yes_no_question,
-)
+from facevlm.data.qa_templates import TEMPLATES, UNASKED, Asking, open_question_text, pick_template, yes_no_question
 from facevlm.data.qa_turns import (
     Face,
     Turn,
     as_asked,
     faithful,
-    open_answer,
     open_plan,
+    open_turn,
     with_subject,
-    yes_no_answer,
+    yes_no,
     yes_no_plan,
 )
 
@@ -96,36 +90,20 @@ def by_position(group: Group, me: int, cfg: Asking, rng: random.Random) -> Turn 
         turn = _which(group, cfg, rng)
         if turn is not None:
             return turn
-    meta = {"kind": "position", "where": where, "about": [face.record.id], "image": "full"}
-    subject = f"the {where}"
+    head = {"kind": "position", "where": where, "about": [face.record.id], "image": "full"}
     fact = open_plan(face, rng, POS_OPEN) if rng.random() < 0.4 else None
-    if fact is not None:
-        tid, question = open_question_text(fact.concept, cfg, rng, where=where)
-        answer = open_answer(face, fact, rng, subject=subject)
-        if not faithful(answer, [fact], face):
-            return None
-        meta.update(template=tid, asks="open", concept=fact.concept, answer=fact.value)
-        return Turn(question, answer, meta)
-    plan = yes_no_plan(face, rng)
-    if plan is None:
+    turn = open_turn(face, fact, cfg, rng, where) if fact is not None else yes_no(face, cfg, rng, where)
+    return _placed(turn, head)
+
+
+def _placed(turn: Turn | None, head: dict[str, Any]) -> Turn | None:
+    """A single-face turn (qa_turns.py) asked of a face of a group photo: `head` (kind "position", where,
+    about, image) first, then its template, its single-face kind as `asks`, and the rest of its meta."""
+    if turn is None:
         return None
-    yes, asked, fact = plan
-    tid, question = yes_no_question(asked, cfg, rng, where=where)
-    answer, required = yes_no_answer(face, yes, asked, fact, rng, subject=subject)
-    if not faithful(answer, required, face):
-        return None
-    return Turn(
-        question,
-        answer,
-        {
-            **meta,
-            "template": tid,
-            "asks": "yes_no",
-            "concept": asked.concept,
-            "value": asked.value,
-            "answer": "yes" if yes else "no",
-        },
-    )
+    rest = {k: v for k, v in turn.meta.items() if k not in ("template", "kind")}
+    meta = {**head, "template": turn.meta["template"], "asks": turn.meta["kind"], **rest}
+    return Turn(turn.question, turn.answer, meta)
 
 
 def _which(group: Group, cfg: Asking, rng: random.Random) -> Turn | None:

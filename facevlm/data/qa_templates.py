@@ -32,11 +32,26 @@ class Asking(Protocol):
 # kind -> question templates separated by " | "; a leading "*" marks a HELD-OUT template (evaluation only).
 # Ids are "<kind>.<n>" (train) and "<kind>.h<n>" (held out), stable as long as the order is kept.
 _SPEC = {
-    "yn.wear": "Is this person wearing {c}? | Are they wearing {c}? | *Does the person in this photo have {c} on?",
-    "yn.has": "Does this person have {c}? | Do they have {c}? | *Can you see {c} on this face?",
-    "yn.is": "Is this person {c}? | Are they {c}? | *Would you say this person is {c}?",
-    "yn.app": "Does this person appear to be {c}? | *Would you guess they are {c}?",
-    "yn.expr": "Does this person look {c}? | Are they {c}? | *Is the person in the photo {c}?",
+    "yn.wear": (
+        "Is this person wearing {c}? | Are they wearing {c}? | Has this person got {c} on? | "
+        "In this photo, is the person wearing {c}? | *Does the person in this photo have {c} on?"
+    ),
+    "yn.has": (
+        "Does this person have {c}? | Do they have {c}? | Has this person got {c}? | "
+        "Looking at this face, does it have {c}? | *Can you see {c} on this face?"
+    ),
+    "yn.is": (
+        "Is this person {c}? | Are they {c}? | In this photo, is the person {c}? | Tell me, is this person {c}? | "
+        "*Would you say this person is {c}?"
+    ),
+    "yn.app": (
+        "Does this person appear to be {c}? | In this photo, does the person appear to be {c}? | "
+        "*Would you guess they are {c}?"
+    ),
+    "yn.expr": (
+        "Does this person look {c}? | Are they {c}? | In this picture, does the person look {c}? | "
+        "*Is the person in the photo {c}?"
+    ),
     "open.hair_colour": (
         "What colour is this person's hair? | What is their hair colour? | *Describe the colour of their hair."
     ),
@@ -76,22 +91,35 @@ _SPEC = {
     ),
     "ret.same": (
         "Find more photos of this person in my gallery. | "
-        "Search my gallery for other pictures of this person. | *Can you look for this person in my photos?"
+        "Search my gallery for other pictures of this person. | Do I have other pictures of this person? | "
+        "Look this person up in my gallery. | *Can you look for this person in my photos?"
     ),
-    "ident": "Who is this? | What is this person's name? | *Do you know who this person is?",
+    "ident": (
+        "Who is this? | What is this person's name? | Can you tell me who this is? | Who am I looking at? | "
+        "*Do you know who this person is?"
+    ),
     "ret.alike": (
-        "Find people who look like this person in my gallery. | *Show me faces in my gallery that resemble this one."
+        "Find people who look like this person in my gallery. | "
+        "Are there people in my gallery who look like this? | *Show me faces in my gallery that resemble this one."
     ),
     "ret.text": (
         "Find people {c} in my gallery. | Show me the top {k} photos of people {c}. | "
+        "Do I have any photos of people {c}? | Which faces in my gallery are of people {c}? | "
         "*Search my gallery for anyone {c}."
     ),
     "ret.edit": (
         "Find photos of this person {c}. | Show me this person {c}, from my gallery. | "
+        "Do I have photos of this person {c}? | Can you find this person {c} in my gallery? | "
         "*Are there pictures of this person {c} in my gallery?"
     ),
-    "ret.editalike": "Find people who look like this but {c}. | *Search for look-alikes of this face, {c}.",
-    "ret.id": "Find more photos of gallery face {c}. | *Show me other pictures of the person with face id {c}.",
+    "ret.editalike": (
+        "Find people who look like this but {c}. | Are there people like this but {c} in my gallery? | "
+        "*Search for look-alikes of this face, {c}."
+    ),
+    "ret.id": (
+        "Find more photos of gallery face {c}. | Are there other photos of gallery face {c}? | "
+        "*Show me other pictures of the person with face id {c}."
+    ),
     # one face of a group photo, referred to by position ({p}: "person on the left", "second person from the left")
     "pos.wear": "Is the {p} wearing {c}? | *Does the {p} have {c} on?",
     "pos.has": "Does the {p} have {c}? | *Can you see {c} on the {p}?",

@@ -6,8 +6,8 @@ assembles turns into chat samples. Every answer is re-checked against the facts 
 is returned (None otherwise), so an answer can never contradict its labels. Yes/no questions choose
 their polarity first, so yes and no are balanced; apparent age and other sensitive concepts carry a
 caveat (CAVEAT); "Who is this?" is answered with a gallery search, never a name. Yes/no and open
-answers are split into a plan (which fact) and its wording (`with_subject`), so qa_scene.py asks the same
-about one face of a group photo by its position. This module never imports qa.py.
+questions are split into a plan (which fact) and one builder (`yes_no`, `open_turn`) whose `where` asks
+the same of one face of a group photo by its position (qa_scene.py). This module never imports qa.py.
 """
 
 from __future__ import annotations
@@ -140,13 +140,21 @@ def yes_no_answer(
     return with_caveat(f"{'Yes' if yes else 'No'}, {with_subject(body, subject)}.", fact), required
 
 
-def yes_no(face: Face, cfg: Asking, rng: random.Random) -> Turn | None:
+def _subject(where: str = "") -> str:
+    """Who an answer speaks of: "they" (the one face of the image), or the face at position `where`."""
+    return f"the {where}" if where else "they"
+
+
+def yes_no(face: Face, cfg: Asking, rng: random.Random, where: str = "") -> Turn | None:
+    """A yes/no question about `face` and its checked answer. `where` (a photos.POSITIONS phrase) asks it of
+    the face at that position of a group photo instead, in the same words and with the same check
+    ("Is the person on the left smiling?" -> "Yes, the person on the left is smiling."; qa_scene.py)."""
     plan = yes_no_plan(face, rng)
     if plan is None:
         return None
     yes, asked, fact = plan
-    tid, question = yes_no_question(asked, cfg, rng)
-    answer, required = yes_no_answer(face, yes, asked, fact, rng)
+    tid, question = yes_no_question(asked, cfg, rng, where=where)
+    answer, required = yes_no_answer(face, yes, asked, fact, rng, subject=_subject(where))
     if not faithful(answer, required, face):
         return None
     return Turn(
@@ -177,15 +185,18 @@ def open_answer(face: Face, fact: Fact, rng: random.Random, subject: str = "they
     return with_caveat(body[0].upper() + body[1:] + ".", fact)
 
 
-def open_question(face: Face, cfg: Asking, rng: random.Random) -> Turn | None:
-    fact = open_plan(face, rng)
-    if fact is None:
-        return None
-    tid, question = open_question_text(fact.concept, cfg, rng)
-    answer = open_answer(face, fact, rng)
+def open_turn(face: Face, fact: Fact, cfg: Asking, rng: random.Random, where: str = "") -> Turn | None:
+    """The open question asking for `fact` (from `open_plan`) and its checked answer; `where` as in `yes_no`."""
+    tid, question = open_question_text(fact.concept, cfg, rng, where=where)
+    answer = open_answer(face, fact, rng, subject=_subject(where))
     if not faithful(answer, [fact], face):
         return None
     return Turn(question, answer, {"template": tid, "kind": "open", "concept": fact.concept, "answer": fact.value})
+
+
+def open_question(face: Face, cfg: Asking, rng: random.Random) -> Turn | None:
+    fact = open_plan(face, rng)
+    return open_turn(face, fact, cfg, rng) if fact is not None else None
 
 
 def accessories(face: Face, cfg: Asking, rng: random.Random) -> Turn | None:

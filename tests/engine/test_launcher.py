@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from processes import cli_engine
 
 from facevlm.engine import EngineConfig, launcher, vllm_platform
 from facevlm.errors import FacevlmError
@@ -71,58 +71,18 @@ def test_engine_serves_chat_and_lora_then_stops(
 ) -> None:
     monkeypatch.setenv("FACEVLM_HOME", str(tmp_path / "home"))
     adapter = _tiny_lora(tiny_lm_dir, tmp_path / "lora")
-    # Through the CLI, as a user would; then find the recorded handle.
-    env = {**os.environ, "FACEVLM_HOME": str(tmp_path / "home")}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "facevlm.cli",
-            "engine",
-            "start",
-            "--model",
-            str(tiny_lm_dir),
-            "--port",
-            "0",
-            "--served-model-name",
-            "tiny",
-            "--max-model-len",
-            "256",
-            "--lora",
-            f"faces={adapter}",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=580,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    (handle,) = launcher.status()
-    tree = [handle.pid] + [p.pid for p in psutil.Process(handle.pid).children(recursive=True)]
-    try:
-        models = httpx.get(f"{handle.url}/models", timeout=10).json()
+    with cli_engine(tiny_lm_dir, "tiny", 256, adapter) as engine:  # through the CLI, as a user would
+        models = httpx.get(f"{engine.handle.url}/models", timeout=10).json()
         ids = {m["id"]: m for m in models["data"]}
         assert "tiny" in ids and ids["faces"]["parent"] == "tiny"
         for model in ("tiny", "faces"):
-            reply = httpx.post(
-                f"{handle.url}/chat/completions",
-                timeout=120,
-                json={
-                    "model": model,
-                    "max_tokens": 8,
-                    "temperature": 0,
-                    "messages": [{"role": "user", "content": "Is this person smiling?"}],
-                },
-            ).json()
+            reply = engine.chat(model, "Is this person smiling?", max_tokens=8)
             assert "choices" in reply, reply
             assert reply["choices"][0]["message"]["role"] == "assistant", reply
             assert reply["usage"]["completion_tokens"] > 0
-    finally:
-        stopped = subprocess.run(
-            [sys.executable, "-m", "facevlm.cli", "engine", "stop"], env=env, capture_output=True, text=True, timeout=60
-        )
-    assert f"port {handle.port}: stopped" in stopped.stdout
-    assert not [pid for pid in tree if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    assert f"port {engine.handle.port}: stopped" in engine.stopped
+    alive = [p for p in engine.tree if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    assert not alive, alive  # the engine's whole process tree is gone
     assert launcher.status() == []
 
 

@@ -3,32 +3,18 @@ orphan rows, vectors or files; re-running the same command finishes the job with
 
 from __future__ import annotations
 
-import os
-import signal
-import sqlite3
-import subprocess
 import sys
-import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 from fakes import write_pattern_images
+from processes import finishes, killed_midway
 
 from facevlm.index import files
 from facevlm.index.store import Gallery
 
 N_IMAGES = 200
-
-
-def _committed(db: str) -> int:
-    try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
-        try:
-            return con.execute("SELECT count(*) FROM faces").fetchone()[0]
-        finally:
-            con.close()
-    except sqlite3.OperationalError:  # not created yet
-        return 0
 
 
 def _ingest_cmd(gallery: str, folder: str, model: str, backend: str) -> list[str]:
@@ -58,15 +44,7 @@ def test_kill_9_mid_ingest(tmp_path, tiny_model, embedder, backend):
     write_pattern_images(folder, N_IMAGES)
     gallery = str(tmp_path / "gallery")
     cmd = _ingest_cmd(gallery, str(folder), tiny_model, backend)
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.monotonic() + 240
-    while _committed(f"{gallery}/meta.sqlite") < 40 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert proc.poll() is None, f"ingest ended before it could be killed: {proc.stderr.read().decode()[-2000:]}"
-    os.killpg(proc.pid, signal.SIGKILL)  # the process and anything it started (Milvus Lite's server)
-    proc.wait(timeout=30)
-    proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
+    killed_midway(cmd, Path(gallery) / "meta.sqlite", "faces", 40, "ingest")
 
     g = Gallery.open(gallery)
     try:
@@ -89,9 +67,7 @@ def test_kill_9_mid_ingest(tmp_path, tiny_model, embedder, backend):
     finally:
         g.close()
 
-    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
-    assert f"{len(committed)} skipped" in rerun.stdout
+    assert f"{len(committed)} skipped" in finishes(cmd)
     g = Gallery.open(gallery, read_only=True)
     try:
         assert g.count() == N_IMAGES

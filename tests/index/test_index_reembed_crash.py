@@ -5,16 +5,12 @@ the same command again finishes the migration without recomputing what was done.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import sqlite3
-import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 from fakes import write_pattern_images
+from processes import committed_rows, finishes, killed_midway
 
 from facevlm.errors import FacevlmError
 from facevlm.image import open_image
@@ -24,16 +20,6 @@ from facevlm.index.store import Gallery
 from facevlm.vision.identity import FacePlace, load_identity_model
 
 N_FACES = 160
-
-
-def _migrated(db: str) -> int:
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
-    try:
-        return con.execute("SELECT count(*) FROM identity_vectors").fetchone()[0]
-    except sqlite3.OperationalError:  # the migration has not created its table yet
-        return 0
-    finally:
-        con.close()
 
 
 @pytest.mark.slow
@@ -46,19 +32,11 @@ def test_kill_9_mid_reembed(tmp_path, linked_home, embedder, backend):
     old.close()
 
     cmd = [sys.executable, "-m", "facevlm.cli", "index", "reembed", str(root), "--batch-size", "4"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.monotonic() + 240
-    while _migrated(str(root / "meta.sqlite")) < 24 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert proc.poll() is None, f"reembed ended before it could be killed: {proc.stderr.read().decode()[-2000:]}"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
-    proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
+    killed_midway(cmd, root / "meta.sqlite", "identity_vectors", 24, "reembed")
 
     g = Gallery.open(root, read_only=True)
     try:
-        done = _migrated(str(root / "meta.sqlite"))
+        done = committed_rows(root / "meta.sqlite", "identity_vectors")
         assert 24 <= done < N_FACES and g.identity is None  # half-way: not claimed as an identity gallery
         assert "identity" not in json.loads((root / "gallery.json").read_text())
         searcher = Searcher(g, embedder)
@@ -71,9 +49,7 @@ def test_kill_9_mid_reembed(tmp_path, linked_home, embedder, backend):
     finally:
         g.close()
 
-    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
-    assert f"{N_FACES} of {N_FACES} faces have dlib-resnet-v1 identity vectors" in rerun.stdout
+    assert f"{N_FACES} of {N_FACES} faces have dlib-resnet-v1 identity vectors" in finishes(cmd)
     g = Gallery.open(root, read_only=True)
     try:
         ids = sorted(g.list_ids(0, N_FACES + 1))

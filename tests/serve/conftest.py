@@ -6,11 +6,8 @@ is kept in `Gateway.responses`, so a test can check that none carries a server p
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from processes import free_port, serving
 
 API_KEY = "sk-test-facevlm"
 
@@ -43,12 +41,6 @@ class Gateway:
             self.responses.append((f"{response.request.method} {response.request.url}", response.text))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def serve_model(tmp_path_factory: pytest.TempPathFactory) -> str:
     from fakes import save_tiny_clip
@@ -71,7 +63,7 @@ def link_assets(home: Path) -> Path:
 def run_gateway(home: Path, model: str, detect: bool = False) -> Iterator[Gateway]:
     """`facevlm serve` on a free loopback port with galleries and $FACEVLM_HOME under `home`; stopped by
     PID (SIGTERM, then SIGKILL) when the block ends. `detect`: find faces in uploads (the real detector)."""
-    port = _free_port()
+    port = free_port()
     recipe = home / "serve.yaml"
     recipe.write_text(f"""
 host: 127.0.0.1
@@ -89,34 +81,12 @@ limits:
   max_image_bytes: 2000000
   max_image_pixels: 4000000
 """)
-    log = open(home / "gateway.log", "wb")
     server_home = link_assets(home / "home")
     env = {k: v for k, v in os.environ.items() if k != "FACEVLM_API_KEYS"} | {"FACEVLM_HOME": str(server_home)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "facevlm.cli", "serve", str(recipe)], stdout=log, stderr=subprocess.STDOUT, env=env
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"gateway did not start:\n{(home / 'gateway.log').read_text()[-3000:]}")
-            time.sleep(0.3)
+    url = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "facevlm.cli", "serve", str(recipe)]
+    with serving(cmd, f"{url}/healthz", home / "gateway.log", env, timeout=180, what="gateway") as proc:
         yield Gateway(url, API_KEY, model, home / "galleries", home / "home", proc)
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
-        log.close()
 
 
 @pytest.fixture

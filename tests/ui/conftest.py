@@ -5,18 +5,15 @@ the module's tmp dir, both stopped by PID at the end; and headless Debian Chromi
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from processes import free_port, serving
 
 API_KEY = "sk-ui-test"
 CHROMIUM = "/usr/bin/chromium"
@@ -34,39 +31,6 @@ class Stack:
 
     def api(self) -> httpx.Client:
         return httpx.Client(base_url=self.gateway, headers={"Authorization": f"Bearer {self.key}"}, timeout=120)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def process(cmd: list[str], ready_url: str, log: Path, env: dict[str, str], timeout: float = 300) -> Iterator[int]:
-    """Run `cmd` until the block ends (SIGTERM, then SIGKILL, by its PID); ready when `ready_url` answers 200."""
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    if httpx.get(ready_url, timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"{cmd[2:5]} did not start:\n{log.read_text()[-3000:]}")
-                time.sleep(0.3)
-            yield proc.pid
-        finally:
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.kill(proc.pid, signal.SIGKILL)
-                    proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -106,23 +70,13 @@ chat:
     }
     gateway, ui = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{ui_port}"
     with ExitStack() as running:
+        servers = (
+            ("gateway", [sys.executable, "-m", "facevlm.cli", "serve", str(recipe)], f"{gateway}/healthz"),
+            ("ui", [sys.executable, "-m", "facevlm.ui", "--gateway", gateway, "--port", str(ui_port)], f"{ui}/"),
+        )
         pids = [
-            running.enter_context(
-                process(
-                    [sys.executable, "-m", "facevlm.cli", "serve", str(recipe)],
-                    f"{gateway}/healthz",
-                    root / "gateway.log",
-                    env,
-                )
-            ),
-            running.enter_context(
-                process(
-                    [sys.executable, "-m", "facevlm.ui", "--gateway", gateway, "--port", str(ui_port)],
-                    f"{ui}/",
-                    root / "ui.log",
-                    env,
-                )
-            ),
+            running.enter_context(serving(cmd, ready, root / f"{name}.log", env, timeout=300, what=name)).pid
+            for name, cmd, ready in servers
         ]
         yield Stack(gateway, ui, API_KEY, root, pids)
 
