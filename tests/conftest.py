@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from fakes import build_tiny_causal_lm, toy_records
 
-# Each test process and test gateway has a fresh $FACEVLM_HOME, hence a cold inductor cache: with the
-# default `auto` backend every process would compile the image tower anew (~15-30 s per batch shape).
-# The compiled path and its fallback are tested in tests/clip/test_backends.py, which asks for them.
+# Each test process and test gateway has a fresh $FACEVLM_HOME, hence cold inductor / ONNX export caches:
+# with the default `auto` backend every process would export (ONNX) or compile the towers anew. The fast
+# paths and their fallbacks are tested in tests/clip/test_backends.py, which asks for them.
 os.environ.setdefault("FACEVLM_CLIP_BACKEND", "channels_last")
 
 

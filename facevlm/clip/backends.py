@@ -1,25 +1,32 @@
-"""How a FaceCLIP image forward runs: `eager` (open_clip's own forward), `channels_last`, `compile`, `auto`.
+"""How a FaceCLIP forward runs: `eager` (open_clip's own), `channels_last`, `compile`, `onnx`, `bf16`, `auto`.
 
-Measured by `facevlm bench clip` on the project's 2-core CPU (facevlm-clip-small, batch 32, one thread):
-channels_last alone ~1.5x open_clip's eager forward, channels_last + `torch.compile` (inductor) ~2.4x,
-embeddings equal within ~1.4e-6. The backends are layouts and compilers of the *same* weights: nothing
-is quantised or exported, so what `eager` scores is what every backend serves.
+Measured by `facevlm bench clip --threads 1` on the project's 2-core CPU (facevlm-clip-small, 128 px, batch
+32, load 3-5 from other jobs), as ratios to open_clip's eager forward of the same weights, max |Δ| of the
+normalised embeddings in parentheses: images onnx 4.5-4.8x, compile 2.8-2.9x, channels_last 1.4x (all
+<= 7.6e-7); text onnx 1.7x for one query (2.0-2.2x in a quieter single-purpose run) and 1.9x for 64
+prompts (1.6e-7; ONNX Runtime then runs at ~170 GFLOP/s, about one core's fp32 peak), compile 1.0x.
+bf16 autocast (this EPYC has AVX512-BF16) is 2.6x on images and 2.8x on 64 prompts but misses the
+1e-3 bound (images 4.3e-2, cosine 0.987; text 1.3e-3), so it is opt-in only.
 
 - `channels_last` converts the image tower's weights to NHWC in place (a layout, not a copy: training
-  the model afterwards still trains the same parameters) and feeds NHWC batches.
+  the model afterwards still trains the same parameters) and feeds NHWC batches. Text: eager.
 - `compile` adds `torch.compile(dynamic=False)` of the image tower. Static shapes are ~1.6x faster than
   `dynamic=True` here and compile in seconds instead of a minute, so a batch of n images runs as
   power-of-two chunks (13 = 8 + 4 + 1, no padding wasted): at most 7 shapes per model, each compiled
   once. Compiled kernels are cached on disk by inductor in `$FACEVLM_HOME/cache/inductor`
   (TORCHINDUCTOR_CACHE_DIR, unless already set): a cold compile of one shape takes ~15-30 s on this
-  CPU, a warm one ~2 s. When compiling is impossible (no C compiler, an unsupported op, FACEVLM_NO_COMPILE=1)
-  the runner logs one warning and stays on `channels_last` for the rest of the process.
-- `auto` is `compile` on CPU and CUDA. On CUDA every backend but `eager` also runs under autocast
-  (bf16 where the GPU has it, else fp16); embeddings come back float32 either way.
+  CPU, a warm one ~2 s. The text tower is not compiled: it gained nothing (one query 7.07 vs 7.01 ms,
+  64 prompts 475 vs 447 ms) for ~15 s per (batch, length) shape. Text: eager.
+- `onnx` runs both towers in ONNX Runtime (facevlm.clip.onnxrt: one export per weights, cached in
+  `$FACEVLM_HOME/cache/onnx`, dynamic batch and token axes, checked against eager before it serves).
+- `bf16` is channels_last under bf16 autocast (CPU; bf16 or fp16 on CUDA), both towers. Not within 1e-3.
+- `auto` is `onnx` on CPU and `compile` on CUDA; on CUDA every backend but `eager` also runs under
+  autocast (bf16 where the GPU has it, else fp16). Embeddings come back float32 either way.
 
-The text tower is not compiled: at the gateway's batch of one query it is overhead-bound (5.7 ms eager vs
-7.0 ms compiled, both one thread) and at batch 64 compile gained 1.4x for 12 s per (batch, length) shape.
-Repeated texts cost a lookup instead: `TextCache`.
+Fallbacks, each logged once per model and tower as "clip <tower> backend X unavailable (why); using Y":
+onnx -> compile (image) or eager (text) when onnxruntime is missing, the model is on a GPU, the export or
+its check fails, or FACEVLM_NO_ONNX=1; compile -> channels_last when there is no C compiler, an op is
+unsupported, or FACEVLM_NO_COMPILE=1. Repeated texts cost a lookup instead of a forward: `TextCache`.
 """
 
 from __future__ import annotations
@@ -35,10 +42,12 @@ from typing import Any
 import torch
 
 from facevlm import paths
+from facevlm.clip import onnxrt
 from facevlm.errors import FacevlmError
 
-BACKENDS = ("eager", "channels_last", "compile", "auto")
+BACKENDS = ("eager", "channels_last", "compile", "onnx", "bf16", "auto")
 NO_COMPILE_ENV = "FACEVLM_NO_COMPILE"  # "1": never compile (the fallback path, on purpose)
+NO_ONNX_ENV = onnxrt.NO_ONNX_ENV
 BACKEND_ENV = "FACEVLM_CLIP_BACKEND"  # the loader's default backend where no recipe names one
 MAX_CHUNK = 64  # compiled chunks: 64, 32, ..., 1 -> at most 7 static shapes (dynamo's recompile limit is 8)
 log = logging.getLogger("facevlm")
@@ -52,13 +61,15 @@ def check_backend(name: str) -> str:
 
 def default_backend() -> str:
     """`$FACEVLM_CLIP_BACKEND`, else `auto`. The test suite sets `channels_last`: each test process has a
-    fresh $FACEVLM_HOME, so its inductor cache would be cold and every process would compile anew."""
+    fresh $FACEVLM_HOME, so its inductor and ONNX caches would be cold and every process would rebuild."""
     return check_backend(os.environ.get(BACKEND_ENV) or "auto")
 
 
 def resolve(name: str, device: torch.device) -> str:
-    """The backend `name` stands for on `device` (`auto` -> `compile`)."""
-    return "compile" if check_backend(name) == "auto" else name
+    """The backend `name` stands for on `device` (`auto` -> `onnx` on CPU, `compile` on CUDA)."""
+    if check_backend(name) == "auto":
+        return "onnx" if device.type == "cpu" else "compile"
+    return name
 
 
 def inductor_cache_dir() -> str:
@@ -75,25 +86,84 @@ def chunks(n: int) -> list[int]:
 
 
 def _autocast(device: torch.device, backend: str) -> Any:
+    if backend == "bf16" and device.type == "cpu":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
     if device.type != "cuda" or backend == "eager":
         return nullcontext()
     dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.autocast("cuda", dtype=dtype)
 
 
-class ImageRunner:
-    """`model.encode_image` through one backend; one runner per (model, backend), see `image_runner`."""
+def _reason(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:200] if lines else ''}"
+
+
+class _Runner:
+    """One tower of `model` through one backend, with the onnx stage and the logged fallbacks both towers
+    share; one runner per (model, tower, backend), see `image_runner` / `text_runner`."""
+
+    tower = ""
+    after_onnx = ""  # where the onnx backend falls back to
 
     def __init__(self, model: Any, backend: str):
         self.model = model
         self.device = next(model.parameters()).device
         self.backend = resolve(backend, self.device)
         self._lock = threading.Lock()
+        self._ort: onnxrt.OrtTower | None = None
+        if self.backend == "onnx" and (why := onnxrt.unavailable(self.device)):
+            self._fall_back(why)
+
+    def _fall_back(self, why: str) -> None:
+        to = self.after_onnx if self.backend == "onnx" else "channels_last"
+        log.warning("clip %s backend %s unavailable (%s); using %s", self.tower, self.backend, why, to)
+        self.backend = to
+        self._ort = None
+        self._enter(to)
+
+    def _enter(self, backend: str) -> None:
+        """Set up `backend` after a fallback (the image runner compiles here)."""
+
+    def _run_onnx(self, x: torch.Tensor) -> torch.Tensor | None:
+        """The ONNX Runtime output, or None once the onnx stage has failed (and fell back, logged)."""
+        session = self._ort
+        if session is None or session.stale():
+            with self._lock:
+                if self.backend != "onnx":
+                    return None
+                if self._ort is None or self._ort.stale():
+                    try:
+                        self._ort = onnxrt.OrtTower(self.model, self.tower, x)
+                    except Exception as exc:  # exporter and runtime raise many types: all mean "can't"
+                        self._fall_back(_reason(exc))
+                        return None
+                session = self._ort
+        try:
+            return session(x)
+        except Exception as exc:  # e.g. a shape the exported graph cannot take
+            with self._lock:
+                if self.backend == "onnx":
+                    self._fall_back(_reason(exc))
+            return None
+
+
+class ImageRunner(_Runner):
+    """`model.encode_image` through one backend."""
+
+    tower = "image"
+    after_onnx = "compile"
+
+    def __init__(self, model: Any, backend: str):
         self._compiled: Callable | None = None
+        super().__init__(model, backend)
         if self.backend != "eager":
             model.visual.to(memory_format=torch.channels_last)
-        if self.backend == "compile":
+        if self.backend == "compile" and self._compiled is None:  # (a fallback from onnx compiled already)
             self._compiled = self._compile()
+
+    def _enter(self, backend: str) -> None:
+        self._compiled = self._compile() if backend == "compile" else None
 
     def _compile(self) -> Callable | None:
         if os.environ.get(NO_COMPILE_ENV, "") not in ("", "0"):
@@ -104,14 +174,14 @@ class ImageRunner:
             logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
         return torch.compile(self.model.visual, dynamic=False)
 
-    def _fall_back(self, why: str) -> None:
-        log.warning("clip backend compile unavailable (%s); using channels_last", why)
-        self.backend, self._compiled = "channels_last", None
-
     def __call__(self, pixels: torch.Tensor) -> torch.Tensor:
         """Unnormalised image features [N, D] (float32) of a preprocessed batch [N, 3, H, W]."""
         if self.backend == "eager":
             return self.model.encode_image(pixels).float()
+        if self.backend == "onnx":
+            out = self._run_onnx(pixels)
+            if out is not None:
+                return out
         pixels = pixels.contiguous(memory_format=torch.channels_last)
         with _autocast(self.device, self.backend):
             if self._compiled is None:
@@ -131,22 +201,55 @@ class ImageRunner:
         except Exception as exc:  # inductor raises many types (no compiler, codegen, lowering): all mean "can't"
             with self._lock:
                 if self._compiled is not None:
-                    self._fall_back(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}")
+                    self._fall_back(_reason(exc))
             return self.model.visual(pixels)
+
+
+class TextRunner(_Runner):
+    """`model.encode_text` through one backend: on CPU only onnx and bf16 change the text forward, the others
+    run it eager (channels_last is an image layout; compile gained nothing on text, see the module notes);
+    on CUDA every backend but eager runs it under autocast."""
+
+    tower = "text"
+    after_onnx = "eager"
+
+    def __init__(self, model: Any, backend: str):
+        super().__init__(model, backend)
+        if self.backend in ("channels_last", "compile") and self.device.type == "cpu":
+            self.backend = "eager"
+
+    def __call__(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Unnormalised text features [N, D] (float32) of a token batch [N, L]."""
+        if self.backend == "onnx":
+            out = self._run_onnx(tokens)
+            if out is not None:
+                return out
+        with _autocast(self.device, self.backend):
+            return self.model.encode_text(tokens).float()
 
 
 _runners_lock = threading.Lock()
 
 
-def image_runner(model: Any, backend: str = "eager") -> ImageRunner:
-    """The runner of `model` through `backend`, created once and kept on the model itself (its lifetime is
-    the model's): a compile is paid once per model and process."""
+def _runner(model: Any, kind: type[_Runner], backend: str) -> Any:
     check_backend(backend)
     with _runners_lock:
         runners = model.__dict__.setdefault("_facevlm_runners", {})
-        if backend not in runners:
-            runners[backend] = ImageRunner(model, backend)
-        return runners[backend]
+        key = (kind.tower, backend)
+        if key not in runners:
+            runners[key] = kind(model, backend)
+        return runners[key]
+
+
+def image_runner(model: Any, backend: str = "eager") -> ImageRunner:
+    """The image runner of `model` through `backend`, created once and kept on the model itself (its
+    lifetime is the model's): a compile or export is paid once per model and process."""
+    return _runner(model, ImageRunner, backend)
+
+
+def text_runner(model: Any, backend: str = "eager") -> TextRunner:
+    """The text runner of `model` through `backend`, kept like `image_runner`'s."""
+    return _runner(model, TextRunner, backend)
 
 
 class TextCache:

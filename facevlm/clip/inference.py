@@ -22,7 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from facevlm.clip.backends import image_runner
+from facevlm.clip.backends import default_backend, image_runner, text_runner
 from facevlm.clip.prompts import attribute_prompts
 from facevlm.errors import FacevlmError
 from facevlm.image import open_image
@@ -35,15 +35,16 @@ def _device_of(model: Any) -> torch.device:
 
 @torch.no_grad()
 def encode_images(
-    model: Any, preprocess: Callable, images: Iterable[Any], batch_size: int = 32, backend: str = "eager"
+    model: Any, preprocess: Callable, images: Iterable[Any], batch_size: int = 32, backend: str | None = None
 ) -> torch.Tensor:
     """Normalised image embeddings [N, D]; `images` are PIL images, paths, or already-preprocessed
     [3, H, W] tensors. Preprocessing of a batch is done just before its forward, so memory stays flat.
-    `backend` (facevlm.clip.backends) picks how the forward runs; every backend returns the same
-    embeddings as `eager` (open_clip's own forward) within float rounding."""
+    `backend` (facevlm.clip.backends; default `default_backend()`, so the eval harness, which calls this
+    directly, runs the same fast path as FaceCLIP) picks how the forward runs; every backend but `bf16`
+    returns open_clip's eager embeddings within float rounding."""
     device = _device_of(model)
     dtype = next(model.parameters()).dtype
-    forward = image_runner(model, backend)
+    forward = image_runner(model, backend or default_backend())
     out: list[torch.Tensor] = []
     batch: list[torch.Tensor] = []
 
@@ -79,19 +80,17 @@ def trim_padding(tokens: torch.Tensor, tokenizer: Any) -> torch.Tensor:
 
 
 @torch.no_grad()
-def encode_texts(model: Any, tokenizer: Callable, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
-    """Normalised text embeddings [N, D]."""
+def encode_texts(
+    model: Any, tokenizer: Callable, texts: Sequence[str], batch_size: int = 64, backend: str | None = None
+) -> torch.Tensor:
+    """Normalised text embeddings [N, D], the forward through `backend` as in `encode_images`."""
     if isinstance(texts, str):
         texts = [texts]
     device = _device_of(model)
+    forward = text_runner(model, backend or default_backend())
     _eval_mode(model)
-    out = [
-        F.normalize(
-            model.encode_text(trim_padding(tokenizer(list(texts[i : i + batch_size])), tokenizer).to(device)).float(),
-            dim=-1,
-        ).cpu()
-        for i in range(0, len(texts), batch_size)
-    ]
+    batches = (tokenizer(list(texts[i : i + batch_size])) for i in range(0, len(texts), batch_size))
+    out = [F.normalize(forward(trim_padding(t, tokenizer).to(device)), dim=-1).cpu() for t in batches]
     return torch.cat(out) if out else torch.empty(0, _embed_dim(model))
 
 

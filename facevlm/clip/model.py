@@ -28,10 +28,10 @@ from facevlm.errors import FacevlmError
 class FaceCLIP:
     """An open_clip model ready for inference. `source` says where it came from (folder, hub id, name).
 
-    `backend` (facevlm.clip.backends: eager | channels_last | compile | auto) is how image forwards run;
-    text embeddings go through `text_cache`, keyed by this model's fingerprint, so a repeated query or
-    prompt is a lookup. Forwards are serialised by one lock (concurrent forwards only fight over the
-    same cores); cache hits never wait for it."""
+    `backend` (facevlm.clip.backends: eager | channels_last | compile | onnx | bf16 | auto) is how image and
+    text forwards run; text embeddings go through `text_cache`, keyed by this model's fingerprint, so a
+    repeated query or prompt is a lookup. Forwards are serialised by one lock (concurrent forwards only
+    fight over the same cores); cache hits never wait for it."""
 
     model: Any
     preprocess: Callable
@@ -79,12 +79,12 @@ class FaceCLIP:
     def encode_texts(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
         """Normalised [N, D] embeddings of texts; cached texts are looked up, the others encoded once."""
         texts = [texts] if isinstance(texts, str) else list(texts)
-        fp = self.fingerprint
+        fp = self.fingerprint + ("|bf16" if self.backend == "bf16" else "")  # the one backend not within 1e-6
         rows = self.text_cache.get_many(fp, texts)
         missing = list(dict.fromkeys(t for t, r in zip(texts, rows) if r is None))
         if missing:
             with self._lock:
-                new = inference.encode_texts(self.model, self.tokenizer, missing, batch_size)
+                new = inference.encode_texts(self.model, self.tokenizer, missing, batch_size, self.backend)
             self.text_cache.put_many(fp, missing, new)
             found = dict(zip(missing, new))
             rows = [found[t] if r is None else r for t, r in zip(texts, rows)]
@@ -139,8 +139,9 @@ def load(
       one, else the architecture built from its pretrained towers with fresh projections
       (`pretrained` = an open_clip tag or weights file for stock names such as ViT-B-16).
 
-    `backend` is how image forwards run (facevlm.clip.backends; default `backends.default_backend()`:
-    `auto`, i.e. compiled, falling back to channels_last); `text_cache` defaults to the process-wide one.
+    `backend` is how image and text forwards run (facevlm.clip.backends; default `backends.default_backend()`:
+    `auto`, i.e. ONNX Runtime on CPU, falling back to compiled / eager with a log line); `text_cache`
+    defaults to the process-wide one.
     """
     backend = backends.check_backend(backend or backends.default_backend())
     extra = {"backend": backend, "text_cache": backends.TEXT_CACHE if text_cache is None else text_cache}

@@ -212,8 +212,8 @@ class ServeConfig:
     model: str = "facevlm-clip-small"
     served_model_name: str = ""  # id shown by /v1/models and accepted as `model`; default: see model_id
     device: str = "cpu"
-    # FaceCLIP image-tower backend: eager | channels_last | compile | auto (facevlm.clip.backends);
-    # "" = $FACEVLM_CLIP_BACKEND, else auto (compiled, falling back to channels_last with a log line)
+    # FaceCLIP encoder backend: eager | channels_last | compile | onnx | bf16 | auto (facevlm.clip.backends);
+    # "" = $FACEVLM_CLIP_BACKEND, else auto (CPU: ONNX Runtime; CUDA: compile; fallbacks log one line)
     clip_backend: str = ""
     text_cache_size: int = 4096  # text embeddings kept (LRU keyed by model fingerprint + text); 0 = off
     torch_threads: int = 0  # 0 = torch's default

@@ -1,8 +1,9 @@
-"""The image-forward backends (facevlm.clip.backends) and the text-embedding cache.
+"""The forward backends (facevlm.clip.backends, facevlm.clip.onnxrt) and the text-embedding cache.
 
-The fast paths must give the eager embeddings on real photos with the trained default model, and the
-compile fallback is exercised for real: once switched off by its environment variable, once by a C
-compiler that does not exist (inductor then genuinely fails to build its kernels)."""
+The fast paths must give the eager embeddings, images and texts, on real photos with the trained default
+model, and the fallbacks are exercised for real: switched off by their environment variables, by a C
+compiler that does not exist (inductor then genuinely fails to build its kernels), and by an ONNX opset
+the exporter cannot write."""
 
 from __future__ import annotations
 
@@ -41,32 +42,52 @@ def small_model(assets_home, tmp_path_factory) -> str:
     return str(folder)
 
 
+@pytest.fixture(scope="module")
+def prompts() -> list[str]:
+    from facevlm.clip.prompts import attribute_prompts
+
+    head = attribute_prompts("expression").values()
+    return list(dict.fromkeys(p for pos, states in head for p in pos + sum(states, [])))[:40]
+
+
 @pytest.mark.assets
-@pytest.mark.parametrize("backend", ["channels_last", "compile", "auto"])
-def test_fast_backends_equal_eager_on_real_photos(small_model, photos, backend) -> None:
+@pytest.mark.parametrize(
+    ("backend", "runs_as"),
+    [("channels_last", "channels_last"), ("compile", "compile"), ("onnx", "onnx"), ("auto", "onnx")],
+)
+def test_fast_backends_equal_eager_on_real_photos(small_model, photos, prompts, backend, runs_as) -> None:
     from facevlm.clip import load
 
-    eager = load(small_model, backend="eager").encode_images(photos, batch_size=4)
-    fast = load(small_model, backend=backend)
+    eager = load(small_model, backend="eager", text_cache=backends.TextCache(0))
+    fast = load(small_model, backend=backend, text_cache=backends.TextCache(0))
+    want = eager.encode_images(photos, batch_size=4)
     got = fast.encode_images(photos, batch_size=4)  # 4 + 3: chunks 4, 2, 1 when compiled
-    assert got.shape == eager.shape
-    assert (got - eager).abs().max() <= 1e-3
-    assert (got * eager).sum(-1).min() >= 0.9999
-    runner = backends.image_runner(fast.model, backend)
-    assert runner.backend == ("channels_last" if backend == "channels_last" else "compile")  # no silent fallback
+    assert got.shape == want.shape
+    assert (got - want).abs().max() <= 1e-3
+    assert (got * want).sum(-1).min() >= 0.9999
+    assert backends.image_runner(fast.model, backend).backend == runs_as  # no silent fallback
+    # text: the 40 prompts in batches of 16 (lengths differ per batch), then one short query
+    for texts in (prompts, ["a smiling woman"]):
+        want, got = eager.encode_texts(texts, batch_size=16), fast.encode_texts(texts, batch_size=16)
+        assert (got - want).abs().max() <= 1e-3 and (got * want).sum(-1).min() >= 0.9999
+    assert backends.text_runner(fast.model, backend).backend == ("onnx" if runs_as == "onnx" else "eager")
 
 
-def _tiny():
+def _tiny(backend: str = "eager"):
     from facevlm.clip import load
 
     torch.manual_seed(0)
-    return load("facevlm-clip-tiny", backend="eager")
+    return load("facevlm-clip-tiny", backend=backend, text_cache=backends.TextCache(0))
 
 
 def _toy_images(n: int):
     from fakes import toy_records
 
     return [r.image for r in toy_records(n, seed=5)]
+
+
+def _fallbacks(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "unavailable" in r.getMessage()]
 
 
 def test_compile_disabled_falls_back_with_one_log_line(monkeypatch, caplog) -> None:
@@ -78,8 +99,8 @@ def test_compile_disabled_falls_back_with_one_log_line(monkeypatch, caplog) -> N
     with caplog.at_level(logging.WARNING, logger="facevlm"):
         got = clip.encode_images(images)
         clip.encode_images(images)
-    assert [r.getMessage() for r in caplog.records if "compile unavailable" in r.getMessage()] == [
-        f"clip backend compile unavailable ({backends.NO_COMPILE_ENV} is set); using channels_last"
+    assert _fallbacks(caplog) == [
+        f"clip image backend compile unavailable ({backends.NO_COMPILE_ENV} is set); using channels_last"
     ]
     assert backends.image_runner(clip.model, "compile").backend == "channels_last"
     torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
@@ -105,6 +126,87 @@ def test_compile_failure_falls_back(monkeypatch, tmp_path, caplog) -> None:
     torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
 
 
+def test_onnx_and_compile_disabled_fall_back_step_by_step(monkeypatch, caplog) -> None:
+    """auto on CPU with both builds switched off: image onnx -> compile -> channels_last, text onnx -> eager,
+    each step one log line, and the embeddings still eager's."""
+    monkeypatch.setenv(backends.NO_COMPILE_ENV, "1")
+    monkeypatch.setenv(backends.NO_ONNX_ENV, "1")
+    clip = _tiny()
+    images, texts = _toy_images(3), ["a smiling face", "a person wearing eyeglasses"]
+    want_img, want_txt = clip.encode_images(images), clip.encode_texts(texts)
+    clip.backend = "auto"
+    with caplog.at_level(logging.WARNING, logger="facevlm"):
+        got_img, got_txt = clip.encode_images(images), clip.encode_texts(texts)
+        clip.encode_images(images), clip.encode_texts(texts)
+    env = backends.NO_ONNX_ENV
+    assert _fallbacks(caplog) == [
+        f"clip image backend onnx unavailable ({env} is set); using compile",
+        f"clip image backend compile unavailable ({backends.NO_COMPILE_ENV} is set); using channels_last",
+        f"clip text backend onnx unavailable ({env} is set); using eager",
+    ]
+    torch.testing.assert_close(got_img, want_img, atol=1e-5, rtol=0)
+    torch.testing.assert_close(got_txt, want_txt, atol=1e-6, rtol=0)
+
+
+def test_export_failure_falls_back(monkeypatch, tmp_path, caplog) -> None:
+    """A real exporter failure (an opset torch cannot write) sends both towers down their fallbacks."""
+    from facevlm.clip import onnxrt
+
+    monkeypatch.setattr(onnxrt, "cache_dir", lambda: tmp_path)
+    monkeypatch.setattr(onnxrt, "OPSET", 1)
+    monkeypatch.setenv(backends.NO_COMPILE_ENV, "1")
+    clip = _tiny()
+    images, texts = _toy_images(2), ["a smiling face"]
+    want_img, want_txt = clip.encode_images(images), clip.encode_texts(texts)
+    clip.backend = "onnx"
+    with caplog.at_level(logging.WARNING, logger="facevlm"):
+        got_img, got_txt = clip.encode_images(images), clip.encode_texts(texts)
+    messages = _fallbacks(caplog)
+    assert messages[0].startswith("clip image backend onnx unavailable (") and messages[0].endswith("using compile")
+    assert messages[-1].startswith("clip text backend onnx unavailable (") and messages[-1].endswith("using eager")
+    assert not list(tmp_path.glob("*.onnx"))
+    torch.testing.assert_close(got_img, want_img, atol=1e-5, rtol=0)
+    torch.testing.assert_close(got_txt, want_txt, atol=1e-6, rtol=0)
+
+
+def test_onnx_exports_once_per_weights_follows_in_place_changes_and_prunes(monkeypatch, tmp_path, caplog) -> None:
+    from facevlm.clip import onnxrt
+
+    def exports() -> int:
+        return sum("clip image tower exported" in r.getMessage() for r in caplog.records)
+
+    monkeypatch.setattr(onnxrt, "cache_dir", lambda: tmp_path)
+    caplog.set_level(logging.INFO, logger="facevlm")
+    images = _toy_images(5)
+    clip = _tiny("onnx")
+    eager = _tiny()  # the same seed: the same weights
+    torch.testing.assert_close(clip.encode_images(images), eager.encode_images(images), atol=1e-5, rtol=0)
+    files = sorted(tmp_path.glob("image-*.onnx"))
+    assert len(files) == 1 and exports() == 1
+    again = _tiny("onnx")  # a second model with the same weights reuses the cached export
+    torch.testing.assert_close(again.encode_images(images[:3]), eager.encode_images(images[:3]), atol=1e-5, rtol=0)
+    assert sorted(tmp_path.glob("image-*.onnx")) == files and exports() == 1
+    with torch.no_grad():  # an in-place change (a training step) makes the export stale: re-exported
+        for model in (clip.model, eager.model):
+            next(model.visual.parameters()).mul_(1.5)
+    monkeypatch.setattr(onnxrt, "KEEP_EXPORTS", 1)
+    torch.testing.assert_close(clip.encode_images(images), eager.encode_images(images), atol=1e-5, rtol=0)
+    left = sorted(tmp_path.glob("image-*.onnx"))
+    assert exports() == 2 and len(left) == 1 and left != files  # the new export, the stale one pruned
+    assert backends.image_runner(clip.model, "onnx").backend == "onnx"
+
+
+def test_bf16_is_opt_in_and_close() -> None:
+    """bf16 autocast misses the 1e-3 bound (so no default picks it) but stays close and float32."""
+    clip, eager = _tiny("bf16"), _tiny()
+    images, texts = _toy_images(3), ["a smiling face", "a person wearing eyeglasses"]
+    pairs = [(clip.encode_images(images), eager.encode_images(images))]
+    pairs.append((clip.encode_texts(texts), eager.encode_texts(texts)))
+    for got, want in pairs:
+        assert got.dtype == torch.float32 and (got * want).sum(-1).min() >= 0.99
+    assert backends.resolve("auto", torch.device("cpu")) == "onnx"
+
+
 def test_chunks_are_static_powers_of_two() -> None:
     assert backends.chunks(32) == [32]
     assert backends.chunks(13) == [8, 4, 1]
@@ -116,8 +218,8 @@ def test_chunks_are_static_powers_of_two() -> None:
 def test_unknown_backend_is_refused() -> None:
     from facevlm.clip import load
 
-    with pytest.raises(FacevlmError, match="not one of eager, channels_last, compile, auto"):
-        load("facevlm-clip-tiny", backend="onnx")
+    with pytest.raises(FacevlmError, match="not one of eager, channels_last, compile, onnx, bf16, auto"):
+        load("facevlm-clip-tiny", backend="openvino")
 
 
 def test_text_cache_hits_equal_fresh_encodes() -> None:
