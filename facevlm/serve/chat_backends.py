@@ -6,9 +6,11 @@ the way the model was trained: facevlm.serve.chat_serving), and every sampling v
 two backends cannot disagree through defaults:
 
 - `InProcessBackend`: FaceVLM (facevlm.vlm.inference.FaceChat) in this process. Generation is CPU-bound and
-  not thread-safe, so it runs in a one-thread executor of its own: never on the event loop, one generation
-  at a time, later requests queue (at most `max_queue`, then 429 `server_busy`), and a request that times
-  out while queued leaves the queue. Adapters are peft LoRAs loaded on the model and switched per request.
+  not thread-safe, so it runs in a one-thread executor of its own: never on the event loop, one `generate`
+  at a time; requests that arrive meanwhile wait (at most `max_queue`, then 429 `server_busy`) and are
+  generated together in the next batch (up to `max_batch` conversations of the same model and sampling
+  settings; seeded requests alone), and a request that times out while waiting leaves the queue. Adapters
+  are peft LoRAs loaded on the model and switched per request.
 - `VLLMBackend`: the vLLM engine's OpenAI server (facevlm.engine) over HTTP, started and stopped by the
   gateway unless `chat.engine.url` names a running one. The engine parses the model's Hermes-style tool
   calls (`--tool-call-parser hermes`) when the request carries tools, so the gateway always sends them:
@@ -135,6 +137,8 @@ class InProcessBackend(ChatBackend):
         self.image_tokens = int(getattr(self.chat.processor, "image_seq_len", 0) or 0) + 2
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="facevlm-chat")
         self.pending = 0
+        self.waiting: list[tuple[Generation, asyncio.Future]] = []  # requests not yet given to the model
+        self.worker: asyncio.Task | None = None
 
     async def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -149,25 +153,81 @@ class InProcessBackend(ChatBackend):
             busy.headers = {"Retry-After": "1"}  # type: ignore[attr-defined]  # one answer takes about a second
             raise busy
         self.pending += 1
+        entry = (gen, asyncio.get_running_loop().create_future())
+        self.waiting.append(entry)
+        if self.worker is None or self.worker.done():
+            self.worker = asyncio.create_task(self._work())
         try:
-            return await asyncio.get_running_loop().run_in_executor(self.executor, self._run, gen)
+            return await entry[1]
         finally:
+            if entry in self.waiting:  # timed out (cancelled) before the model took it
+                self.waiting.remove(entry)
             self.pending -= 1
 
-    def _run(self, gen: Generation) -> Completion:
-        prompt = self.prompt_tokens(gen.messages)
-        if prompt + gen.max_tokens > self.cfg.max_model_len:
-            raise context_error(prompt, gen.max_tokens, self.cfg.max_model_len)
-        with self._adapter(gen.model):
-            replies = self.chat.generate(
-                [gen.messages] * gen.n,
-                max_new_tokens=gen.max_tokens,
-                temperature=gen.temperature,
-                top_p=gen.top_p,
-                seed=None if gen.seed is None else gen.seed % 2**64,
-            )
-        replies = [cut_at_stop(r, gen.stop) for r in replies]
-        return Completion(replies, replies[0].prompt_tokens, sum(r.completion_tokens for r in replies))
+    async def _work(self) -> None:
+        """Give the model what is waiting, a batch at a time: requests that arrived while a batch ran are
+        generated together in the next (up to `chat.max_batch` conversations), as a server's batcher does."""
+        loop = asyncio.get_running_loop()
+        while self.waiting:
+            batch = self._next_batch()
+            results = await loop.run_in_executor(self.executor, self._run_batch, [gen for gen, _ in batch])
+            for (_, future), result in zip(batch, results):
+                if future.done():  # the client gave up meanwhile
+                    continue
+                if isinstance(result, BaseException):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+
+    def _next_batch(self) -> list[tuple[Generation, asyncio.Future]]:
+        """The oldest waiting request and the later ones it can share `generate` with: the same model or
+        adapter and sampling settings; a seeded request runs alone (its sampling must not depend on others)."""
+        first = self.waiting[0][0]
+        batch, size = [], 0
+        for entry in list(self.waiting):
+            gen = entry[0]
+            fits = not batch or (gen.seed is None and first.seed is None and _batch_key(gen) == _batch_key(first))
+            if not fits or (batch and size + gen.n > self.cfg.max_batch):
+                continue
+            batch.append(entry)
+            size += gen.n
+            self.waiting.remove(entry)
+            if first.seed is not None:
+                break
+        return batch
+
+    def _run_batch(self, gens: list[Generation]) -> list[Completion | BaseException]:
+        """One `generate` for the batch (in the model's thread); a request's own error is its own result."""
+        out: list[Completion | BaseException | None] = [None] * len(gens)
+        ready = []
+        for i, gen in enumerate(gens):
+            prompt = self.prompt_tokens(gen.messages)
+            if prompt + gen.max_tokens > self.cfg.max_model_len:
+                out[i] = context_error(prompt, gen.max_tokens, self.cfg.max_model_len)
+            else:
+                ready.append(i)
+        if ready:
+            first = gens[ready[0]]
+            convs = [(i, gens[i].messages) for i in ready for _ in range(gens[i].n)]
+            # conversations with images first: Idefics3's processor cannot batch an image-less first sample
+            order = sorted(range(len(convs)), key=lambda k: -_images(convs[k][1]))
+            try:
+                with self._adapter(first.model):
+                    replies = self.chat.generate(
+                        [convs[k][1] for k in order],
+                        max_new_tokens=first.max_tokens,
+                        temperature=first.temperature,
+                        top_p=first.top_p,
+                        seed=None if first.seed is None else first.seed % 2**64,
+                    )
+            except Exception as exc:  # noqa: BLE001  # every request of the batch gets the failure
+                return [exc if o is None else o for o in out]
+            by_request: dict[int, list[Reply]] = {i: [] for i in ready}
+            for k, reply in sorted(zip(order, replies)):
+                by_request[convs[k][0]].append(cut_at_stop(reply, gens[convs[k][0]].stop))
+            for i, rs in by_request.items():
+                out[i] = Completion(rs, rs[0].prompt_tokens, sum(r.completion_tokens for r in rs))
+        return out  # type: ignore[return-value]
 
     def prompt_tokens(self, messages: list[dict[str, Any]]) -> int:
         """The templated conversation's length; each image is its `<image>` run (one tile per image)."""
@@ -185,6 +245,16 @@ class InProcessBackend(ChatBackend):
             return self.chat.model.disable_adapter()
         self.chat.model.set_adapter(model)
         return nullcontext()
+
+
+def _batch_key(gen: Generation) -> tuple[Any, ...]:
+    return (gen.model, gen.max_tokens, gen.temperature, gen.top_p)
+
+
+def _images(messages: list[dict[str, Any]]) -> int:
+    return sum(
+        1 for m in messages if isinstance(m.get("content"), list) for p in m["content"] if p.get("type") == "image"
+    )
 
 
 def adapter_dir(value: str) -> Path:

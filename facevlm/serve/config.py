@@ -129,6 +129,7 @@ class ChatConfig:
     max_model_len: int = 2048  # prompt + completion, both backends (vLLM's --max-model-len)
     timeout_s: float = 120.0
     max_queue: int = 32
+    max_batch: int = 8  # in_process: conversations generated together (requests that waited meanwhile)
     unsure_below_majority: bool = True  # say "unsure" where the model is not shown to beat the majority guess
     engine: ChatEngineConfig = field(default_factory=ChatEngineConfig)
 
@@ -140,7 +141,7 @@ class ChatConfig:
         if self.crop not in CROP_MODES:
             raise FacevlmError(f"chat.crop {self.crop!r} is not one of {', '.join(CROP_MODES)}")
         _check_counts(self, "chat", ("max_messages", "max_images", "max_text_chars", "max_tokens"))
-        _check_counts(self, "chat", ("default_max_tokens", "max_n", "max_model_len", "max_queue"))
+        _check_counts(self, "chat", ("default_max_tokens", "max_n", "max_model_len", "max_queue", "max_batch"))
         if not isinstance(self.unsure_below_majority, bool):
             raise FacevlmError(f"chat.unsure_below_majority: not true/false: {self.unsure_below_majority!r}")
         if self.default_max_tokens > self.max_tokens:

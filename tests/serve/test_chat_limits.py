@@ -244,3 +244,36 @@ def test_chat_needs_api_keys_off_loopback_like_everything(tmp_path) -> None:
     with pytest.raises(FacevlmError, match="FaceCLIP"):
         serve_config(tmp_path, "m", ChatConfig(model=SCRIPTED_ID, served_model_name="facevlm-clip-tiny"))
     assert API_KEY
+
+
+def test_waiting_requests_are_generated_together(tiny_vlm) -> None:
+    """Requests that arrive while the model is busy share the next `generate` (same model and sampling,
+    up to max_batch conversations); a seeded one runs alone; each gets its own reply and usage."""
+    backend = InProcessBackend(tiny_chat(tiny_vlm, max_batch=3))
+    batches: list[int] = []
+    generate = backend.chat.generate
+
+    def counted(conversations, **kwargs):
+        batches.append(len(conversations))
+        return generate(conversations, **kwargs)
+
+    backend.chat.generate = counted
+    short = Generation(model=TINY_ID, messages=[{"role": "user", "content": "Hi"}], max_tokens=3)
+    longer = Generation(model=TINY_ID, messages=[{"role": "user", "content": "Hello there, model"}], max_tokens=3)
+    seeded = Generation(model=TINY_ID, messages=[{"role": "user", "content": "Hi"}], max_tokens=3, seed=1)
+    two = Generation(model=TINY_ID, messages=[{"role": "user", "content": "Hey"}], max_tokens=3, n=2)
+
+    async def scenario() -> list:
+        gate = threading.Event()
+        backend.executor.submit(gate.wait)  # the model is busy: everything below waits
+        tasks = [asyncio.create_task(backend.complete(g)) for g in (short, seeded, longer, two, short)]
+        await asyncio.sleep(0.05)
+        gate.set()
+        return await asyncio.gather(*tasks)
+
+    done = asyncio.run(scenario())
+    # first batch: short + longer + short (two's 2 choices would make 4 > 3); then seeded alone; then two
+    assert batches == [3, 1, 2]
+    assert [len(c.replies) for c in done] == [1, 1, 1, 2, 1]
+    assert done[2].prompt_tokens > done[0].prompt_tokens  # each request keeps its own usage
+    assert all(c.completion_tokens >= 1 for c in done) and backend.pending == 0
