@@ -69,7 +69,13 @@ def search_results(chunk: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def outcome(results: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
-    """(hits, a line saying what the search did) of a `facevlm` extension."""
+    """(hits, a line saying what the search did, or why the model's answer was withheld) of a `facevlm`
+    extension (docs/api.md "Search in chat", "When the model is unsure")."""
+    unsure = results.get("unsure")
+    if isinstance(unsure, dict):
+        concepts = ", ".join(c.replace("_", " ") for c in unsure.get("concepts") or [])
+        said = unsure.get("model_reply") or ""
+        return [], f"ℹ️ the model's answer about {concepts} is withheld (not measured better than a guess): “{said}”"
     error = results.get("error")
     if isinstance(error, dict):
         return [], f"⚠️ the search could not run: {error.get('message') or error.get('code')}"
