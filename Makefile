@@ -9,6 +9,7 @@ DATASETS := $(FACEVLM_HOME)/datasets
 MODEL := $(FACEVLM_HOME)/models/facevlm-clip-small/open_clip_model.safetensors
 VLM_ALIGN := $(FACEVLM_HOME)/models/facevlm-chat-small-align/facevlm_vlm.json
 VLM := $(FACEVLM_HOME)/models/facevlm-chat-small/facevlm_vlm.json
+COMPETENCE := $(FACEVLM_HOME)/models/facevlm-chat-small/competence.json
 DEMO_SYNTH := $(DATASETS)/demo-synth/dataset_info.json
 DEMO_GALLERY := $(FACEVLM_HOME)/galleries/demo
 
@@ -21,7 +22,7 @@ help:
 	@echo "make setup   build .venv (main) and .venv-engine (vLLM), idempotent"
 	@echo "make assets  fetch + convert pretrained parts into \$$FACEVLM_HOME/assets"
 	@echo "make models  train the default FaceCLIP (about 10 min on 2 cores) and FaceVLM (about 15 min)"
-	@echo "make competence  score FaceVLM vs the majority guess on the real dev split (about 10 min): the chat"
+	@echo "make competence  score FaceVLM vs the majority guess on the real dev split (about 3 min): the chat"
 	@echo "             answers an attribute only where it wins (competence.json beside the model)"
 
 setup: setup-main setup-engine
@@ -50,7 +51,7 @@ test-models: setup assets models
 
 # The demo: contact sheet of the sample photos, a gallery of the real samples + 300 synthetic faces
 # embedded by the trained FaceCLIP, then the gateway on 127.0.0.1:8000 (Ctrl-C stops it).
-demo: setup assets models demo-sheet demo-gallery
+demo: setup assets models $(COMPETENCE) demo-sheet demo-gallery
 	@scripts/demo-examples.sh
 	$(FACEVLM) serve serve/cpu.yaml
 
@@ -67,7 +68,9 @@ $(DEMO_SYNTH): | setup-main
 
 # Which attributes the chat may answer: FaceVLM vs the majority guess on the real dev split (paired CIs),
 # written to competence.json beside the model; without it the chat says it is unsure about every attribute.
-competence: models $(DATASETS)/real/recipe.json
+competence: setup assets models $(COMPETENCE)
+
+$(COMPETENCE): $(VLM) $(DATASETS)/real/recipe.json
 	$(FACEVLM) eval run eval/real.yaml --tasks vqa --models facevlm-chat,majority --out $(FACEVLM_HOME)/eval/real-vqa
 	$(FACEVLM) eval competence $(FACEVLM_HOME)/eval/real-vqa
 
