@@ -51,11 +51,14 @@ def test_every_kind_resolves_to_a_trainer_and_every_recipe_names_one():
 
 
 def test_shipped_vlm_recipes_validate_and_chain():
-    """The two FaceVLM stages parse, and the LoRA stage starts from the align stage's model."""
+    """The two FaceVLM stages parse, the LoRA stage starts from the align stage's model, and both are bounded."""
     from facevlm.config import load_recipe
     from facevlm.vlm.config import VLMRecipe
 
     align = load_recipe(VLMRecipe, REPO_ROOT / "finetune" / "vlm-align-small.yaml")
     sft = load_recipe(VLMRecipe, REPO_ROOT / "finetune" / "vlm-lora-small.yaml")
     assert (align.stage, sft.stage) == ("align", "sft") and sft.init == align.model
-    assert (align.time_limit_min or 0) + (sft.time_limit_min or 0) <= 14  # make models: both in <= 15 min
+    # Fixed steps, a full schedule each (13.5 min for both on 2 quiet cores: docs/benchmarks.md, not a timed
+    # test); the time caps bound `make models` on a loaded machine, where a stage stops and saves early.
+    assert align.steps and sft.steps and align.steps <= 200 and sft.steps <= 200
+    assert align.time_limit_min and sft.time_limit_min and align.time_limit_min + sft.time_limit_min <= 30
