@@ -9,13 +9,10 @@ A FacevlmError anywhere becomes a one-line `error: ...` message and exit code 1.
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from facevlm import __version__
-from facevlm.errors import FacevlmError
-from facevlm.lazycli import HELP_OPTIONS, LazyGroup
+from facevlm.lazycli import HELP_OPTIONS, LazyGroup, run
 
 # name -> (module:attribute, one-line help). Keep in pipeline order.
 STAGES: dict[str, tuple[str, str]] = {
@@ -40,20 +37,7 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    try:
-        cli.main(args=argv, prog_name="facevlm", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except FacevlmError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+    run(cli, "facevlm", argv)
 
 
 if __name__ == "__main__":

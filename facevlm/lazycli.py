@@ -9,6 +9,7 @@ fast; invoking one imports only its module.
 from __future__ import annotations
 
 import importlib
+import sys
 
 import click
 
@@ -40,3 +41,24 @@ class LazyGroup(click.Group):
 def lazy_group(name: str, help: str, table: CommandTable) -> click.Group:
     """A stage group whose commands live in several modules (owned by different parts of the stage)."""
     return LazyGroup(name=name, help=help, commands_table=table, context_settings=HELP_OPTIONS)
+
+
+def run(command: click.Command, prog_name: str, argv: list[str] | None = None) -> None:
+    """Run a click command as a program: errors a user can fix print one line (exit 1), click's own usage
+    errors keep click's message and code, Ctrl-C and aborts exit 130 without a traceback."""
+    from facevlm.errors import FacevlmError
+
+    try:
+        command.main(args=argv, prog_name=prog_name, standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except FacevlmError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
