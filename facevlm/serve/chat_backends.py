@@ -170,7 +170,10 @@ class InProcessBackend(ChatBackend):
         loop = asyncio.get_running_loop()
         while self.waiting:
             batch = self._next_batch()
-            results = await loop.run_in_executor(self.executor, self._run_batch, [gen for gen, _ in batch])
+            try:
+                results = await loop.run_in_executor(self.executor, self._run_batch, [gen for gen, _ in batch])
+            except Exception as exc:  # noqa: BLE001  # the worker must outlive a failed batch: its requests get the error
+                results = [exc] * len(batch)
             for (_, future), result in zip(batch, results):
                 if future.done():  # the client gave up meanwhile
                     continue

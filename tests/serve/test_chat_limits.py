@@ -277,3 +277,28 @@ def test_waiting_requests_are_generated_together(tiny_vlm) -> None:
     assert [len(c.replies) for c in done] == [1, 1, 1, 2, 1]
     assert done[2].prompt_tokens > done[0].prompt_tokens  # each request keeps its own usage
     assert all(c.completion_tokens >= 1 for c in done) and backend.pending == 0
+
+
+def test_a_batch_that_fails_fails_its_requests_and_the_next_batch_runs(tiny_vlm) -> None:
+    """An unexpected error while preparing a batch reaches its requests (never a hang until the timeout),
+    and the model keeps serving."""
+    backend = InProcessBackend(tiny_chat(tiny_vlm))
+    counted = backend.prompt_tokens
+    calls = []
+
+    def broken_once(messages):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("template exploded")
+        return counted(messages)
+
+    backend.prompt_tokens = broken_once
+    gen = Generation(model=TINY_ID, messages=[{"role": "user", "content": "Hi"}], max_tokens=2)
+
+    async def scenario() -> object:
+        with pytest.raises(RuntimeError, match="template exploded"):
+            await asyncio.wait_for(backend.complete(gen), 60)
+        return await asyncio.wait_for(backend.complete(gen), 60)
+
+    done = asyncio.run(scenario())
+    assert done.completion_tokens >= 1 and backend.pending == 0
