@@ -69,16 +69,19 @@ def live_gateway(cfg: ServeConfig, chat_backend: Any = None) -> Iterator[Live]:
 
     from facevlm.serve.app import create_app
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    # The socket is bound here and handed to uvicorn, so the port stays ours while the lifespan runs: a
+    # managed vLLM engine started there picks a free port too, and could otherwise take this one.
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
     app = create_app(cfg, chat_backend=chat_backend)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     errors = _Errors()
     handler = logging.StreamHandler(errors)
     handler.setLevel(logging.ERROR)
     logging.getLogger().addHandler(handler)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
         deadline = time.monotonic() + 600  # a managed engine starts in the lifespan
@@ -90,6 +93,7 @@ def live_gateway(cfg: ServeConfig, chat_backend: Any = None) -> Iterator[Live]:
     finally:
         server.should_exit = True
         thread.join(120)
+        sock.close()
         logging.getLogger().removeHandler(handler)
 
 
