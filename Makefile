@@ -3,6 +3,8 @@ SHELL := /bin/bash
 export FACEVLM_HOME ?= $(HOME)/.cache/facevlm
 VENV := .venv
 FACEVLM := $(VENV)/bin/facevlm
+# Runs one set-up step and prints its time; `make demo` ends its set-up with a summary of them.
+STEP := scripts/step.sh
 PYTEST_ARGS ?=
 
 DATASETS := $(FACEVLM_HOME)/datasets
@@ -13,7 +15,7 @@ COMPETENCE := $(FACEVLM_HOME)/models/facevlm-chat-small/competence.json
 DEMO_SYNTH := $(DATASETS)/demo-synth/dataset_info.json
 DEMO_GALLERY := $(FACEVLM_HOME)/galleries/demo
 
-.PHONY: help setup setup-main setup-engine assets lint test test-models demo demo-sheet demo-gallery models competence freeze clean-envs
+.PHONY: help setup setup-main setup-engine assets lint test test-models demo demo-start demo-sheet demo-gallery models competence freeze clean-envs
 
 help:
 	@echo "make demo    set up everything, then run the demo"
@@ -28,13 +30,13 @@ help:
 setup: setup-main setup-engine
 
 setup-main:
-	@scripts/setup-env.sh main
+	@$(STEP) scripts/setup-env.sh main
 
 setup-engine:
-	@scripts/setup-env.sh engine
+	@$(STEP) scripts/setup-env.sh engine
 
 assets: setup-main
-	$(FACEVLM) assets fetch
+	@$(STEP) $(FACEVLM) assets fetch
 
 # Layer contracts and cycles ([tool.importlinter] in pyproject.toml, see docs/architecture.md), then ruff.
 lint: setup-main
@@ -51,53 +53,57 @@ test-models: setup assets models
 
 # The demo: contact sheet of the sample photos, a gallery of the real samples + 300 synthetic faces
 # embedded by the trained FaceCLIP, then the gateway on 127.0.0.1:8000 (Ctrl-C stops it).
-demo: setup assets models $(COMPETENCE) demo-sheet demo-gallery
+demo: demo-start setup assets models $(COMPETENCE) demo-sheet demo-gallery
+	@$(STEP) --summary
 	@scripts/demo-examples.sh
 	$(FACEVLM) serve serve/cpu.yaml
 
+demo-start:
+	@$(STEP) --reset
+
 demo-sheet: setup assets
-	$(FACEVLM) demo
+	@$(STEP) $(FACEVLM) demo
 
 demo-gallery: setup assets models $(DEMO_SYNTH)
-	$(FACEVLM) index add demo $(FACEVLM_HOME)/assets/samples
-	$(FACEVLM) index add demo --dataset $(DATASETS)/demo-synth --no-detect
+	@$(STEP) $(FACEVLM) index add demo $(FACEVLM_HOME)/assets/samples
+	@$(STEP) $(FACEVLM) index add demo --dataset $(DATASETS)/demo-synth --no-detect
 	$(FACEVLM) index stats demo
 
 $(DEMO_SYNTH): | setup-main
-	$(FACEVLM) data synth --n-identities 60 --per-identity 5 --seed 7 --out $(DATASETS)/demo-synth
+	@$(STEP) $(FACEVLM) data synth --n-identities 60 --per-identity 5 --seed 7 --out $(DATASETS)/demo-synth
 
 # Which attributes the chat may answer: FaceVLM vs the majority guess on the real dev split (paired CIs),
 # written to competence.json beside the model; without it the chat says it is unsure about every attribute.
 competence: setup assets models $(COMPETENCE)
 
 $(COMPETENCE): $(VLM) $(DATASETS)/real/recipe.json
-	$(FACEVLM) eval run eval/real.yaml --tasks vqa --models facevlm-chat,majority --out $(FACEVLM_HOME)/eval/real-vqa
-	$(FACEVLM) eval competence $(FACEVLM_HOME)/eval/real-vqa
+	@$(STEP) $(FACEVLM) eval run eval/real.yaml --tasks vqa --models facevlm-chat,majority --out $(FACEVLM_HOME)/eval/real-vqa
+	@$(STEP) $(FACEVLM) eval competence $(FACEVLM_HOME)/eval/real-vqa
 
 # The default FaceCLIP and FaceVLM, trained once and cached under $FACEVLM_HOME/models.
 models: setup assets $(MODEL) $(VLM)
 
 $(DATASETS)/synthetic/recipe.json: data/synthetic.yaml | setup-main
-	$(FACEVLM) data build data/synthetic.yaml
+	@$(STEP) $(FACEVLM) data build data/synthetic.yaml
 
 $(DATASETS)/samples/recipe.json: data/samples.yaml | setup-main
-	$(FACEVLM) data build data/samples.yaml
+	@$(STEP) $(FACEVLM) data build data/samples.yaml
 
 $(DATASETS)/real/recipe.json: data/real.yaml data/real/labels.jsonl | setup-main
-	$(FACEVLM) data build data/real.yaml
+	@$(STEP) $(FACEVLM) data build data/real.yaml
 
 # Trained on synthetic + real-train, then calibrated on real-train (calibration.json beside the weights).
 $(MODEL): finetune/clip-small.yaml $(DATASETS)/synthetic/recipe.json $(DATASETS)/real/recipe.json
-	$(FACEVLM) finetune finetune/clip-small.yaml
-	$(FACEVLM) eval calibrate facevlm-clip-small --data real --split train
+	@$(STEP) $(FACEVLM) finetune finetune/clip-small.yaml
+	@$(STEP) $(FACEVLM) eval calibrate facevlm-clip-small --data real --split train
 
-# FaceVLM: stage (a) aligns the connector on captions, stage (b) tunes a LoRA on face QA (both stop at
-# their recipe's time limit: <= 15 min together on 2 cores).
+# FaceVLM: stage (a) aligns the connector on captions, stage (b) tunes a LoRA on face QA (fixed step
+# counts, about 15 min together on 2 cores; their time limits only cap a loaded machine).
 $(VLM_ALIGN): finetune/vlm-align-small.yaml $(DATASETS)/synthetic/recipe.json $(DATASETS)/real/recipe.json
-	$(FACEVLM) finetune finetune/vlm-align-small.yaml
+	@$(STEP) $(FACEVLM) finetune finetune/vlm-align-small.yaml
 
 $(VLM): finetune/vlm-lora-small.yaml $(VLM_ALIGN)
-	$(FACEVLM) finetune finetune/vlm-lora-small.yaml
+	@$(STEP) $(FACEVLM) finetune finetune/vlm-lora-small.yaml
 
 # Re-resolve the full pins after changing requirements/*.in (run on a CPU host).
 freeze:

@@ -75,6 +75,8 @@ def run(cfg: FinetuneConfig, *, resume: str | None = None, recipe_name: str = "c
         raise FacevlmError(f"{cfg.model}: loss siglip needs a model with a logit_bias")
     model.output_dict = True
     freeze_towers(model, cfg)
+    layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model.visual.to(memory_format=layout)
     optimizer = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
     autocast, scaler = autocast_and_scaler(cfg, dist.device)
 
@@ -161,7 +163,8 @@ def run(cfg: FinetuneConfig, *, resume: str | None = None, recipe_name: str = "c
         for _ in range(cfg.accum_steps):
             images, texts = next(batches)
             texts = trim_padding(texts, tokenizer)
-            micro.append((images.to(dist.device, non_blocking=True), texts.to(dist.device, non_blocking=True)))
+            images = images.to(dist.device, non_blocking=True, memory_format=layout)
+            micro.append((images, texts.to(dist.device, non_blocking=True)))
         train_mode(model)
         optimizer.zero_grad(set_to_none=True)
         loss = mean_over_ranks(train_step(model, loss_fn, micro, autocast, scaler), dist)

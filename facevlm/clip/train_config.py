@@ -63,7 +63,9 @@ class FinetuneConfig:
     eps: float = 1e-6
     image_unlocked_groups: int | None = None  # None: whole image tower trains; 0: frozen; n: last n groups
     text_unlocked_layers: int | None = None  # None: whole text tower trains; 0: frozen; n: last n layers
-    precision: Literal["auto", "fp32", "bf16", "amp"] = "auto"  # auto: bf16 autocast on GPU, fp32 on CPU
+    # auto: bf16 autocast where the hardware has bf16 matmuls (most GPUs; CPUs with AVX512-BF16 or AMX), else fp32
+    precision: Literal["auto", "fp32", "bf16", "amp"] = "auto"
+    channels_last: bool = True  # NHWC image tower and batches: oneDNN's fast conv layout (CPU and GPU)
     aug: dict[str, Any] = field(
         default_factory=lambda: {
             "scale": [0.8, 1.0],

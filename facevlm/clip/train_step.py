@@ -25,6 +25,7 @@ import torch
 from facevlm.clip import checkpoint
 from facevlm.clip.train_config import FinetuneConfig
 from facevlm.errors import FacevlmError
+from facevlm.hardware import native_bf16
 
 
 @dataclass
@@ -110,7 +111,7 @@ def autocast_and_scaler(cfg: FinetuneConfig, device: torch.device) -> tuple[Any,
     """(autocast context factory, GradScaler or None)."""
     mode = cfg.precision
     if mode == "auto":
-        mode = "bf16" if device.type == "cuda" else "fp32"
+        mode = "bf16" if native_bf16(device.type) else "fp32"
     if mode == "fp32":
         return contextlib.nullcontext, None
     if mode == "bf16":

@@ -92,20 +92,23 @@ _SPEC = {
     "ret.same": (
         "Find more photos of this person in my gallery. | "
         "Search my gallery for other pictures of this person. | Do I have other pictures of this person? | "
-        "Look this person up in my gallery. | *Can you look for this person in my photos?"
+        "Look this person up in my gallery. | Are there more pictures of this person in my gallery? | "
+        "Search my photos for this person. | *Can you look for this person in my photos?"
     ),
     "ident": (
         "Who is this? | What is this person's name? | Can you tell me who this is? | Who am I looking at? | "
-        "*Do you know who this person is?"
+        "Do you recognise this person? | Can you identify this person? | Tell me who this person is. | "
+        "Who is the person in this photo? | Any idea who this is? | *Do you know who this person is?"
     ),
     "ret.alike": (
         "Find people who look like this person in my gallery. | "
-        "Are there people in my gallery who look like this? | *Show me faces in my gallery that resemble this one."
+        "Are there people in my gallery who look like this? | Who in my gallery looks like this person? | "
+        "Search my photos for faces similar to this one. | *Show me faces in my gallery that resemble this one."
     ),
     "ret.text": (
         "Find people {c} in my gallery. | Show me the top {k} photos of people {c}. | "
         "Do I have any photos of people {c}? | Which faces in my gallery are of people {c}? | "
-        "*Search my gallery for anyone {c}."
+        "Look through my photos for people {c}. | Can you find people {c}? | *Search my gallery for anyone {c}."
     ),
     "ret.edit": (
         "Find photos of this person {c}. | Show me this person {c}, from my gallery. | "

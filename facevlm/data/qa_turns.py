@@ -267,8 +267,18 @@ def _search(
     return Turn(text.format(c=c, k=top_k), call, {"template": tid, "kind": "retrieval", "call": kind}, prefix)
 
 
+RETRIEVAL_KINDS = ("ret.same", "ident", "ret.alike", "ret.text", "ret.edit", "ret.editalike", "ret.id")
+# Training draws "who is this?" twice as often: the no-face samples ask it too (answered "no face"), and a
+# small model that half-sees the picture must not learn "identity question -> no face" (docs/vlm.md).
+# Held-out sets (the search_call benchmark) draw every kind equally.
+TRAIN_WEIGHTS = tuple(2 if k == "ident" else 1 for k in RETRIEVAL_KINDS)
+
+
 def retrieval(face: Face, cfg: Asking, rng: random.Random) -> Turn | None:
-    kind = rng.choice(["ret.same", "ident", "ret.alike", "ret.text", "ret.edit", "ret.editalike", "ret.id"])
+    if cfg.heldout:
+        kind = rng.choice(RETRIEVAL_KINDS)
+    else:
+        kind = rng.choices(RETRIEVAL_KINDS, TRAIN_WEIGHTS)[0]
     me = {"image": "image_1"}
     if kind in ("ret.same", "ident"):
         return _search(kind, cfg, rng, {"face": me, "match": "same_person"})

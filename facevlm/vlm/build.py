@@ -241,11 +241,11 @@ def bf16_available() -> bool:
 
     import torch
 
+    from facevlm.hardware import native_bf16
+
     if os.environ.get("FACEVLM_VLM_FP32"):
         return False
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return native_bf16("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def load_vlm(source: str, *, quantize_4bit: bool = False) -> tuple[Any, Any]:

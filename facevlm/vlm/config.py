@@ -65,7 +65,7 @@ class ArchConfig:
 @dataclass
 class DataMix:
     """Where a stage's samples come from. `datasets`: stored datasets (names under $FACEVLM_HOME/datasets or
-    paths); `repeat` oversamples small ones (the real photos beside 24k rendered faces). sft reads each
+    paths); `repeat` oversamples small ones (the real photos beside 12k rendered faces). sft reads each
     dataset's exported QA chat samples (`<dataset>/qa/<split>.jsonl`, written by the data engine's `qa`
     stage); align reads the records' captions and crops the faces with the training crop rule."""
 

@@ -55,7 +55,7 @@ class Sample:
 @dataclass(frozen=True)
 class RecordImage:
     """Row `index` of a stored dataset, cropped at `margin` when opened: records are read lazily, so
-    listing 24k caption samples does not decode 24k images."""
+    listing 12k caption samples does not decode 12k images."""
 
     ds: Any
     index: int

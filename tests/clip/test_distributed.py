@@ -31,6 +31,7 @@ def _recipe(dataset: Path, batch_size: int) -> dict:
         "log_every": 1,
         "keep_checkpoints": 0,
         "threads": 1,
+        "precision": "fp32",  # one process vs two ranks must match: float32, not bf16 rounding
         "data": {"datasets": [str(dataset)], "splits": ["train"]},
         "aug": {"scale": [0.85, 1.0]},
     }

@@ -27,6 +27,7 @@ def _cfg(dataset: Path, out: Path, steps: int, **kw) -> FinetuneConfig:
         log_every=1,
         keep_checkpoints=0,
         threads=1,
+        precision="fp32",  # exactness tests (resume, accumulation) compare float32 runs; bf16 rounds differently
         data=DataConfig(datasets=[str(dataset)], splits=["train"]),
         aug={"scale": [0.85, 1.0]},
     )
@@ -186,3 +187,31 @@ def test_recipes_parse() -> None:
     assert {r.stem for r in recipes} >= {"clip-small", "clip-tiny", "clip-vit-b16"}
     for recipe in recipes:
         assert load_recipe(FinetuneConfig, recipe).steps > 0
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_bf16_only_where_the_hardware_has_it(monkeypatch, native: bool) -> None:
+    """precision auto: bf16 autocast on a CPU with bf16 matmuls (emulated bf16 would be slower than fp32)."""
+    from facevlm.clip import train_step
+
+    monkeypatch.setattr(train_step, "native_bf16", lambda device_type: native)
+    autocast, scaler = train_step.autocast_and_scaler(FinetuneConfig(precision="auto"), torch.device("cpu"))
+    with autocast():
+        out = torch.ones(2, 2) @ torch.ones(2, 2)
+    assert scaler is None and out.dtype == (torch.bfloat16 if native else torch.float32)
+
+
+def test_bf16_channels_last_run_saves_contiguous_weights(toy_dataset: Path, tmp_path: Path) -> None:
+    """The CPU default where bf16 is native: channels_last tower under bf16 autocast; the saved safetensors
+    load back into a plain model and embed like the trained one."""
+    from fakes import toy_records
+
+    from facevlm.clip import load
+
+    out = run(_cfg(toy_dataset, tmp_path / "cl", steps=2, precision="bf16", channels_last=True), progress=False)
+    assert all(math.isfinite(x) for x in _losses(out))
+    clip = load(out)
+    images = [r.image for r in toy_records(3, seed=9)]
+    e1 = clip.encode_images(images)
+    assert torch.isfinite(e1).all()
+    torch.testing.assert_close(load(clip.save(tmp_path / "copy")).encode_images(images), e1, rtol=0, atol=0)
