@@ -23,8 +23,8 @@ help:
 	@echo "make lint    import-layer contracts (import-linter) + ruff lint and format check"
 	@echo "make setup   build .venv (main) and .venv-engine (vLLM), idempotent"
 	@echo "make assets  fetch + convert pretrained parts into \$$FACEVLM_HOME/assets"
-	@echo "make models  train the default FaceCLIP (about 10 min on 2 cores) and FaceVLM (about 15 min)"
-	@echo "make competence  score FaceVLM vs the majority guess on the real dev split (about 3 min): the chat"
+	@echo "make models  build the training sets and train the default FaceCLIP (about 7 min on 2 cores) and FaceVLM (about 15 min)"
+	@echo "make competence  score FaceVLM vs the majority guess on the real dev split (about 1 min): the chat"
 	@echo "             answers an attribute only where it wins (competence.json beside the model)"
 
 setup: setup-main setup-engine

@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import pytest
 
-from facevlm.index.loadtest import free_port, stop_gateway
+from facevlm.procs import free_port, stop_process
 
 __all__ = ["CliEngine", "cli_engine", "committed_rows", "finishes", "free_port", "killed_midway", "serving"]
 FACEVLM = [sys.executable, "-m", "facevlm.cli"]
@@ -57,7 +57,7 @@ def serving(
                 time.sleep(0.3)
             yield proc
         finally:
-            stop_gateway(proc)
+            stop_process(proc)
 
 
 def committed_rows(db: Path, table: str) -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
@@ -23,6 +22,7 @@ import psutil
 from facevlm.engine import vllm_platform
 from facevlm.errors import FacevlmError
 from facevlm.paths import run_dir
+from facevlm.procs import free_port
 
 
 @dataclass
@@ -62,12 +62,6 @@ def _record_path(port: int) -> Path:
     return run_dir() / f"engine-{port}.json"
 
 
-def _free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
 def build_command(cfg: EngineConfig, python: Path, port: int) -> list[str]:
     cmd = vllm_platform.server_command(python) + [
         "--model",
@@ -97,7 +91,7 @@ def start(cfg: EngineConfig) -> EngineHandle:
         if not (Path(path) / "adapter_config.json").is_file():
             raise FacevlmError(f"LoRA {name}: {path} has no adapter_config.json (not a peft adapter folder)")
     python = vllm_platform.engine_python()
-    port = cfg.port or _free_port(cfg.host)
+    port = cfg.port or free_port(cfg.host)
     existing = find(port)
     if existing is not None:
         raise FacevlmError(

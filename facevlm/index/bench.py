@@ -28,7 +28,8 @@ import click
 import numpy as np
 
 from facevlm.index.ann_bench import KINDS
-from facevlm.index.loadtest import TEXTS, free_port, peak_rss_mib, prepare, start_gateway, stop_gateway
+from facevlm.index.loadtest import TEXTS, prepare, start_gateway
+from facevlm.procs import free_port, peak_rss_mib, stop_process
 
 
 def _pct(values: list[float]) -> tuple[float, float]:
@@ -120,7 +121,7 @@ def http_rows(model: str, recipe: str, sizes: list[int], queries: int) -> list[s
                             hit.append(repeat)
                 rss = peak_rss_mib(proc.pid)
             finally:
-                stop_gateway(proc)
+                stop_process(proc)
         (h50, h95), (p50, p95) = _pct(http), _pct(parts)
         rows.append(
             f"| {n:,} faces | {h50:.2f} / {h95:.2f} ms | {p50:.2f} / {p95:.2f} ms "

@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +30,7 @@ import click
 import numpy as np
 
 from facevlm.errors import FacevlmError
+from facevlm.procs import free_port, peak_rss_mib, stop_process
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 TEXTS = [
@@ -169,7 +167,7 @@ async def drive(
     if (duration is None) == (total is None):
         raise FacevlmError("drive: give exactly one of duration and total")
     samples: list[Sample] = []
-    stop = time.monotonic() + duration if duration is not None else float("inf")
+    stop = float("inf")  # set once the connection pool exists: its set-up is not part of the duration
     shared = itertools.count()
 
     async def client(n: int, http: httpx.AsyncClient) -> None:
@@ -193,6 +191,8 @@ async def drive(
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     t0 = time.monotonic()
     async with httpx.AsyncClient(base_url=url, headers=headers or {}, timeout=timeout, limits=limits) as http:
+        if duration is not None:
+            stop = time.monotonic() + duration
         await asyncio.gather(*(client(n, http) for n in range(clients)))
     return LoadResult(samples, time.monotonic() - t0, clients)
 
@@ -208,35 +208,6 @@ def retry_after(response: Any) -> float | None:
 def check_loopback(url: str) -> None:
     if urlparse(url).hostname not in LOOPBACK:
         raise FacevlmError(f"--url {url}: load tests only target 127.0.0.1/localhost")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def peak_rss_mib(pid: int) -> float:
-    """Peak resident memory (VmHWM) of a live process, MiB; NaN where /proc does not say."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
-def stop_gateway(proc: subprocess.Popen) -> None:
-    """SIGTERM by PID, SIGKILL after 30 s (a gateway that started an engine stops it on SIGTERM)."""
-    if proc.poll() is not None:
-        return
-    os.kill(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 def prepare(galleries: Path, name: str, model: str, faces: int) -> None:
@@ -280,7 +251,7 @@ def start_gateway(
         except httpx.TransportError:
             pass
         time.sleep(0.5)
-    stop_gateway(proc)
+    stop_process(proc)
     raise FacevlmError(f"gateway did not become healthy in {timeout_s:.0f} s: {log_tail(log)}")
 
 
@@ -356,7 +327,7 @@ def load_cmd(
         rss = peak_rss_mib(proc.pid) if proc is not None else float("nan")
     finally:
         if proc is not None:
-            stop_gateway(proc)
+            stop_process(proc)
         if tmp is not None:
             tmp.cleanup()
     click.echo(f"command: facevlm bench load {' '.join(sys.argv[3:])}".rstrip())

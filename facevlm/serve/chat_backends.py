@@ -272,9 +272,12 @@ def adapter_dir(value: str) -> Path:
 
 
 def image_uri(image: Any) -> str:
-    """A prepared image for the engine, lossless, so it sees the pixels the in-process model would."""
+    """A prepared image for the engine, lossless, so it sees the pixels the in-process model would. Stored
+    PNG (compress_level 0): the engine decodes it at once, usually on the same host, and deflate at PIL's
+    default level costs ~33 ms per 320x480 face crop against ~5 ms stored, most of the gateway's own time
+    per request (docs/benchmarks.md "Chat backends side by side"); the payload is ~1.8x larger."""
     buf = io.BytesIO()
-    image.save(buf, format="PNG")
+    image.save(buf, format="PNG", compress_level=0)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 

@@ -33,13 +33,11 @@ from facevlm.index.loadtest import (
     Summary,
     check_loopback,
     drive,
-    free_port,
-    peak_rss_mib,
     retry_after,
     start_gateway,
-    stop_gateway,
     summarize,
 )
+from facevlm.procs import free_port, peak_rss_mib, stop_process
 from facevlm.serve.config import ServeConfig
 
 SHORT_QUESTION = "What is the facial expression of this person?"
@@ -161,7 +159,7 @@ def run_gateway(cfg: ServeConfig, folder: Path, name: str) -> Iterator[tuple[str
     try:
         yield f"http://127.0.0.1:{port}", proc
     finally:
-        stop_gateway(proc)
+        stop_process(proc)
 
 
 def load_row(backend: str, duration: float, s: Summary, rss: float) -> str:
