@@ -44,6 +44,7 @@ import torch
 from facevlm import paths
 from facevlm.clip import onnxrt
 from facevlm.errors import FacevlmError
+from facevlm.hardware import native_bf16
 
 BACKENDS = ("eager", "channels_last", "compile", "onnx", "bf16", "auto")
 NO_COMPILE_ENV = "FACEVLM_NO_COMPILE"  # "1": never compile (the fallback path, on purpose)
@@ -90,7 +91,7 @@ def _autocast(device: torch.device, backend: str) -> Any:
         return torch.autocast("cpu", dtype=torch.bfloat16)
     if device.type != "cuda" or backend == "eager":
         return nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    dtype = torch.bfloat16 if native_bf16("cuda") else torch.float16
     return torch.autocast("cuda", dtype=dtype)
 
 

@@ -167,7 +167,7 @@ async def drive(
     if (duration is None) == (total is None):
         raise FacevlmError("drive: give exactly one of duration and total")
     samples: list[Sample] = []
-    stop = float("inf")  # set once the connection pool exists: its set-up is not part of the duration
+    stop = float("inf")  # the deadline, set with the clock below (the pool's set-up is not part of it)
     shared = itertools.count()
 
     async def client(n: int, http: httpx.AsyncClient) -> None:
@@ -189,10 +189,10 @@ async def drive(
                 await asyncio.sleep(wait)
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    t0 = time.monotonic()
     async with httpx.AsyncClient(base_url=url, headers=headers or {}, timeout=timeout, limits=limits) as http:
+        t0 = time.monotonic()  # one clock for the deadline and the wall time, started once the pool exists
         if duration is not None:
-            stop = time.monotonic() + duration
+            stop = t0 + duration
         await asyncio.gather(*(client(n, http) for n in range(clients)))
     return LoadResult(samples, time.monotonic() - t0, clients)
 

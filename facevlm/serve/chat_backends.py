@@ -236,10 +236,8 @@ class InProcessBackend(ChatBackend):
         """The templated conversation's length; each image is its `<image>` run (one tile per image)."""
         text = self.chat.processor.apply_chat_template([messages], add_generation_prompt=True, tokenize=False)
         text = text[0] if isinstance(text, list) else text
-        parts = [p for msg in messages if isinstance(msg.get("content"), list) for p in msg["content"]]
-        images = sum(1 for p in parts if p.get("type") == "image")
         tokens = self.chat.processor.tokenizer(text, add_special_tokens=False).input_ids
-        return len(tokens) + images * self.image_tokens
+        return len(tokens) + _images(messages) * self.image_tokens
 
     def _adapter(self, model: str) -> Any:
         if not self.cfg.adapters:

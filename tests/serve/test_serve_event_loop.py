@@ -5,7 +5,6 @@ upload is real work: twelve 16-megapixel PNGs, about 0.15 s of decoding each."""
 from __future__ import annotations
 
 import io
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +15,8 @@ import numpy as np
 import pytest
 import uvicorn
 from PIL import Image
+
+from facevlm.procs import free_port
 
 SIDE = 4000
 COPIES = 12
@@ -31,9 +32,7 @@ def _big_png() -> bytes:
 
 @contextmanager
 def _serving(app) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
