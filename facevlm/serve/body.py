@@ -4,6 +4,7 @@ routes that take uploaded files (their JSON is parsed in the threadpool, not on 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
@@ -60,10 +61,17 @@ def json_only(request: Request) -> None:
     content_type(request, ("application/json",))
 
 
-async def read_json(request: Request) -> Any:
-    """The JSON body as a Python value (any JSON type; the caller validates its shape)."""
+async def read_json(request: Request, then: Callable[[Any], Any] | None = None) -> Any:
+    """The JSON body as a Python value (any JSON type; the caller validates its shape), or what `then` makes of
+    it: `then` runs in the same threadpool call as the parsing, since every hop to the threadpool and back
+    costs two thread wake-ups (~0.3 ms on a 2-core VM, a tenth of a 10k-face search)."""
     raw = await request.body()
-    return await run_in_threadpool(parse_json, raw, "body")
+    return await run_in_threadpool(_parse_then, raw, then)
+
+
+def _parse_then(raw: bytes, then: Callable[[Any], Any] | None) -> Any:
+    value = parse_json(raw, "body")
+    return value if then is None else then(value)
 
 
 async def read_form(

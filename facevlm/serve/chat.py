@@ -61,19 +61,24 @@ def router(cfg: ServeConfig) -> APIRouter:
     @r.post("/v1/chat/completions", response_model=p.ChatCompletion, responses=responses, openapi_extra=doc)
     async def completions(request: Request) -> Any:
         state = request.app.state
-        # parsed here, not by FastAPI: in the threadpool, and with JSON's numbers (2.0 is the integer 2)
-        raw = await read_json(request)
-        request_body = await run_in_threadpool(Body.model_validate, raw)
-        return await _answer(state, request_body)
+        deadline = asyncio.get_running_loop().time() + state.config.chat.timeout_s
+        async with _deadline(deadline):
+            # parsed here, not by FastAPI: with JSON's numbers (2.0 is the integer 2), then validated and its
+            # images decoded, all in one threadpool call
+            body, conv = await read_json(request, lambda raw: _prepare(state, Body, raw))
+        return await _answer(state, body, conv, deadline)
 
     return r
 
 
-async def _answer(state: Any, body: p.ChatRequest) -> Any:
+def _prepare(state: Any, Body: type[p.ChatRequest], raw: Any) -> tuple[p.ChatRequest, Conversation]:
+    body = Body.model_validate(raw)
     check_model(state, body.model)
-    deadline = asyncio.get_running_loop().time() + state.config.chat.timeout_s
+    return body, conversation(state, body)
+
+
+async def _answer(state: Any, body: p.ChatRequest, conv: Conversation, deadline: float) -> Any:
     async with _deadline(deadline):
-        conv = await run_in_threadpool(conversation, state, body)
         gen = _generation(state, body, conv)
         if body.stream:
             pieces = state.chat.stream(gen).__aiter__()

@@ -10,9 +10,11 @@ then, with both stopped, a gateway with the in-process backend. Like for like:
 - The direct request is the one the gateway forwards: the same messages, max_tokens, greedy decoding, and
   the face_search tool the gateway always offers, so vLLM's tool parser runs both ways and the difference
   is the gateway's own work (parsing, image decode + re-encode, SSE relaying, a second HTTP hop).
-- The photo is cut to the face crop the model is trained on (the gateway's `crop: auto` view) once, here,
-  and sent as PNG with `crop: never`, so the engine sees the same pixels both ways. Each request's copy
-  differs in one pixel, so no request is answered from vLLM's prefix or image cache of an earlier one.
+- The photo is cut to the face crop the model is trained on (the gateway's `crop: auto` view) once, here.
+  The gateway is sent it as a client would, PNG, with `crop: never`; vLLM direct is sent the bytes the gateway
+  forwards for it (chat_backends.image_uri), so the engine decodes the same bytes both ways and the gateway's
+  decoding and re-encoding count against the gateway. Each request's copy differs in one pixel, so no request
+  is answered from vLLM's prefix or image cache of an earlier one.
 - At each concurrency the direct and gateway paths take `--turns` turns each, alternately, so load from
   other processes on a shared machine hits both alike; figures pool the turns (tokens / summed wall time).
 All answers are streamed (TTFT is reported); completion tokens come from the usage chunk.
@@ -56,19 +58,26 @@ def chat_model(model: str) -> tuple[dict[str, Any], str]:
     return {"model": str(root), "served_model_name": name, "adapters": {}}, name
 
 
-def distinct_pngs(image: Any, count: int, start: int) -> list[str]:
-    """`count` PNG data URIs of `image`, pixel (0, 0) of copy k set from the number start + k (< 2**24)."""
+def distinct_uris(image: Any, count: int, start: int, direct: bool) -> list[str]:
+    """`count` data URIs of `image`, pixel (0, 0) of copy k set from the number start + k (< 2**24): PNG at
+    PIL's default level, what a client uploads to the gateway; with `direct`, exactly what the gateway sends the
+    engine for that picture (chat_backends.image_uri), so vLLM decodes the same bytes both ways."""
     import numpy as np
     from PIL import Image
 
     from facevlm.image import to_data_uri
+    from facevlm.serve.chat_backends import image_uri
 
     base = np.asarray(image.convert("RGB")).copy()
     uris = []
     for n in range(start, start + count):
         base[0, 0] = (n & 255, (n >> 8) & 255, (n >> 16) & 255)
+        copy = Image.fromarray(base)
+        if direct:
+            uris.append(image_uri(copy))
+            continue
         buf = io.BytesIO()
-        Image.fromarray(base).save(buf, format="PNG")
+        copy.save(buf, format="PNG")
         uris.append(to_data_uri(buf.getvalue(), "image/png"))
     return uris
 
@@ -84,7 +93,7 @@ class Requests:
         self.made = 0
 
     def take(self, count: int, direct: bool) -> list[dict[str, Any]]:
-        uris = distinct_pngs(self.face, count, self.made)
+        uris = distinct_uris(self.face, count, self.made, direct)
         self.made += count
         extra = {"tools": self.tools, "tool_choice": "auto"} if direct else {}
         return [chat_body(self.model, uri, self.question, self.max_tokens, **extra) for uri in uris]
@@ -228,8 +237,9 @@ def chat_backends_cmd(
     lora = f"base + LoRA `{request_id}`" if cfg.chat.adapters else "merged"
     click.echo(f"command: facevlm bench chat-backends {' '.join(sys.argv[3:])}".rstrip())
     click.echo(
-        f"model {request_id} ({lora}); {photo} face crop {face.width}×{face.height} as PNG, one distinct pixel per "
-        f"request; max_tokens {max_tokens}, temperature 0, streamed; requests per turn {per_level}, turns {turns}\n"
+        f"model {request_id} ({lora}); {photo} face crop {face.width}×{face.height}, to the gateway as PNG, to vLLM "
+        f"as the gateway forwards it, one distinct pixel per request; max_tokens {max_tokens}, temperature 0, "
+        f"streamed; requests per turn {per_level}, turns {turns}\n"
     )
     click.echo("\n".join(rows(results, levels)))
     failed = sum(s.server_errors + s.transport_errors for s in results.values())

@@ -15,7 +15,6 @@ it could not run). The text names a person only by an `identity` the user set in
 from __future__ import annotations
 
 import json
-import re
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -122,7 +121,7 @@ def load_image(state: Any, url: str, where: str, out: Conversation) -> Any:
     """Decode one image_url, record it as the conversation's next image_N, return what the model sees."""
     galleries, ref = state.galleries, f"image_{len(out.images) + 1}"
     if url.startswith("data:"):
-        if not re.fullmatch(m.IMAGE_DATA_URI_PATTERN, url):
+        if not m.is_image_data_uri(url):
             raise FacevlmError(f"{where}: expected {m.IMAGE_RULE}", code="invalid_image")
         data = parse_data_uri(url, where)
         image = decode_image(data, galleries.limits, where).image

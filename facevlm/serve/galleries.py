@@ -45,10 +45,8 @@ def router(cfg: ServeConfig) -> APIRouter:
     async def add_faces(name: GalleryName, request: Request) -> m.AddFacesResponse:
         if content_type(request) == "multipart/form-data":
             fields, uploads = await read_form(request, limits.max_files, limits.max_image_bytes)
-            value = None
-        else:
-            fields, uploads, value = {}, [], await read_json(request)
-        return await run_in_threadpool(add, request.app.state, name, Body, value, fields, uploads)
+            return await run_in_threadpool(add, request.app.state, name, Body, None, fields, uploads)
+        return await read_json(request, lambda value: add(request.app.state, name, Body, value, {}, []))
 
     @r.get("/v1/galleries/{name}/faces", response_model=m.FaceList, responses=reads)
     def list_faces(

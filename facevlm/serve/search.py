@@ -67,9 +67,8 @@ def router(cfg: ServeConfig) -> APIRouter:
             if not uploads:  # multipart exists to upload the query photo; a search without one is JSON
                 raise FacevlmError("image: missing multipart file (the query photo, image_1)", code="invalid_image")
             args = await run_in_threadpool(parse_json, fields["arguments"], "arguments")
-        else:
-            args, uploads = await read_json(request), []
-        return await run_in_threadpool(run, request.app.state, args, uploads)
+            return await run_in_threadpool(run, request.app.state, args, uploads)
+        return await read_json(request, lambda args: run(request.app.state, args, []))
 
     return r
 

@@ -20,8 +20,9 @@ from PIL import Image
 
 from facevlm.errors import FacevlmError
 from facevlm.index.loadtest import LoadResult, Sample, drive, percentiles, summarize
+from facevlm.serve.chat_backends import image_uri
 from facevlm.serve.chat_bench import chat_body, chat_load_cmd, stream_error_label, write_recipe
-from facevlm.serve.chat_bench_backends import PATHS, chat_backends_cmd, chat_model, distinct_pngs, pooled, rows
+from facevlm.serve.chat_bench_backends import PATHS, chat_backends_cmd, chat_model, distinct_uris, pooled, rows
 from facevlm.serve.config import load_serve_config
 from facevlm.serve.errors import error_body
 
@@ -99,15 +100,23 @@ def test_pooled_turns_and_the_ratio_rows() -> None:
 
 def test_each_request_gets_its_own_copy_of_the_photo() -> None:
     face = Image.new("RGB", (8, 6), (200, 100, 50))
-    uris = distinct_pngs(face, 3, start=257)
-    assert len(set(uris)) == 3
-    arrays = [np.array(Image.open(io.BytesIO(base64.b64decode(u.split(",", 1)[1])))) for u in uris]
-    for k, arr in enumerate(arrays):
-        assert arr[0, 0].tolist() == [(257 + k) & 255, 1, 0]
-        arr[0, 0] = (200, 100, 50)
-        assert (arr == np.asarray(face)).all()  # nothing else changed (PNG is lossless)
+    for direct, mime in ((False, "image/png"), (True, "image/bmp")):
+        uris = distinct_uris(face, 3, start=257, direct=direct)
+        assert len(set(uris)) == 3 and all(u.startswith(f"data:{mime};base64,") for u in uris)
+        arrays = [np.array(Image.open(io.BytesIO(base64.b64decode(u.split(",", 1)[1])))) for u in uris]
+        for k, arr in enumerate(arrays):
+            assert arr[0, 0].tolist() == [(257 + k) & 255, 1, 0]
+            arr[0, 0] = (200, 100, 50)
+            assert (arr == np.asarray(face)).all()  # nothing else changed (both are lossless)
+    assert distinct_uris(face, 1, 9, direct=True) == [image_uri(Image.fromarray(arrays_of(face, 9)))]
     body = chat_body("m", uris[0], "q?", 8, tools=[])
     assert body["stream"] and body["stream_options"] == {"include_usage": True} and body["tools"] == []
+
+
+def arrays_of(face: Image.Image, n: int) -> np.ndarray:
+    arr = np.asarray(face).copy()
+    arr[0, 0] = (n & 255, (n >> 8) & 255, (n >> 16) & 255)
+    return arr
 
 
 def test_chat_model_serves_a_run_as_base_plus_lora(tmp_path: Path) -> None:
