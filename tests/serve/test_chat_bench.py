@@ -89,13 +89,16 @@ def test_pooled_turns_and_the_ratio_rows() -> None:
     def turn(tokens: int, wall: float, latency: float) -> LoadResult:
         return LoadResult([Sample(200, latency_ms=latency, ttft_ms=latency / 2, tokens=tokens)], wall, 1)
 
-    direct = pooled([turn(100, 1.0, 1000.0), turn(100, 1.0, 1000.0)])  # 100 tokens/s
-    assert (direct.ok, direct.wall_s, direct.tokens_per_s) == (2, 2.0, 100.0)
-    via = pooled([turn(90, 1.0, 1100.0)])  # 10% slower
-    local = pooled([turn(45, 1.0, 2000.0)])
+    direct = [turn(100, 1.0, 1000.0), turn(100, 1.0, 1000.0)]  # 100 tokens/s
+    assert (pooled(direct).ok, pooled(direct).wall_s, pooled(direct).tokens_per_s) == (2, 2.0, 100.0)
+    via = [turn(90, 1.0, 1100.0), turn(94, 1.0, 1100.0)]  # 10% and 6% slower: 8% pooled
+    local = [turn(45, 1.0, 2000.0), turn(47, 1.0, 2000.0)]
     table = rows({(PATHS[0], 1): direct, (PATHS[1], 1): via, (PATHS[2], 1): local}, [1])
-    assert table[-1] == "| 1 | 2.00× | +10.0% (missed) | +10.0% |"
-    assert "| 1 | gateway -> in-process | 1 | 45.0 | 45.0 | 2000 ms |" in "\n".join(table)
+    # paired: mean 8%, sd 2.83% over 2 turns, t(0.975, 1) = 12.71: half-width 25.4%
+    assert table[-1] == "| 1 | 2.00× | +8.0% (missed) | +8.0% [-17.4%, +33.4%] | +10.0% |"
+    assert "| 1 | gateway -> in-process | 2 | 46.0 | 46.0 | 2000 ms |" in "\n".join(table)
+    one = rows({(PATHS[0], 1): direct[:1], (PATHS[1], 1): via[:1], (PATHS[2], 1): local[:1]}, [1])
+    assert one[-1] == "| 1 | 2.00× | +10.0% (missed) | +10.0% (one turn) | +10.0% |"
 
 
 def test_each_request_gets_its_own_copy_of_the_photo() -> None:
@@ -187,6 +190,6 @@ def test_chat_backends_smoke_on_the_tiny_engine(tmp_path, monkeypatch, serve_mod
     per_answer = {(r[0], r[1]): r[3] for r in measured if len(r) == 9}
     for c in ("1", "2"):  # the same requests, greedy, the same engine: the same answers
         assert per_answer[(c, PATHS[0])] == per_answer[(c, PATHS[1])]
-    ratios = [r for r in measured if len(r) == 4]
-    assert len(ratios) == 2 and all(r[1].endswith("×") and "%" in r[2] for r in ratios), ratios
+    ratios = [r for r in measured if len(r) == 5]
+    assert len(ratios) == 2 and all(r[1].endswith("×") and "%" in r[2] and "one turn" in r[3] for r in ratios)
     assert launcher.status() == []  # the engine was stopped
