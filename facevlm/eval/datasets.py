@@ -20,6 +20,8 @@ import numpy as np
 
 from facevlm.errors import FacevlmError
 
+CROPS = ("face", "expression")
+
 
 @dataclass
 class DatasetSpec:
@@ -38,11 +40,19 @@ class DatasetSpec:
     # Face crop margin (of the box size, each side). Score a FaceCLIP on the crop it was trained on: the
     # default recipe trains at 0.3 (`crop_margin` in its facevlm_clip.json); None = FaceCLIP's default.
     crop_margin: float | None = None
+    # Which crop the images are: "face" = the training crop rule above (FaceCLIP, FaceVLM), "expression" = the
+    # face pipeline's input to the expression expert (vision.expression.expression_crop: fer's square crop, what
+    # the gallery labels with); an expert scored on another crop is not the expert the product runs
+    crop: str = "face"
     # attribute -> dotted path of a boolean in the record's meta, "!" negating it: ground truth a schema
     # attribute cannot hold, e.g. the real set's "any facial hair" as No_Beard: "!hand_labels.facial_hair"
     # (the schema only says No_Beard when there is no facial hair at all; data/cards/real.md)
     meta_labels: dict[str, str] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)  # passed to the source (synth size, adapter options)
+
+    def __post_init__(self) -> None:
+        if self.crop not in CROPS:
+            raise FacevlmError(f"dataset {self.name}: crop {self.crop!r}; expected one of {', '.join(CROPS)}")
 
 
 @dataclass
@@ -89,21 +99,23 @@ def from_records(
     limit: int = 0,
     crop_margin: float | None = None,
     meta_labels: dict[str, str] | None = None,
+    crop_kind: str = "face",
 ) -> EvalDataset:
     """Build an EvalDataset from FaceRecords (ground-truth attributes only unless origin="any"; `meta_labels`
     replace attributes by booleans of the record's meta, see DatasetSpec). Faces are cut by the data
-    engine's training crop rule (`facevlm.vision.crop`) with `crop_margin`."""
-    from facevlm.data.store import face_crop
+    engine's training crop rule (`facevlm.vision.crop`) with `crop_margin`, or with `crop_kind="expression"`
+    as the face pipeline cuts them for the expression expert."""
     from facevlm.vision.crop import TRAINING_MARGIN
 
     margin = TRAINING_MARGIN if crop_margin is None else crop_margin
     images, ids, idents, caps = [], [], [], []
     attrs: dict[str, list[str]] = {}
-    h = hashlib.sha256(f"{name}|{split}|{origin}|{margin}".encode())
+    tag = "" if crop_kind == "face" else f"|{crop_kind}"
+    h = hashlib.sha256(f"{name}|{split}|{origin}|{margin}{tag}".encode())
     for i, rec in enumerate(records):
         if limit and i >= limit:
             break
-        crop = face_crop(rec, margin=margin)
+        crop = _cut(rec, crop_kind, margin)
         images.append(crop)
         ids.append(rec.id)
         idents.append(rec.identity or "")
@@ -134,6 +146,19 @@ def from_records(
         caps,
         h.hexdigest()[:16],
     )
+
+
+def _cut(record: Any, crop_kind: str, margin: float) -> Any:
+    from facevlm.data.store import face_crop
+
+    if crop_kind == "face" or record.box is None:
+        return face_crop(record, margin=margin)
+    from PIL import Image
+
+    from facevlm.image import open_image
+    from facevlm.vision.expression import expression_crop
+
+    return Image.fromarray(expression_crop(open_image(record.image), record.box))
 
 
 # ---------------------------------------------------------------- sources
@@ -213,7 +238,8 @@ def _synth_records(spec: DatasetSpec, split: str) -> Iterable[Any]:
 def load_dataset(spec: DatasetSpec, split: str | None = None) -> EvalDataset:
     split = spec.split if split is None else split
     limit = spec.train_limit if split == spec.train_split and spec.train_limit else spec.limit
-    return from_records(_records(spec, split), spec.name, split, spec.origin, limit, spec.crop_margin, spec.meta_labels)
+    records = _records(spec, split)
+    return from_records(records, spec.name, split, spec.origin, limit, spec.crop_margin, spec.meta_labels, spec.crop)
 
 
 def class_labels(values: np.ndarray, classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -194,7 +194,7 @@ class Ingestor:
                 identity=identity,
                 source=source,
                 meta={"n_faces": face.n_faces},
-                attributes=[face.expression.attribute()] if face.expression else [],
+                attributes=face.expression.attributes() if face.expression else [],
                 identity_vector=vector,
             )
             for face, vector in zip(faces, self._identity_vectors(faces))

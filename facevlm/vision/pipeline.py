@@ -31,7 +31,7 @@ from facevlm.image import open_image, to_array
 from facevlm.schema import EXPRESSIONS, AttributeValue
 from facevlm.vision.crop import TRAINING_MARGIN, face_crop
 from facevlm.vision.detect import LANDMARK_FORMAT, DetectorConfig
-from facevlm.vision.expression import EXPRESSION_MARGIN, MODEL_NAME
+from facevlm.vision.expression import EXPRESSION_MARGIN, MODEL_NAME, SMILING_THRESHOLD
 
 
 @dataclass
@@ -77,8 +77,22 @@ class Expression:
         return min(1.0, float(np.max(self.probs)))
 
     def attribute(self) -> AttributeValue:
-        """The pseudo-label every caller writes (records, gallery faces)."""
+        """The expression pseudo-label every caller writes (records, gallery faces)."""
         return AttributeValue("expression", self.value, "pseudo", self.prob, self.model)
+
+    def smiling(self) -> AttributeValue:
+        """Smiling read from the same verdict (P(happy) > SMILING_THRESHOLD), with the probability of the value
+        given: the real-trained source for Smiling, which FaceCLIP's zero-shot head is not sure enough of."""
+        happy = float(self.probs[EXPRESSIONS.index("happy")])
+        smiling = happy > SMILING_THRESHOLD
+        return AttributeValue(
+            "Smiling", "true" if smiling else "false", "pseudo", happy if smiling else 1 - happy, self.model
+        )
+
+    def attributes(self) -> list[AttributeValue]:
+        """What a gallery face is labelled with: expression and Smiling (records keep `attribute()` only: the
+        training sets' captions were measured with expression pseudo-labels alone)."""
+        return [self.attribute(), self.smiling()]
 
     def distribution(self) -> dict[str, float]:
         """The full distribution, rounded for JSON (a record's `meta["pseudo_probs"]["expression"]`)."""

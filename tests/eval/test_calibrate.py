@@ -51,6 +51,25 @@ def test_meta_labels_replace_an_attribute(stored_faces):
     assert data.fingerprint != from_records(records, "faces", "all").fingerprint
 
 
+def test_expression_crop_is_the_pipelines(stored_faces):
+    from facevlm.data.store import face_crop, iter_records, load_records
+    from facevlm.eval.datasets import DatasetSpec, from_records
+    from facevlm.image import open_image
+    from facevlm.vision.expression import expression_crop
+
+    records = list(iter_records(load_records(stored_faces)))[:3]
+    for rec in records:  # a face box inside the picture, off-centre, so the two crops differ
+        w, h = open_image(rec.image).size
+        rec.box = [0.1 * w, 0.2 * h, 0.7 * w, 0.9 * h]
+    data = from_records(records, "faces", "all", crop_kind="expression")
+    for rec, image in zip(records, data.images):
+        assert np.array_equal(np.asarray(image), expression_crop(open_image(rec.image), rec.box))
+        assert image.size[0] == image.size[1] and image.size != face_crop(rec).size
+    assert data.fingerprint != from_records(records, "faces", "all").fingerprint
+    with pytest.raises(FacevlmError, match="crop 'aligned'"):
+        DatasetSpec(name="x", source="store", crop="aligned")
+
+
 @pytest.fixture
 def tiny_folder(tmp_path):
     from fakes import save_tiny_clip

@@ -31,6 +31,9 @@ def test_ingest_sample_photos_with_detection(assets_home, tmp_path, embedder):
             assert x1 > x0 and y1 > y0 and len(row.landmarks) == 5 and row.det_score >= cfg.detector.min_confidence
             (expr,) = [a for a in row.attributes if a.name == "expression"]
             assert expr.origin == "pseudo" and expr.model == "fer-mini-xception" and 0 < expr.prob <= 1
+            (smile,) = [a for a in row.attributes if a.name == "Smiling"]  # from the same verdict
+            assert smile.origin == "pseudo" and smile.model == expr.model and 0.5 <= smile.prob <= 1
+            assert smile.value == "false" or expr.value == "happy"
         query = decode_image(photos[0].read_bytes()).image
         hits = Searcher(gallery, embedder, experts=FaceExperts(cfg)).run(Query(image=query, top_k=1))
         assert hits[0].face.source == str(photos[0]) and hits[0].score > 0.99

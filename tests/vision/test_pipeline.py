@@ -56,6 +56,18 @@ def test_expression_attribute_and_distribution():
     assert Expression(np.array([1.0000001, 0, 0, 0, 0, 0, 0], np.float32)).prob == 1.0
 
 
+def test_smiling_is_read_from_p_happy():
+    happy = EXPRESSIONS.index("happy")
+    for p_happy, value, prob in ((0.7, "true", 0.7), (0.2, "false", 0.8), (0.5, "false", 0.5)):
+        probs = np.full(len(EXPRESSIONS), (1 - p_happy) / (len(EXPRESSIONS) - 1), np.float32)
+        probs[happy] = p_happy
+        expr = Expression(probs, "m")
+        smile = expr.smiling()
+        assert (smile.name, smile.value, smile.origin, smile.model) == ("Smiling", value, "pseudo", "m")
+        assert smile.prob == pytest.approx(prob)
+        assert [a.name for a in expr.attributes()] == ["expression", "Smiling"]
+
+
 def test_config_is_validated():
     for bad in (dict(crop_margin=-1), dict(expression_margin=-0.5), dict(aligned_size=4), dict(batch_size=0)):
         with pytest.raises(FacevlmError, match="pipeline"):

@@ -14,6 +14,7 @@ import numpy as np
 from facevlm.eval.models.base import EmbeddingModel, ModelSpec, torch_fingerprint
 from facevlm.image import open_image
 from facevlm.schema import EXPRESSIONS
+from facevlm.vision.expression import SMILING_THRESHOLD
 
 
 class ExpressionExpert(EmbeddingModel):
@@ -37,13 +38,14 @@ class ExpressionExpert(EmbeddingModel):
         return np.asarray(self.expert.predict([open_image(im) for im in images]), dtype=np.float32)
 
     def attribute_scores(self, images: Sequence[Any], attribute: str) -> np.ndarray | None:
-        """[N, 7] expression probabilities; Smiling: [N] P(happy) - 0.5 (present above 0)."""
+        """[N, 7] expression probabilities; Smiling: [N] P(happy) - SMILING_THRESHOLD (present above 0), the
+        gallery's Smiling pseudo-label (vision.pipeline.Expression.smiling)."""
         if attribute not in ("expression", "Smiling"):
             return None
         probs = np.concatenate(
             [self._encode_images(images[s : s + self.batch_size]) for s in range(0, len(images), self.batch_size)]
         )
-        return probs if attribute == "expression" else probs[:, EXPRESSIONS.index("happy")] - 0.5
+        return probs if attribute == "expression" else probs[:, EXPRESSIONS.index("happy")] - SMILING_THRESHOLD
 
 
 class DlibIdentity(EmbeddingModel):
