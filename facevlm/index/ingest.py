@@ -13,6 +13,7 @@ photo added here has the box, training crop and pseudo-labels `facevlm data dete
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ from facevlm.index.store import FaceEntry, Gallery, ImageBlob
 from facevlm.schema import FaceRecord
 from facevlm.vision.crop import TRAINING_MARGIN, face_crop
 from facevlm.vision.detect import DetectorConfig
-from facevlm.vision.pipeline import Face, FacePipeline, PipelineConfig
+from facevlm.vision.pipeline import Expression, Face, FacePipeline, PipelineConfig
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
 
@@ -83,10 +84,11 @@ def _face_count(item: _Pending | IngestResult) -> int:
 
 class FaceExperts:
     """The gallery's face pipeline (detector and expression model loaded on first use), cropping with
-    `margin` (default: the config's, else FaceCLIP's default)."""
+    `margin` (default: the config's, else FaceCLIP's default). One server shares it between ingests,
+    searches and chats on several threads, and OpenCV's networks are not thread-safe: one lock."""
 
     def __init__(self, cfg: IngestConfig, margin: float | None = None):
-        self.cfg = cfg
+        self.cfg, self.lock = cfg, threading.Lock()
         margin = cfg.margin if margin is None else margin
         self.pipeline = FacePipeline(
             PipelineConfig(
@@ -97,14 +99,32 @@ class FaceExperts:
     def faces(self, image: Any) -> list[Face]:
         """Every kept face of `image` with its crop and (with `label`) its expression; one whole-image
         face when not detecting."""
-        if self.cfg.detect:
-            return self.pipeline.run(image)
-        return list(self.pipeline.label([self.pipeline.face(image)]))
+        with self.lock:
+            if self.cfg.detect:
+                return self.pipeline.run(image)
+            return list(self.pipeline.label([self.pipeline.face(image)]))
 
     def query_face(self, image: Any) -> Face | None:
         """The largest face in a query photo (None: no face), for face search."""
-        found = self.pipeline.detect_batch([image])[0]
+        with self.lock:
+            found = self.pipeline.detect_batch([image])[0]
         return max(found, key=lambda f: f.area) if found else None
+
+    def expression(self, image: Any, cropped: bool = False) -> Expression | None:
+        """The expression expert's verdict on the one face of a photo (`cropped`: the image is a face crop,
+        e.g. a gallery face's): what the gallery would label it with. None when labelling is off, or the
+        photo shows no face or several (whose would it be?)."""
+        if not self.cfg.label:
+            return None
+        with self.lock:
+            faces = (
+                [self.pipeline.face(image)]
+                if cropped or not self.cfg.detect
+                else self.pipeline.detect_batch([image])[0]
+            )
+            if len(faces) != 1:
+                return None
+            return self.pipeline.label(faces)[0].expression
 
     def query_crop(self, image: Any, margin: float) -> Any | None:
         """The training crop of the largest face in a query photo (None: no face), for face search."""
@@ -116,7 +136,8 @@ class FaceExperts:
         answering about "the" face of a group photo would be a guess."""
         if not self.cfg.detect:
             return self.pipeline.face(image)
-        found = self.pipeline.detect_batch([image])[0]
+        with self.lock:
+            found = self.pipeline.detect_batch([image])[0]
         if not found:
             raise FacevlmError(f"{where}: no face found in the image", code="no_face")
         if len(found) > 1:

@@ -97,6 +97,16 @@ def unsure(question: str, reply: str | None, table: Competence) -> dict[str, Any
     concepts = list(dict.fromkeys(c.concept for c in claims if not table.trusted(c.concept)))
     if not concepts:
         return None
+    return {
+        "text": unsure_text(concepts, table),
+        "concepts": concepts,
+        "model_reply": reply,
+        "evidence": table.source or None,
+    }
+
+
+def unsure_text(concepts: list[str], table: Competence) -> str:
+    """What the gateway says instead of the model's answer about `concepts`."""
     what = _listed([_words(c) for c in concepts])
     measured = [c for c in concepts if c in table.concepts]
     parts = [WORDING["unsure"].format(what=what)]
@@ -105,7 +115,7 @@ def unsure(question: str, reply: str | None, table: Competence) -> dict[str, Any
     unmeasured = [c for c in concepts if c not in table.concepts]
     if unmeasured:
         parts.append(WORDING["unmeasured"].format(what=_listed([_words(c) for c in unmeasured])))
-    return {"text": " ".join(parts), "concepts": concepts, "model_reply": reply, "evidence": table.source or None}
+    return " ".join(parts)
 
 
 def last_question(messages: list[dict[str, Any]]) -> str:

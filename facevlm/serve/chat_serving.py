@@ -26,6 +26,7 @@ from facevlm.errors import FacevlmError
 from facevlm.image import decode_image, parse_data_uri
 from facevlm.serve import api_models as m
 from facevlm.serve import chat_competence as competence
+from facevlm.serve import chat_experts
 from facevlm.serve.chat_protocol import FACE_REF, ChatRequest
 from facevlm.vlm.inference import Reply, model_view, view_detector
 
@@ -182,8 +183,15 @@ def gated(state: Any, reply: Reply, conv: Conversation, body: ChatRequest) -> Ou
         return out
     table = tables.get(body.model) or competence.Competence()
     said = competence.unsure(competence.last_question(conv.messages), reply.text, table)
-    if said is not None:
-        out.text, out.facevlm = said.pop("text"), {"unsure": said}
+    if said is None:
+        return out
+    read = chat_experts.readings(state, conv, said["concepts"])
+    if read:  # the expert answers what it can; the gate's words stay for the rest
+        rest = [c for c in said["concepts"] if c not in {r["concept"] for r in read}]
+        texts = [r.pop("text") for r in read]
+        said["text"] = " ".join([*texts, *([competence.unsure_text(rest, table)] if rest else [])])
+        said["expert"] = read
+    out.text, out.facevlm = said.pop("text"), {"unsure": said}
     return out
 
 

@@ -1,0 +1,63 @@
+"""Where the chat model is not trusted on expression or smiling, the gateway answers from the gallery's
+expression expert instead of only saying it is unsure.
+
+The chat model (FaceVLM) has not been shown to beat the majority guess on hand-labelled real faces for any
+attribute (chat_competence), but the face pipeline's expression expert, fer-mini-xception, was trained on real
+faces and beats it on expression and smiling, on the crop the pipeline gives it (docs/benchmarks.md "The
+expression expert on the crop the product gives it"). So when the competence gate fires on those concepts and
+the conversation's last image shows exactly one face, the gateway asks the expert, the same verdict a gallery
+labels that face with (index.ingest.FaceExperts.expression), and says what it reads, naming the source and
+its probability. Other concepts keep the gate's "I can't tell"; a photo with no face or several faces gets no
+reading (whose face would it be?). The gateway's `label: false` (no expression expert loaded) turns this off.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from facevlm.errors import FacevlmError
+
+# the data engine concepts (facevlm.data.lexicon) the expert answers, and the gallery attribute each reads
+CONCEPTS = {"expression": "expression", "smiling": "Smiling"}
+# One wording table for what the gateway says from the expert.
+WORDING = {
+    "expression": "An expression model trained on real faces reads this face as {value} ({prob:.0%} sure).",
+    "smiling": "An expression model trained on real faces reads this face as {value} ({prob:.0%} sure).",
+    "smiling:true": "smiling",
+    "smiling:false": "not smiling",
+}
+
+
+def readings(state: Any, conv: Any, concepts: list[str]) -> list[dict[str, Any]]:
+    """The expert's readings (chat_protocol.ExpertReading fields + "text") for the `concepts` it answers, on
+    the conversation's last image; [] when it answers none of them, is not loaded, or sees not one face."""
+    wanted = [c for c in concepts if c in CONCEPTS]
+    experts = getattr(state.galleries, "experts", None)
+    if not wanted or experts is None or not conv.images:
+        return []
+    from facevlm.image import decode_image
+
+    last = conv.images[-1]
+    try:
+        image = decode_image(last.data, state.galleries.limits, last.ref).image  # checked once already
+    except FacevlmError:
+        return []
+    verdict = experts.expression(image, cropped=last.face is not None)  # a gallery face is a stored crop
+    if verdict is None:
+        return []
+    labels = {a.name: a for a in (verdict.attribute(), verdict.smiling())}
+    out = []
+    for concept in wanted:
+        label = labels[CONCEPTS[concept]]
+        said = WORDING.get(f"{concept}:{label.value}", label.value)
+        out.append(
+            {
+                "concept": concept,
+                "attribute": label.name,
+                "value": label.value,
+                "prob": round(float(label.prob), 4),
+                "model": label.model,
+                "text": WORDING[concept].format(value=said, prob=label.prob),
+            }
+        )
+    return out
