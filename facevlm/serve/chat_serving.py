@@ -190,7 +190,7 @@ def gated(state: Any, reply: Reply, conv: Conversation, body: ChatRequest) -> Ou
         rest = [c for c in said["concepts"] if c not in {r["concept"] for r in read}]
         texts = [r.pop("text") for r in read]
         said["text"] = " ".join([*texts, *([competence.unsure_text(rest, table)] if rest else [])])
-        said["expert"] = read
+    said["expert"] = read  # streamed as is: the same keys as the non-streamed message
     out.text, out.facevlm = said.pop("text"), {"unsure": said}
     return out
 
