@@ -8,7 +8,8 @@ expression expert on the crop the product gives it"). So when the competence gat
 the conversation's last image shows exactly one face, the gateway asks the expert, the same verdict a gallery
 labels that face with (index.ingest.FaceExperts.expression), and says what it reads, naming the source and
 its probability. Other concepts keep the gate's "I can't tell"; a photo with no face or several faces gets no
-reading (whose face would it be?). The gateway's `label: false` (no expression expert loaded) turns this off.
+reading (whose face would it be?). A gateway without face detection or labelling (`detect: false` or
+`label: false`) has no expert to ask and stays unsure.
 """
 
 from __future__ import annotations
