@@ -20,18 +20,20 @@ from facevlm.errors import FacevlmError
 
 # the data engine concepts (facevlm.data.lexicon) the expert answers, and the gallery attribute each reads
 CONCEPTS = {"expression": "expression", "smiling": "Smiling"}
-# One wording table for what the gateway says from the expert.
+# One wording table for what the gateway says from the expert. The score is the model's own probability, not a
+# measured accuracy, hence "model score" rather than "sure".
 WORDING = {
-    "expression": "An expression model trained on real faces reads this face as {value} ({prob:.0%} sure).",
-    "smiling": "An expression model trained on real faces reads this face as {value} ({prob:.0%} sure).",
+    "sentence": "An expression model trained on real faces reads this face as {readings}.",
+    "reading": "{value} (model score {prob:.2f})",
+    "joiner": " and as ",
     "smiling:true": "smiling",
     "smiling:false": "not smiling",
 }
 
 
 def readings(state: Any, conv: Any, concepts: list[str]) -> list[dict[str, Any]]:
-    """The expert's readings (chat_protocol.ExpertReading fields + "text") for the `concepts` it answers, on
-    the conversation's last image; [] when it answers none of them, is not loaded, or sees not one face."""
+    """The expert's readings (chat_protocol.ExpertReading fields) for the `concepts` it answers, on the
+    conversation's last image; [] when it answers none of them, is not loaded, or sees not one face."""
     wanted = [c for c in concepts if c in CONCEPTS]
     experts = getattr(state.galleries, "experts", None)
     if not wanted or experts is None or not conv.images:
@@ -50,7 +52,6 @@ def readings(state: Any, conv: Any, concepts: list[str]) -> list[dict[str, Any]]
     out = []
     for concept in wanted:
         label = labels[CONCEPTS[concept]]
-        said = WORDING.get(f"{concept}:{label.value}", label.value)
         out.append(
             {
                 "concept": concept,
@@ -58,7 +59,15 @@ def readings(state: Any, conv: Any, concepts: list[str]) -> list[dict[str, Any]]
                 "value": label.value,
                 "prob": round(float(label.prob), 4),
                 "model": label.model,
-                "text": WORDING[concept].format(value=said, prob=label.prob),
             }
         )
     return out
+
+
+def sentence(read: list[dict[str, Any]]) -> str:
+    """One sentence for the readings: "... reads this face as smiling (model score 0.97) and as happy (...)"."""
+    parts = [
+        WORDING["reading"].format(value=WORDING.get(f"{r['concept']}:{r['value']}", r["value"]), prob=r["prob"])
+        for r in read
+    ]
+    return WORDING["sentence"].format(readings=WORDING["joiner"].join(parts))

@@ -188,8 +188,8 @@ def gated(state: Any, reply: Reply, conv: Conversation, body: ChatRequest) -> Ou
     read = chat_experts.readings(state, conv, said["concepts"])
     if read:  # the expert answers what it can; the gate's words stay for the rest
         rest = [c for c in said["concepts"] if c not in {r["concept"] for r in read}]
-        texts = [r.pop("text") for r in read]
-        said["text"] = " ".join([*texts, *([competence.unsure_text(rest, table)] if rest else [])])
+        texts = [chat_experts.sentence(read), *([competence.unsure_text(rest, table)] if rest else [])]
+        said["text"] = " ".join(texts)
     said["expert"] = read  # streamed as is: the same keys as the non-streamed message
     out.text, out.facevlm = said.pop("text"), {"unsure": said}
     return out

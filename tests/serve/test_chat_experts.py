@@ -59,9 +59,9 @@ def test_expression_and_smiling_come_from_the_expert(labelling_gateway, scripted
             "fer-mini-xception",
         )
         assert reading["value"] == verdict.value and reading["prob"] == pytest.approx(verdict.prob, abs=1e-4)
-        assert message["content"].startswith(
-            f"An expression model trained on real faces reads this face as {verdict.value}"
-        )
+        score = f"{round(verdict.prob, 4):.2f}"
+        lead = f"An expression model trained on real faces reads this face as {verdict.value} (model score {score})."
+        assert message["content"].startswith(lead)
         assert "I can't tell glasses reliably" in message["content"]  # the rest stays unsure
     smiling = verdict.smiling()
     scripted_backend.script(Reply("Yes."))
@@ -69,10 +69,15 @@ def test_expression_and_smiling_come_from_the_expert(labelling_gateway, scripted
     (reading,) = message["facevlm"]["unsure"]["expert"]
     assert (reading["attribute"], reading["value"]) == ("Smiling", smiling.value)
     word = "smiling" if smiling.value == "true" else "not smiling"
+    score = f"{round(smiling.prob, 4):.2f}"
     assert (
         message["content"]
-        == f"An expression model trained on real faces reads this face as {word} ({smiling.prob:.0%} sure)."
+        == f"An expression model trained on real faces reads this face as {word} (model score {score})."
     )
+    scripted_backend.script(Reply("Yes, they look happy."))  # both concepts: one sentence
+    message = _ask(labelling_gateway, "Is this person smiling?", uri)
+    assert [r["concept"] for r in message["facevlm"]["unsure"]["expert"]] == ["smiling", "expression"]
+    assert message["content"].count("An expression model") == 1 and " and as " in message["content"]
 
 
 def test_no_reading_without_exactly_one_face(labelling_gateway, scripted_backend) -> None:
