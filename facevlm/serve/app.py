@@ -44,9 +44,10 @@ def create_app(cfg: ServeConfig, embedder: Any = None, chat_backend: Any = None)
         embedder = get_embedder(cfg.model, cfg.device, cfg.clip_backend or None, cfg.text_cache_size)
 
     if cfg.chat.enabled and chat_backend is None:
-        from facevlm.serve.chat_backends import make_backend
+        from facevlm.serve.chat_backends import InProcessBackend
+        from facevlm.serve.chat_vllm import VLLMBackend
 
-        chat_backend = make_backend(cfg.chat)
+        chat_backend = VLLMBackend(cfg.chat) if cfg.chat.backend_kind() == "vllm" else InProcessBackend(cfg.chat)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

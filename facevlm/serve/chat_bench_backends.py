@@ -4,7 +4,7 @@ requests, at several concurrencies; and the two ratios that matter: vLLM vs in-p
 overhead (gateway -> vLLM vs vLLM direct; target <= 5%).
 
 It starts everything it measures and stops it by PID: the vLLM engine (facevlm.engine, the way the gateway
-would start it: chat_backends.start_engine), a gateway whose vLLM backend uses that engine (`chat.engine.url`),
+would start it: chat_vllm.start_engine), a gateway whose vLLM backend uses that engine (`chat.engine.url`),
 then, with both stopped, a gateway with the in-process backend. Like for like:
 
 - The direct request is the one the gateway forwards: the same messages, max_tokens, greedy decoding, and
@@ -12,7 +12,7 @@ then, with both stopped, a gateway with the in-process backend. Like for like:
   is the gateway's own work (parsing, image decode + re-encode, SSE relaying, a second HTTP hop).
 - The photo is cut to the face crop the model is trained on (the gateway's `crop: auto` view) once, here.
   The gateway is sent it as a client would, PNG, with `crop: never`; vLLM direct is sent the bytes the gateway
-  forwards for it (chat_backends.image_uri), so the engine decodes the same bytes both ways and the gateway's
+  forwards for it (chat_vllm.image_uri), so the engine decodes the same bytes both ways and the gateway's
   decoding and re-encoding count against the gateway. Each request's copy differs in one pixel, so no request
   is answered from vLLM's prefix or image cache of an earlier one.
 - At each concurrency the direct and gateway paths take `--turns` turns each, alternately, so load from
@@ -61,12 +61,12 @@ def chat_model(model: str) -> tuple[dict[str, Any], str]:
 def distinct_uris(image: Any, count: int, start: int, direct: bool) -> list[str]:
     """`count` data URIs of `image`, pixel (0, 0) of copy k set from the number start + k (< 2**24): PNG at
     PIL's default level, what a client uploads to the gateway; with `direct`, exactly what the gateway sends the
-    engine for that picture (chat_backends.image_uri), so vLLM decodes the same bytes both ways."""
+    engine for that picture (chat_vllm.image_uri), so vLLM decodes the same bytes both ways."""
     import numpy as np
     from PIL import Image
 
     from facevlm.image import to_data_uri
-    from facevlm.serve.chat_backends import image_uri
+    from facevlm.serve.chat_vllm import image_uri
 
     base = np.asarray(image.convert("RGB")).copy()
     uris = []
@@ -223,8 +223,8 @@ def chat_backends_cmd(
     """vLLM direct vs gateway -> vLLM vs gateway -> in-process: tokens/s, latency, the gateway's overhead."""
     from facevlm.engine import launcher
     from facevlm.image import open_image
-    from facevlm.serve.chat_backends import start_engine
     from facevlm.serve.chat_serving import ModelView
+    from facevlm.serve.chat_vllm import start_engine
 
     try:
         levels = sorted({int(c) for c in concurrency.split(",") if c.strip()})

@@ -20,9 +20,9 @@ from PIL import Image
 
 from facevlm.errors import FacevlmError
 from facevlm.index.loadtest import LoadResult, Sample, drive, percentiles, summarize
-from facevlm.serve.chat_backends import image_uri
 from facevlm.serve.chat_bench import chat_body, chat_load_cmd, stream_error_label, write_recipe
 from facevlm.serve.chat_bench_backends import PATHS, chat_backends_cmd, chat_model, distinct_uris, pooled, rows
+from facevlm.serve.chat_vllm import image_uri
 from facevlm.serve.config import load_serve_config
 from facevlm.serve.errors import error_body
 
