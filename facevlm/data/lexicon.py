@@ -222,6 +222,28 @@ LEXICON: dict[str, tuple[str, dict[str, tuple[str, ...]], dict[str, tuple[str, .
 }
 
 
+# How a sentence names a concept as a whole ("I can't tell {name} reliably"), where its key with spaces would
+# read badly; sensitive concepts are named as apparent, since a face shows presentation, not identity.
+CONCEPT_NAMES = {
+    "eyeglasses": "glasses",
+    "face_mask": "a face mask",
+    "hat": "a hat",
+    "mouth_open": "an open mouth",
+    "beard": "facial hair",
+    "hair_colour": "hair colour",
+    "age_group": "apparent age",
+    "young": "apparent age",
+    "gender": "apparent gender",
+    "race": "apparent race",
+    "skin_tone": "skin tone",
+}
+
+
+def concept_name(concept: str) -> str:
+    """The words for `concept` in a sentence: CONCEPT_NAMES, else its key with spaces ("head turn")."""
+    return CONCEPT_NAMES.get(concept, concept.replace("_", " "))
+
+
 def _compile() -> list[tuple[str, str, re.Pattern[str]]]:
     """(concept, value, pattern) per value: its generation phrases (articles optional, negative ones
     left out) and its extra patterns, as one whole-word, case-insensitive alternation."""

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from facevlm.data.facts import find_claims
+from facevlm.data.lexicon import concept_name
 from facevlm.eval.competence import FILE
 
 log = logging.getLogger("facevlm.serve")
@@ -35,15 +36,6 @@ WORDING = {
         "the most common answer."
     ),
     "unmeasured": "This model has not been checked against hand-labelled real faces for {what}.",
-}
-CONCEPT_WORDS = {  # how the sentence names a concept; the lexicon's concept key otherwise, with spaces
-    "eyeglasses": "glasses",
-    "mouth_open": "an open mouth",
-    "beard": "facial hair",
-    "hat": "a hat",
-    "hair_colour": "hair colour",
-    "age_group": "apparent age",
-    "gender_presentation": "apparent gender",
 }
 
 
@@ -78,10 +70,6 @@ def load(model_dir: str | Path | None) -> Competence:
     return Competence(concepts, str(path))
 
 
-def _words(concept: str) -> str:
-    return CONCEPT_WORDS.get(concept, concept.replace("_", " "))
-
-
 def _listed(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
@@ -107,14 +95,14 @@ def unsure(question: str, reply: str | None, table: Competence) -> dict[str, Any
 
 def unsure_text(concepts: list[str], table: Competence) -> str:
     """What the gateway says instead of the model's answer about `concepts`."""
-    what = _listed([_words(c) for c in concepts])
+    what = _listed([concept_name(c) for c in concepts])
     measured = [c for c in concepts if c in table.concepts]
     parts = [WORDING["unsure"].format(what=what)]
     if measured:
-        parts.append(WORDING["measured"].format(what=_listed([_words(c) for c in measured])))
+        parts.append(WORDING["measured"].format(what=_listed([concept_name(c) for c in measured])))
     unmeasured = [c for c in concepts if c not in table.concepts]
     if unmeasured:
-        parts.append(WORDING["unmeasured"].format(what=_listed([_words(c) for c in unmeasured])))
+        parts.append(WORDING["unmeasured"].format(what=_listed([concept_name(c) for c in unmeasured])))
     return " ".join(parts)
 
 

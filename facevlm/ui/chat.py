@@ -16,6 +16,7 @@ from typing import Any
 import gradio as gr
 from PIL import Image
 
+from facevlm.data.lexicon import concept_name
 from facevlm.errors import FacevlmError
 from facevlm.image import sniff, to_data_uri
 from facevlm.ui.client import Gateway
@@ -73,7 +74,7 @@ def outcome(results: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
     extension (docs/api.md "Search in chat", "When the model is unsure")."""
     unsure = results.get("unsure")
     if isinstance(unsure, dict):
-        concepts = ", ".join(c.replace("_", " ") for c in unsure.get("concepts") or [])
+        concepts = ", ".join(concept_name(c) for c in unsure.get("concepts") or [])
         said = unsure.get("model_reply") or ""
         return [], f"ℹ️ the model's answer about {concepts} is withheld (not measured better than a guess): “{said}”"
     error = results.get("error")

@@ -35,6 +35,12 @@ def test_measured_and_unmeasured_concepts_are_named_apart() -> None:
     assert said["evidence"] == "test table"
 
 
+def test_sensitive_concepts_are_named_as_apparent() -> None:
+    said = competence.unsure("How old is she, and is she a woman?", "She is in her 30s and feminine.", TRUSTED_GLASSES)
+    assert said is not None and set(said["concepts"]) == {"age_group", "gender"}
+    assert "can't tell apparent age or apparent gender reliably" in said["text"]
+
+
 def test_trusted_and_attribute_free_replies_pass() -> None:
     assert competence.unsure("Is she wearing glasses?", "Yes, they wear glasses.", TRUSTED_GLASSES) is None
     assert competence.unsure("How many faces are there?", "I can see two faces.", competence.Competence()) is None
