@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,13 +59,32 @@ class Outcome:
     finish: str = "stop"
 
 
+class Recent(OrderedDict):
+    """A dict that keeps only its `size` most recently set keys."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.move_to_end(key)
+        while len(self) > self.size:
+            self.popitem(last=False)
+
+
 class ModelView:
     """The picture the model sees: with `crop: auto`, a photo with exactly one face becomes that face's
     training crop (the face pipeline), any other photo stays whole so the model can count the faces (the one
-    rule, facevlm.vlm.inference.model_view). The pipeline is not thread-safe: one lock."""
+    rule, facevlm.vlm.inference.model_view). The outcomes of the `SEEN` last pictures are remembered by a
+    digest of their pixels (the box, no pixels), since every turn of a conversation sends its photos again.
+    The pipeline is not thread-safe: one lock."""
+
+    SEEN = 1024
 
     def __init__(self, crop: str):
         self.crop, self.lock, self.pipeline = crop, threading.Lock(), None
+        self.seen: Recent = Recent(self.SEEN)
 
     def __call__(self, image: Any) -> Any:
         if self.crop == "never":
@@ -72,7 +92,7 @@ class ModelView:
         with self.lock:
             if self.pipeline is None:
                 self.pipeline = view_detector()
-            return model_view(image, self.pipeline)
+            return model_view(image, self.pipeline, self.seen)
 
 
 def check_model(state: Any, model: str) -> None:

@@ -45,6 +45,28 @@ def test_model_view_crops_a_single_face_and_keeps_a_group_photo_whole(assets_hom
     assert model_view(group, detector) is group
 
 
+def test_model_view_detects_a_picture_once_and_gives_the_same_crop_again(assets_home):
+    from facevlm import assets
+    from facevlm.image import open_image
+    from facevlm.serve.chat_serving import Recent
+
+    photos = {s["file"].rsplit("/", 1)[-1]: s["path"] for s in assets.samples()}
+    detector = view_detector()
+    calls = []
+    detect = detector.detect_batch
+    detector.detect_batch = lambda images: calls.append(len(images)) or detect(images)
+    single, group = open_image(photos["grace_hopper.jpg"]), open_image(photos["multi_face.jpg"])
+    seen = Recent(2)
+    first = model_view(single, detector, seen)
+    again = model_view(single.copy(), detector, seen)  # the same pixels, another object: the next chat turn
+    assert calls == [1] and again.tobytes() == first.tobytes() and again.size == first.size
+    assert model_view(group, detector, seen) is group and model_view(group, detector, seen) is group
+    assert calls == [1, 1] and all(isinstance(k, bytes) and len(k) == 16 for k in seen)  # digests, no pixels
+    flipped = single.transpose(0)  # other pixels: detected anew
+    model_view(flipped, detector, seen)
+    assert calls == [1, 1, 1] and len(seen) == 2  # the oldest outcome was dropped
+
+
 @pytest.fixture(scope="module")
 def chat(tiny_vlm) -> FaceChat:
     # float32: batched == one-by-one is exact only there (bf16 rounding can flip a near-tie of a random model)
