@@ -42,7 +42,7 @@ def serve(recipe: str, host: str | None, port: int | None, model: str | None, ga
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal with the handler it found: make that
     # handler a clean exit, so `finally` runs (the PID file goes) and the exit status is 0, not -15.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    try:
+    try:  # uvicorn takes httptools and uvloop (main environment) when installed: ~0.4 ms less per request
         uvicorn.run(
             app, host=cfg.host, port=cfg.port, log_level=cfg.log_level, limit_concurrency=1024, timeout_keep_alive=30
         )
