@@ -75,7 +75,8 @@ def model_view(image: Any, detector: Any, seen: MutableMapping[bytes, Any] | Non
 
     `seen` (optional, needs a FacePipeline) remembers each picture's outcome, its one face's box or None,
     under a digest of its pixels: a chat client sends the whole conversation every turn, and detecting the
-    same photo again cost the gateway ~17 ms of CPU per turn. Only the digest and the box are kept, no pixels.
+    same photo again cost the gateway 45-83 ms per turn on the sample photos (docs/benchmarks.md). Only the
+    digest and the box are kept, no pixels.
     """
     key = None
     if seen is not None:
