@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,18 +110,17 @@ class FaceExperts:
             found = self.pipeline.detect_batch([image])[0]
         return max(found, key=lambda f: f.area) if found else None
 
-    def expression(self, image: Any, cropped: bool = False) -> Expression | None:
+    def expression(self, image: Any, cropped: bool = False, box: Sequence[float] | None = None) -> Expression | None:
         """The expression expert's verdict on the one face of a photo (`cropped`: the image is a face crop,
-        e.g. a gallery face's): what the gallery would label it with. None when labelling is off, or the
-        photo shows no face or several (whose would it be?)."""
+        e.g. a gallery face's; `box`: where the one face is, already found): what the gallery would label it
+        with. None when labelling is off, or the photo shows no face or several (whose would it be?)."""
         if not self.cfg.label:
             return None
         with self.lock:
-            faces = (
-                [self.pipeline.face(image)]
-                if cropped or not self.cfg.detect
-                else self.pipeline.detect_batch([image])[0]
-            )
+            if box is not None or cropped or not self.cfg.detect:
+                faces = [self.pipeline.face(image, None if cropped else box)]
+            else:
+                faces = self.pipeline.detect_batch([image])[0]
             if len(faces) != 1:
                 return None
             return self.pipeline.label(faces)[0].expression

@@ -74,7 +74,7 @@ def create_app(cfg: ServeConfig, embedder: Any = None, chat_backend: Any = None)
     if chat_backend is not None:
         from facevlm.serve.chat_serving import ModelView, competence_tables
 
-        app.state.chat_view = ModelView(cfg.chat.crop)
+        app.state.chat_view = ModelView(cfg.chat.crop, app.state.galleries.experts)
         app.state.chat_competence = competence_tables(cfg)
     app.add_middleware(BodyLimit, limit=cfg.limits.max_request_bytes)
     if cfg.rate_limit.enabled:  # outermost: a refused request costs nothing else

@@ -234,7 +234,7 @@ def chat_backends_cmd(
         raise FacevlmError("--concurrency 1..256; --rounds, --min-requests, --turns, --max-tokens >= 1")
     fields, request_id = chat_model(model)
     cfg = bench_config(recipe, fields, levels, max_tokens)
-    face = ModelView("auto")(open_image(sample_photos((photo,))[0]))
+    face = ModelView("auto")(open_image(sample_photos((photo,))[0])).picture
     requests = Requests(face, request_id, question, max_tokens, cfg.sensitive_attributes)
     per_level = {c: max(min_requests, rounds * c) for c in levels}
     results: dict[tuple[str, int], list[LoadResult]] = {}

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from facevlm.errors import FacevlmError
-
 # the data engine concepts (facevlm.data.lexicon) the expert answers, and the gallery attribute each reads
 CONCEPTS = {"expression": "expression", "smiling": "Smiling"}
 # One wording table for what the gateway says from the expert. The score is the model's own probability, not a
@@ -38,14 +36,13 @@ def readings(state: Any, conv: Any, concepts: list[str]) -> list[dict[str, Any]]
     experts = getattr(state.galleries, "experts", None)
     if not wanted or experts is None or not conv.images:
         return []
-    from facevlm.image import decode_image
-
     last = conv.images[-1]
-    try:
-        image = decode_image(last.data, state.galleries.limits, last.ref).image  # checked once already
-    except FacevlmError:
+    if last.image is None:
         return []
-    verdict = experts.expression(image, cropped=last.face is not None)  # a gallery face is a stored crop
+    if last.view is not None and last.view.detected and last.view.box is None:
+        return []  # the model view found no face, or several
+    box = last.view.box if last.view is not None else None
+    verdict = experts.expression(last.image, cropped=last.face is not None, box=box)  # a gallery face: its crop
     if verdict is None:
         return []
     labels = {a.name: a for a in (verdict.attribute(), verdict.smiling())}

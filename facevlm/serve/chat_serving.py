@@ -29,16 +29,22 @@ from facevlm.serve import api_models as m
 from facevlm.serve import chat_competence as competence
 from facevlm.serve import chat_experts
 from facevlm.serve.chat_protocol import FACE_REF, ChatRequest
-from facevlm.vlm.inference import Reply, model_view, view_detector
+from facevlm.vlm.inference import Reply, View, model_view, view_detector
 
 SCHEMA_DEFAULT_GALLERY = "default"  # what a model trained by `facevlm data qa` always writes: "not named"
 
 
 @dataclass
 class ChatImage:
+    """One image of the conversation. Only the last one keeps its decoded pixels and what the face pipeline
+    found (`image`, `view`): the expression expert reads the last image (chat_experts), with the box the model
+    view found, so the photo is neither decoded nor detected twice; earlier images keep their bytes only."""
+
     ref: str  # image_N, how a face_search call names it
     data: bytes  # the bytes as sent (or stored): the search decodes them as /v1/faces/search does
     face: tuple[str, str] | None = None  # (gallery, face id) of a facevlm:// reference
+    image: Any = None  # the decoded photo (a facevlm:// face: its stored crop)
+    view: View | None = None  # the model view of an uploaded photo: its one face's box
 
 
 @dataclass
@@ -78,20 +84,22 @@ class ModelView:
     training crop (the face pipeline), any other photo stays whole so the model can count the faces (the one
     rule, facevlm.vlm.inference.model_view). The outcomes of the `SEEN` last pictures are remembered by a
     digest of their pixels (the box, no pixels), since every turn of a conversation sends its photos again.
-    The pipeline is not thread-safe: one lock."""
+    Given the gallery's `experts`, it detects with their detector under their lock (one SSD loaded per
+    gateway, and OpenCV's networks are not thread-safe); else it loads its own, behind its own lock."""
 
     SEEN = 1024
 
-    def __init__(self, crop: str):
-        self.crop, self.lock, self.pipeline = crop, threading.Lock(), None
+    def __init__(self, crop: str, experts: Any = None):
+        self.crop, self.experts, self.pipeline = crop, experts, None
+        self.lock = experts.lock if experts is not None else threading.Lock()
         self.seen: Recent = Recent(self.SEEN)
 
-    def __call__(self, image: Any) -> Any:
+    def __call__(self, image: Any) -> View:
         if self.crop == "never":
-            return image
+            return View(image, None, detected=False)
         with self.lock:
             if self.pipeline is None:
-                self.pipeline = view_detector()
+                self.pipeline = view_detector(self.experts.pipeline.detector if self.experts is not None else None)
             return model_view(image, self.pipeline, self.seen)
 
 
@@ -146,8 +154,9 @@ def load_image(state: Any, url: str, where: str, out: Conversation) -> Any:
             raise FacevlmError(f"{where}: expected {m.IMAGE_RULE}", code="invalid_image")
         data = parse_data_uri(url, where)
         image = decode_image(data, galleries.limits, where).image
-        out.images.append(ChatImage(ref, data))
-        return state.chat_view(image)
+        view = state.chat_view(image)
+        _append(out, ChatImage(ref, data, image=image, view=view))
+        return view.picture
     face = FACE_REF.match(url)
     if face:
         gallery, face_id = face.group("gallery"), face.group("face_id")
@@ -161,8 +170,9 @@ def load_image(state: Any, url: str, where: str, out: Conversation) -> Any:
             if not stored:
                 raise FacevlmError(f"{where}: face {face_id} has no stored crop", code="not_found", status_code=404)
             data = (opened.gallery.root / stored).read_bytes()  # read while held: an erasure waits for us
-        out.images.append(ChatImage(ref, data, (gallery, face_id)))
-        return decode_image(data, galleries.limits, where).image  # a stored crop is already the model's view
+        image = decode_image(data, galleries.limits, where).image
+        _append(out, ChatImage(ref, data, (gallery, face_id), image=image))
+        return image  # a stored crop is already the model's view
     if url.startswith(("http://", "https://")):
         raise FacevlmError(
             f"{where}: http(s) image URLs are not fetched; send the image as a data: URI "
@@ -172,6 +182,13 @@ def load_image(state: Any, url: str, where: str, out: Conversation) -> Any:
     raise FacevlmError(
         f"{where}: expected a data: URI or facevlm://GALLERY/faces/ID, got {url[:40]!r}", code="unsupported_image_url"
     )
+
+
+def _append(out: Conversation, image: ChatImage) -> None:
+    """Add the conversation's next image; the one before it drops its pixels (only the last is read again)."""
+    if out.images:
+        out.images[-1].image = out.images[-1].view = None
+    out.images.append(image)
 
 
 def model_tools(state: Any, body: ChatRequest) -> list[dict[str, Any]]:

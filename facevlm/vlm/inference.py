@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from facevlm.errors import FacevlmError
 from facevlm.image import open_image
@@ -60,35 +60,49 @@ def parse_reply(raw: str) -> tuple[str | None, list[dict[str, Any]]]:
     return (text or None), calls
 
 
-def view_detector() -> Any:
-    """The face pipeline `model_view` runs: detection and the training crop, no expression model."""
+def view_detector(detector: Any = None) -> Any:
+    """The face pipeline `model_view` runs: detection and the training crop, no expression model. Pass a
+    loaded `detector` (a FaceDetector) to share it, e.g. the gateway's gallery one."""
     from facevlm.vision.pipeline import FacePipeline, PipelineConfig
 
-    return FacePipeline(PipelineConfig(expression=False))
+    return FacePipeline(PipelineConfig(expression=False), detector=detector)
 
 
-def model_view(image: Any, detector: Any, seen: MutableMapping[bytes, Any] | None = None) -> Any:
-    """The picture the model is given for `image` (an opened PIL image): a photo with exactly one face
-    becomes that face's training crop (what the model was tuned on), any other photo stays whole so the
-    model can count the faces and refer to them by position. `detector` is a FacePipeline (or anything with
-    its `detect_batch`); one rule for the in-process chat and the chat gateway, so both show the same pixels.
+Box = tuple[float, float, float, float]
 
-    `seen` (optional, needs a FacePipeline) remembers each picture's outcome, its one face's box or None,
-    under a digest of its pixels: a chat client sends the whole conversation every turn, and detecting the
-    same photo again cost the gateway 45-83 ms per turn on the sample photos (docs/benchmarks.md). Only the
-    digest and the box are kept, no pixels.
+
+class View(NamedTuple):
+    """What `model_view` makes of a photo: the `picture` the model is given, and the `box` of the photo's one
+    face (None: no face, or several); `detected` is False where nobody looked (`crop: never`)."""
+
+    picture: Any
+    box: Box | None
+    detected: bool = True
+
+
+def model_view(image: Any, detector: Any, seen: MutableMapping[bytes, Box | None] | None = None) -> View:
+    """What the model is given for `image` (an opened PIL image): a photo with exactly one face becomes that
+    face's training crop (what the model was tuned on), any other photo stays whole so the model can count
+    the faces and refer to them by position. `detector` is a FacePipeline; one rule for the in-process chat
+    and the chat gateway, so both show the same pixels.
+
+    `seen` (optional) remembers each picture's outcome, its one face's box or None, under a digest of its
+    pixels: a chat client sends the whole conversation every turn, and detecting the same photo again cost
+    the gateway 45-83 ms per turn on the sample photos (docs/benchmarks.md). Only the digest and the box are
+    kept, no pixels.
     """
     key = None
     if seen is not None:
         shape = f"{image.mode}{image.size}"[:16].encode()  # equal bytes in another shape are another picture
         key = hashlib.blake2b(image.tobytes(), digest_size=16, person=shape).digest()
-        if key in seen:
-            box = seen[key]
-            return image if box is None else detector.face(image, box).crop
-    faces = detector.detect_batch([image])[0]
-    if key is not None:
-        seen[key] = faces[0].box if len(faces) == 1 else None
-    return faces[0].crop if len(faces) == 1 else image
+    if key is not None and key in seen:
+        box = seen[key]
+    else:
+        faces = detector.detect_batch([image])[0]
+        box = faces[0].box if len(faces) == 1 else None
+        if key is not None:
+            seen[key] = box
+    return View(image if box is None else detector.face(image, box).crop, box)
 
 
 class FaceChat:
@@ -121,7 +135,7 @@ class FaceChat:
             return image
         if self._pipeline is None:
             self._pipeline = view_detector()
-        return model_view(image, self._pipeline)
+        return model_view(image, self._pipeline).picture
 
     def _conversation(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out = []

@@ -42,10 +42,14 @@ def _ask(live: Live, question: str, image_uri: str, stream: bool = False) -> dic
     return {"content": "".join(d.get("content") or "" for d in deltas), "facevlm": extras[0] if extras else None}
 
 
-def test_expression_and_smiling_come_from_the_expert(labelling_gateway, scripted_backend) -> None:
+def test_expression_and_smiling_come_from_the_expert(labelling_gateway, scripted_backend, monkeypatch) -> None:
     photo = sample_photos(("obama.jpg",))[0]
-    verdict = labelling_gateway.app.state.galleries.experts.expression(decode_image(photo).image)
+    experts = labelling_gateway.app.state.galleries.experts
+    verdict = experts.expression(decode_image(photo).image)
     assert verdict is not None  # one face: the expert's own reading, what a gallery would store
+    detections = []
+    detect = experts.pipeline.detect_batch
+    monkeypatch.setattr(experts.pipeline, "detect_batch", lambda images: detections.append(1) or detect(images))
     uri = to_data_uri(photo, "image/jpeg")
     scripted_backend.script(Reply("They look angry and they are wearing glasses."))
     for stream in (False, True):
@@ -78,6 +82,8 @@ def test_expression_and_smiling_come_from_the_expert(labelling_gateway, scripted
     message = _ask(labelling_gateway, "Is this person smiling?", uri)
     assert [r["concept"] for r in message["facevlm"]["unsure"]["expert"]] == ["smiling", "expression"]
     assert message["content"].count("An expression model") == 1 and " and as " in message["content"]
+    # the expert read the face where the model view found it, with the gallery's own detector: no second pass
+    assert detections == [] and labelling_gateway.app.state.chat_view.pipeline.detector is experts.pipeline.detector
 
 
 def test_no_reading_without_exactly_one_face(labelling_gateway, scripted_backend) -> None:

@@ -39,10 +39,10 @@ def test_model_view_crops_a_single_face_and_keeps_a_group_photo_whole(assets_hom
     detector = view_detector()
     single, group = open_image(photos["grace_hopper.jpg"]), open_image(photos["multi_face.jpg"])
     (face,) = detector.detect_batch([single])[0]
-    crop = model_view(single, detector)
-    assert crop.size == face.crop.size and crop.tobytes() == face.crop.tobytes()
+    crop, box, _ = model_view(single, detector)
+    assert crop.size == face.crop.size and crop.tobytes() == face.crop.tobytes() and box == face.box
     assert crop.tobytes() == face_crop(single, face.box).tobytes()  # the training crop rule
-    assert model_view(group, detector) is group
+    assert model_view(group, detector) == (group, None, True)
 
 
 def test_model_view_detects_a_picture_once_and_gives_the_same_crop_again(assets_home):
@@ -59,8 +59,9 @@ def test_model_view_detects_a_picture_once_and_gives_the_same_crop_again(assets_
     seen = Recent(2)
     first = model_view(single, detector, seen)
     again = model_view(single.copy(), detector, seen)  # the same pixels, another object: the next chat turn
-    assert calls == [1] and again.tobytes() == first.tobytes() and again.size == first.size
-    assert model_view(group, detector, seen) is group and model_view(group, detector, seen) is group
+    assert calls == [1] and again.box == first.box is not None
+    assert again.picture.tobytes() == first.picture.tobytes() and again.picture.size == first.picture.size
+    assert model_view(group, detector, seen).picture is group and model_view(group, detector, seen).picture is group
     assert calls == [1, 1] and all(isinstance(k, bytes) and len(k) == 16 for k in seen)  # digests, no pixels
     flipped = single.transpose(0)  # other pixels: detected anew
     model_view(flipped, detector, seen)
