@@ -51,7 +51,8 @@ TINY_ARCH = {
 
 @pytest.fixture(scope="session")
 def toy_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from facevlm.data.export import ExportConfig, export_chat
+    from facevlm.data.export import ExportConfig
+    from facevlm.data.export.chat import export_chat
     from facevlm.data.qa import QAConfig
     from facevlm.data.store import load_records, save_records
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from facevlm.data.photos import PhotoFace, face_free_box
@@ -79,6 +80,11 @@ def parse_ref(ref: str) -> tuple[str, str, tuple[int, int, int, int] | None] | N
 
 def background_image(record: FaceRecord) -> Any:
     """The renderer's background of a synthetic record's kind, at its size, with camera blur and noise."""
+    return render_background(record.id, record.meta["background"], image_size(record.image) or (160, 160))
+
+
+def render_background(rid: str, kind: str, size: tuple[int, int]) -> Any:
+    """`background_image` from what it depends on: the record id (the seed), background kind and size."""
     import cv2
     import numpy as np
     from PIL import Image
@@ -86,17 +92,57 @@ def background_image(record: FaceRecord) -> Any:
     from facevlm.data.synth.background import background
     from facevlm.data.synth.render import SUPERSAMPLE
 
-    seed = zlib.crc32(record.id.encode("utf-8"))
+    seed = zlib.crc32(rid.encode("utf-8"))
     rng = np.random.default_rng([seed, 1])
-    size = image_size(record.image) or (160, 160)
     w, h = size
     n = max(w, h)  # drawn at the renderer's supersampling, then area-reduced as it reduces
-    img = cv2.resize(background(record.meta["background"], seed, n * SUPERSAMPLE), (n, n), interpolation=cv2.INTER_AREA)
+    img = cv2.resize(background(kind, seed, n * SUPERSAMPLE), (n, n), interpolation=cv2.INTER_AREA)
     blur = float(rng.choice([0.0, 0.0, 0.5, 0.9]))  # the renderer's camera (scene.py)
     if blur > 0:
         img = cv2.GaussianBlur(img, (0, 0), blur)
     img = img + rng.standard_normal(img.shape, dtype=np.float32) * np.float32(rng.uniform(1.0, 5.0))
     return Image.fromarray(np.clip(img[:h, :w] + 0.5, 0, 255).astype(np.uint8))
+
+
+def _write_background(path: str, rid: str, kind: str, size: tuple[int, int], quality: int) -> None:
+    render_background(rid, kind, size).save(path, format="JPEG", quality=quality)
+
+
+class Backgrounds:
+    """Writes `bg:` pictures as JPEG files, in `workers` worker processes (0: in this one).
+
+    Why: they cost ~1.5 ms each to draw and a 12k-face build asks for ~12k of them, all in the exporter's
+    one process while the second core idles. Each picture depends only on (record id, kind, size), so a
+    worker draws exactly what this process would; `wait` returns once every file is written (and raises
+    the first error)."""
+
+    def __init__(self, workers: int = 0):
+        self.pool = None
+        if workers > 0:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            methods = mp.get_all_start_methods()  # not fork: the parent holds OpenCV/OpenMP thread pools
+            self.pool = ProcessPoolExecutor(
+                workers, mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+            )
+        self.pending: list[Any] = []
+
+    def write(self, path: Path, record: FaceRecord, quality: int) -> None:
+        args = (str(path), record.id, record.meta["background"], image_size(record.image) or (160, 160), quality)
+        if self.pool is None:
+            _write_background(*args)
+        else:
+            self.pending.append(self.pool.submit(_write_background, *args))
+
+    def wait(self) -> None:
+        pending, self.pending = self.pending, []
+        for future in pending:
+            future.result()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
 
 
 def face_free_crop(record: FaceRecord, box: tuple[int, int, int, int]) -> Any:

@@ -135,7 +135,7 @@ def _sources(p: Plan, summaries: list[Any]) -> Iterator[FaceRecord]:
     for s in p.recipe.sources:
         if s.synth is not None:
             cfg, workers = next(synth)
-            yield from p.stages["synth"][0](cfg, workers=workers)
+            yield from p.stages["synth"][0](cfg, workers=workers, encoded=True)  # PNGs made in the workers
         elif s.adapter is not None:
             a = s.adapter
             reader = open_source(a.name, a.root, a.split, limit=a.limit, **a.options)
@@ -176,7 +176,8 @@ def run(recipe: Recipe, out: str | Path | None = None, where: str = "") -> Path:
     """Build the recipe's dataset; returns its path. The QA JSONL goes to `<path>/qa/`."""
     from tqdm import tqdm
 
-    from facevlm.data.export import ExportConfig, export_chat
+    from facevlm.data.export import ExportConfig
+    from facevlm.data.export.chat import export_chat
     from facevlm.data.splits import split_dataset
     from facevlm.data.store import dataset_path, load_records, save_records
 

@@ -11,6 +11,7 @@ records and the seed, so a split is reproducible.
 from __future__ import annotations
 
 import json
+import os
 import random
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -34,8 +35,11 @@ class SplitConfig:
     hamming: int = 4  # max phash Hamming distance (of hash_size**2 bits) that counts as a near-duplicate
     hash_size: int = 8
     crop_size: int = 64  # face crops are hashed at this size
+    workers: int | None = None  # processes hashing (None: every core for 1,000+ faces, else this one)
 
     def __post_init__(self) -> None:
+        if self.workers is not None and self.workers < 1:
+            raise FacevlmError(f"split workers must be >= 1, not {self.workers}")
         if not (0 <= self.val < 1 and 0 <= self.test < 1 and self.val + self.test < 1):
             raise FacevlmError(f"split fractions val={self.val}, test={self.test} must be >= 0 and sum below 1")
         if self.hamming < 0:
@@ -93,6 +97,40 @@ def phash_bits(images: Iterable[Any], cfg: SplitConfig):
     return np.stack(rows) if rows else np.zeros((0, cfg.hash_size**2 // 8), dtype=np.uint8)
 
 
+HASH_CHUNK = 512  # faces per task of a hashing worker
+
+
+def crop_hashes(src: str | Path, n: int, cfg: SplitConfig):
+    """`phash_bits` of the face crops of stored dataset `src`'s `n` records, in order. Each worker opens the
+    dataset itself (memory-mapped) and hashes a range of rows, as one process would, so the hashes are the
+    same for any number of workers; on 2 cores two halve the ~20 s a 12k-face set took in one."""
+    import multiprocessing as mp
+
+    import numpy as np
+    from tqdm import tqdm
+
+    workers = cfg.workers or ((os.cpu_count() or 1) if n >= 1000 else 1)
+    ranges = [(str(src), start, min(start + HASH_CHUNK, n), cfg) for start in range(0, n, HASH_CHUNK)]
+    if workers == 1 or len(ranges) == 1:
+        return _hash_rows(str(src), 0, n, cfg)
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"  # not fork (OpenMP pools)
+    with mp.get_context(method).Pool(min(workers, len(ranges))) as pool:
+        parts = list(tqdm(pool.imap(_hash_range, ranges), total=len(ranges), desc="phash", unit="chunk", leave=False))
+    return np.concatenate(parts)
+
+
+def _hash_range(task: tuple[str, int, int, SplitConfig]):
+    return _hash_rows(*task)
+
+
+def _hash_rows(src: str, start: int, stop: int, cfg: SplitConfig):
+    from facevlm.data.store import face_crop, iter_records, load_records
+
+    ds = load_records(src)
+    rows = ds if (start, stop) == (0, len(ds)) else ds.select(range(start, stop))
+    return phash_bits((face_crop(r, size=cfg.crop_size) for r in iter_records(rows)), cfg)
+
+
 def near_duplicates(hashes, splits: Sequence[str], cfg: SplitConfig) -> dict[int, tuple[int, int]]:
     """index -> (index of the earlier-split item it duplicates, distance) for val/test items to drop.
 
@@ -119,7 +157,7 @@ def near_duplicates(hashes, splits: Sequence[str], cfg: SplitConfig) -> dict[int
 
 def split_dataset(src: str | Path, out: str | Path, cfg: SplitConfig) -> tuple[Path, SplitReport]:
     """Read stored dataset `src`, assign identity-disjoint splits, drop near-duplicates, save to `out`."""
-    from facevlm.data.store import face_crop, iter_records, load_records, save_records
+    from facevlm.data.store import iter_records, load_records, save_records
 
     ds = load_records(src)
     meta = ds.select_columns(["id", "identity", "image_key"])
@@ -127,11 +165,7 @@ def split_dataset(src: str | Path, out: str | Path, cfg: SplitConfig) -> tuple[P
     splits = assign_splits(groups, cfg)
     drop: dict[int, tuple[int, int]] = {}
     if cfg.dedup and len(ds):
-        from tqdm import tqdm
-
-        crops = (face_crop(r, size=cfg.crop_size) for r in iter_records(ds))
-        hashes = phash_bits(tqdm(crops, total=len(ds), desc="phash", leave=False), cfg)
-        drop = near_duplicates(hashes, splits, cfg)
+        drop = near_duplicates(crop_hashes(src, len(ds), cfg), splits, cfg)
     ids = meta["id"]
     report = SplitReport(
         faces=dict(Counter(s for i, s in enumerate(splits) if i not in drop)),
@@ -143,7 +177,7 @@ def split_dataset(src: str | Path, out: str | Path, cfg: SplitConfig) -> tuple[P
     )
 
     def records():
-        for i, record in enumerate(iter_records(ds)):
+        for i, record in enumerate(iter_records(ds, decode=False)):  # the same image bytes, a new split
             if i not in drop:
                 record.split = splits[i]
                 yield record

@@ -119,14 +119,15 @@ def test_chat_counting_refs_get_the_whole_uncropped_photo(stored, tmp_path):
 
 
 def test_full_photo_of_a_shared_image_written_once(tmp_path):
-    from facevlm.data.export import _ImageWriter
+    from facevlm.data.export.chat import _ImageWriter
+    from facevlm.data.noface import Backgrounds
 
     image = _image(0)
     faces = [
         FaceRecord(id=f"p/{i}", image=image, source="t", licence="CC0", box=box, image_key="p", n_faces=2)
         for i, box in enumerate(([5, 5, 40, 40], [50, 10, 90, 60]))
     ]
-    writer = _ImageWriter(tmp_path, "train", ExportConfig(format="chat"))
+    writer = _ImageWriter(tmp_path, "train", ExportConfig(format="chat"), Backgrounds())
     assert [r.id for r in writer.stream(iter(faces))] == ["p/0", "p/1"]
     crops = [writer.resolve("p/0"), writer.resolve("p/1")]
     assert crops[0] != crops[1] and writer.resolve("full:p/0") == writer.resolve("full:p/1")
@@ -158,7 +159,7 @@ def test_chat_keeps_text_only_samples(stored, tmp_path):
 
 
 def test_unresolved_image_ref_is_reported_not_written():
-    from facevlm.data.export import _link_images
+    from facevlm.data.export.chat import _link_images
 
     sample = {
         "messages": [
@@ -235,13 +236,33 @@ def test_chat_export_writes_face_free_images_and_group_photos(tmp_path, assets_h
     assert {"bg", "nofacecrop", "pos:train", "pos:dev"} <= set(kinds), kinds
 
 
+def test_chat_backgrounds_drawn_in_a_worker_are_the_same_files(tmp_path):
+    """`workers=1` draws the synthetic `bg:` pictures in a worker process: the same files, byte for byte, and
+    the same JSONL as drawing them in the exporter's own process."""
+    from facevlm.data.qa import QAConfig
+    from facevlm.data.synth import SynthConfig, generate
+
+    synthetic = list(generate(SynthConfig(n_identities=6, per_identity=1, seed=5), workers=1))
+    src = save_records(synthetic, tmp_path / "ds")
+    qa_cfg = QAConfig(per_face=2, kinds={"noface": 1, "open": 1})
+    files = {}
+    for workers in (0, 1):
+        out = tmp_path / f"chat-{workers}"
+        report = export_dataset(src, out, ExportConfig(format="chat", workers=workers), qa_cfg)
+        assert report.rows["all"] == 12 and not report.skipped
+        written = [p for p in out.rglob("*") if p.suffix in (".jpg", ".jsonl")]  # the report names its folder
+        files[workers] = {p.relative_to(out).as_posix(): p.read_bytes() for p in written}
+    assert sum(name.startswith("images/all/noface-") for name in files[0]) >= 3
+    assert files[0] == files[1]
+
+
 def test_face_free_crop_with_a_face_in_it_is_dropped(tmp_path, assets_home):
     """A photo whose labels miss a face (here: a box in a corner, Grace Hopper's face unlabelled) must not
     teach "no face visible" on her face: the exporter's detector check drops that sample and counts it."""
     from pathlib import Path
 
     from facevlm import assets
-    from facevlm.data.export import FACE_IN_CROP
+    from facevlm.data.export.chat import FACE_IN_CROP
     from facevlm.data.qa import QAConfig
     from facevlm.image import open_image
 

@@ -115,3 +115,27 @@ def test_split_cli(tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["data", "split", "raw", "raw-split", "--val", "0.1", "--test", "0.2"])
     assert result.exit_code == 0, result.output
     assert Counter(load_records("raw-split")["split"]) == {"train": 21, "test": 6, "val": 3}
+
+
+def test_crop_hashes_are_the_same_in_worker_processes(tmp_path, monkeypatch):
+    """Hashing in ranges on 2 workers gives the one-process hashes, row for row; the split keeps the stored
+    image bytes as they were (it rewrites the split column only)."""
+    import numpy as np
+    from datasets import Image
+
+    import facevlm.data.splits as splits
+
+    def stored_bytes(path):
+        return {r["id"]: r["image"]["bytes"] for r in load_records(path).cast_column("image", Image(decode=False))}
+
+    records = [FaceRecord(id=f"r{i}", image=_noise(i), source="t", licence="x", identity=f"p{i}") for i in range(30)]
+    src = save_records(records, tmp_path / "src")
+    monkeypatch.setattr(splits, "HASH_CHUNK", 7)  # 5 ranges
+    one = splits.crop_hashes(src, 30, SplitConfig(workers=1))
+    two = splits.crop_hashes(src, 30, SplitConfig(workers=2))
+    assert one.shape == (30, 8) and np.array_equal(one, two)
+    path, _ = split_dataset(src, tmp_path / "out", SplitConfig(val=0.2, test=0.2, workers=2, dedup=True))
+    kept = stored_bytes(path)
+    assert kept and all(kept[i] == b for i, b in stored_bytes(src).items() if i in kept)
+    with pytest.raises(FacevlmError, match="workers"):
+        SplitConfig(workers=0)

@@ -33,6 +33,18 @@ def test_same_config_gives_identical_bytes_and_parallel_equals_serial():
     assert serial[0][1] != other[0][1]
 
 
+def test_encoded_records_carry_the_same_pixels_as_png():
+    """`encoded=True` (what a recipe build stores): PNG bytes made in the workers, the pixels unchanged."""
+    from facevlm.image import open_image
+
+    cfg = SynthConfig(n_identities=3, per_identity=3, size=SIZE, seed=7)
+    images = [np.asarray(r.image) for r in generate(cfg, workers=1)]
+    for workers in (1, 2):
+        encoded = list(generate(cfg, workers=workers, encoded=True))
+        assert all(isinstance(r.image, bytes) and r.image[:8] == b"\x89PNG\r\n\x1a\n" for r in encoded)
+        assert all(np.array_equal(np.asarray(open_image(r.image)), px) for r, px in zip(encoded, images))
+
+
 def test_records_follow_the_schema_and_geometry_is_inside_the_image():
     recs = list(generate(SynthConfig(n_identities=4, per_identity=2, size=SIZE, seed=1), workers=1))
     assert len(recs) == 8

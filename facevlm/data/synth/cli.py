@@ -70,7 +70,7 @@ def synth(
     cfg = SynthConfig(n_identities, per_identity, size, seed, one_factor)
     cfg.validate()
     counts: Counter = Counter()
-    records = tqdm(generate(cfg, workers), total=len(cfg), desc="synth", unit="img")
+    records = tqdm(generate(cfg, workers, encoded=True), total=len(cfg), desc="synth", unit="img")
     path = save_records(tally(records, counts), dataset_path(out))
     click.echo(f"saved {path}")
     click.echo(format_counts(counts))

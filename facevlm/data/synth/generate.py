@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from facevlm.data.store import encode_png
 from facevlm.data.synth.identity import Identity, sample_identity
 from facevlm.data.synth.labels import labels
 from facevlm.data.synth.render import render
@@ -101,25 +102,31 @@ def render_item(cfg: SynthConfig, item: tuple[int, int, str | None]) -> FaceReco
     )
 
 
-_WORKER_CFG: SynthConfig | None = None
+_WORKER: tuple[SynthConfig, bool] | None = None
 
 
-def _init_worker(cfg: SynthConfig) -> None:
+def _init_worker(cfg: SynthConfig, encoded: bool) -> None:
     import cv2
 
-    global _WORKER_CFG
+    global _WORKER
     cv2.setNumThreads(1)  # one process per core; OpenCV's own threads would oversubscribe
-    _WORKER_CFG = cfg
+    _WORKER = (cfg, encoded)
 
 
 def _work(item: tuple[int, int, str | None]) -> FaceRecord:
-    assert _WORKER_CFG is not None
-    return render_item(_WORKER_CFG, item)
+    assert _WORKER is not None
+    cfg, encoded = _WORKER
+    rec = render_item(cfg, item)
+    if encoded:
+        rec.image = encode_png(rec.image)
+    return rec
 
 
-def generate(cfg: SynthConfig, workers: int | None = None) -> Iterator[FaceRecord]:
+def generate(cfg: SynthConfig, workers: int | None = None, encoded: bool = False) -> Iterator[FaceRecord]:
     """Render every item of `cfg`, in plan order, on `workers` processes (default: all cores; 1 = in
-    this process). Images are PIL RGB."""
+    this process). Images are PIL RGB, or with `encoded` the PNG bytes a stored dataset keeps
+    (`store.encode_png`), encoded in the workers: for a caller that saves the records without looking at the
+    pixels (a recipe build), so the encoding runs in parallel and the parent does not decode what it stores."""
     from PIL import Image
 
     cfg.validate()
@@ -128,15 +135,16 @@ def generate(cfg: SynthConfig, workers: int | None = None) -> Iterator[FaceRecor
     if workers < 1:
         raise FacevlmError(f"workers must be >= 1 (got {workers})")
     if workers == 1 or len(items) < 8:
-        records = (render_item(cfg, it) for it in items)
-        for rec in records:
-            rec.image = Image.fromarray(rec.image)
+        for it in items:
+            rec = render_item(cfg, it)
+            rec.image = encode_png(rec.image) if encoded else Image.fromarray(rec.image)
             yield rec
         return
     # Not "fork": a parent that already rendered (OpenCV/OpenMP thread pools hold locks) deadlocks its
     # forked children. A fork server starts workers from a clean single-threaded process.
     ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(cfg,)) as pool:
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(cfg, encoded)) as pool:
         for rec in pool.imap(_work, items, chunksize=8):
-            rec.image = Image.fromarray(rec.image)
+            if not encoded:
+                rec.image = Image.fromarray(rec.image)
             yield rec
