@@ -152,7 +152,7 @@ def test_suite_errors_name_the_problem(tmp_path, stored_faces, tiny_clip_config)
         load_suite(bad)
 
 
-@pytest.mark.parametrize("name", ["smoke", "synthetic", "faces-real", "samples", "real", "vlm"])
+@pytest.mark.parametrize("name", ["smoke", "synthetic", "faces-real", "samples", "real", "vlm", "ablation-first-run"])
 def test_shipped_suites_parse(name):
     from facevlm.eval.suite import load_suite
     from facevlm.paths import REPO_ROOT
