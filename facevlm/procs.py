@@ -11,6 +11,15 @@ import subprocess
 from pathlib import Path
 
 
+def worker_context():
+    """The multiprocessing context for worker pools: a fork server where there is one, else spawn. Never
+    "fork": a parent that already ran OpenCV or OpenMP code holds their thread pools' locks, and forked
+    children deadlock on them. A fork server starts workers from a clean single-threaded process."""
+    import multiprocessing as mp
+
+    return mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port free on `host` right now (the caller binds it next; a short race, fine for one machine)."""
     with socket.socket() as sock:

@@ -119,13 +119,11 @@ class Backgrounds:
     def __init__(self, workers: int = 0):
         self.pool = None
         if workers > 0:
-            import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor
 
-            methods = mp.get_all_start_methods()  # not fork: the parent holds OpenCV/OpenMP thread pools
-            self.pool = ProcessPoolExecutor(
-                workers, mp.get_context("forkserver" if "forkserver" in methods else "spawn")
-            )
+            from facevlm.procs import worker_context
+
+            self.pool = ProcessPoolExecutor(workers, worker_context())
         self.pending: list[Any] = []
 
     def write(self, path: Path, record: FaceRecord, quality: int) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 import click
 
 from facevlm.errors import FacevlmError
+from facevlm.procs import worker_context
 
 SPLITS = ("train", "val", "test")
 
@@ -104,8 +105,6 @@ def crop_hashes(src: str | Path, n: int, cfg: SplitConfig):
     """`phash_bits` of the face crops of stored dataset `src`'s `n` records, in order. Each worker opens the
     dataset itself (memory-mapped) and hashes a range of rows, as one process would, so the hashes are the
     same for any number of workers; on 2 cores two halve the ~20 s a 12k-face set took in one."""
-    import multiprocessing as mp
-
     import numpy as np
     from tqdm import tqdm
 
@@ -113,8 +112,7 @@ def crop_hashes(src: str | Path, n: int, cfg: SplitConfig):
     ranges = [(str(src), start, min(start + HASH_CHUNK, n), cfg) for start in range(0, n, HASH_CHUNK)]
     if workers == 1 or len(ranges) == 1:
         return _hash_rows(str(src), 0, n, cfg)
-    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"  # not fork (OpenMP pools)
-    with mp.get_context(method).Pool(min(workers, len(ranges))) as pool:
+    with worker_context().Pool(min(workers, len(ranges))) as pool:
         parts = list(tqdm(pool.imap(_hash_range, ranges), total=len(ranges), desc="phash", unit="chunk", leave=False))
     return np.concatenate(parts)
 

@@ -7,7 +7,6 @@ the same order every time: serial and parallel runs are byte-identical.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from facevlm.data.synth.labels import labels
 from facevlm.data.synth.render import render
 from facevlm.data.synth.scene import FACTORS, Scene, probe_base, sample_scene, vary
 from facevlm.errors import FacevlmError
+from facevlm.procs import worker_context
 from facevlm.schema import FaceRecord
 
 SOURCE = "synthetic"
@@ -140,10 +140,7 @@ def generate(cfg: SynthConfig, workers: int | None = None, encoded: bool = False
             rec.image = encode_png(rec.image) if encoded else Image.fromarray(rec.image)
             yield rec
         return
-    # Not "fork": a parent that already rendered (OpenCV/OpenMP thread pools hold locks) deadlocks its
-    # forked children. A fork server starts workers from a clean single-threaded process.
-    ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(cfg, encoded)) as pool:
+    with worker_context().Pool(workers, initializer=_init_worker, initargs=(cfg, encoded)) as pool:
         for rec in pool.imap(_work, items, chunksize=8):
             if not encoded:
                 rec.image = Image.fromarray(rec.image)
