@@ -117,21 +117,21 @@ class Backgrounds:
     the first error)."""
 
     def __init__(self, workers: int = 0):
-        self.pool = None
-        if workers > 0:
-            from concurrent.futures import ProcessPoolExecutor
-
-            from facevlm.procs import worker_context
-
-            self.pool = ProcessPoolExecutor(workers, worker_context())
+        self.workers, self.pool = workers, None  # the pool starts with the first picture: none, none started
         self.pending: list[Any] = []
 
     def write(self, path: Path, record: FaceRecord, quality: int) -> None:
         args = (str(path), record.id, record.meta["background"], image_size(record.image) or (160, 160), quality)
-        if self.pool is None:
+        if not self.workers:
             _write_background(*args)
-        else:
-            self.pending.append(self.pool.submit(_write_background, *args))
+            return
+        if self.pool is None:
+            from concurrent.futures import ProcessPoolExecutor
+
+            from facevlm.procs import worker_context
+
+            self.pool = ProcessPoolExecutor(self.workers, worker_context())
+        self.pending.append(self.pool.submit(_write_background, *args))
 
     def wait(self) -> None:
         pending, self.pending = self.pending, []
