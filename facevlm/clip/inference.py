@@ -65,6 +65,9 @@ def encode_images(
     return torch.cat(out)
 
 
+PADDING_SLACK = 0.1  # length_batches: the share of a text batch's tokens that may be padding
+
+
 def trim_padding(tokens: torch.Tensor, tokenizer: Any) -> torch.Tensor:
     """For HF text towers, drop the trailing columns that are padding in every row.
 
@@ -79,19 +82,51 @@ def trim_padding(tokens: torch.Tensor, tokenizer: Any) -> torch.Tensor:
     return tokens[:, : int(used.max()) + 1] if len(used) else tokens[:, :1]
 
 
+def length_batches(lengths: Sequence[int], batch_size: int, slack: float = PADDING_SLACK) -> list[list[int]]:
+    """Row indices grouped into batches of similar token length, each padded to its own longest row.
+
+    One batch pads every text to the longest; the padding is real work for the text tower (it attends
+    over it, then the pooler drops it). Walking the texts shortest first, a batch is closed when it is
+    full or when padding it to the next text would waste more than `slack` of its tokens: the expression
+    head's 64 prompts (11-17 tokens) then cost 907 instead of 1,088 token forwards, in 3 calls instead of 1.
+    """
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    batches: list[list[int]] = []
+    batch: list[int] = []
+    used = 0
+    for i in order:
+        n = lengths[i]
+        if batch and (len(batch) == batch_size or (len(batch) + 1) * n > (1 + slack) * (used + n)):
+            batches.append(batch)
+            batch, used = [], 0
+        batch.append(i)
+        used += n
+    return [*batches, batch] if batch else batches
+
+
 @torch.no_grad()
 def encode_texts(
     model: Any, tokenizer: Callable, texts: Sequence[str], batch_size: int = 64, backend: str | None = None
 ) -> torch.Tensor:
-    """Normalised text embeddings [N, D], the forward through `backend` as in `encode_images`."""
+    """Normalised text embeddings [N, D] in the order of `texts`, the forward through `backend` as in
+    `encode_images`, in batches of similar length (`length_batches`) for an HF tower."""
     if isinstance(texts, str):
         texts = [texts]
+    if not texts:
+        return torch.empty(0, _embed_dim(model))
     device = _device_of(model)
     forward = text_runner(model, backend or default_backend())
     _eval_mode(model)
-    batches = (tokenizer(list(texts[i : i + batch_size])) for i in range(0, len(texts), batch_size))
-    out = [F.normalize(forward(trim_padding(t, tokenizer).to(device)), dim=-1).cpu() for t in batches]
-    return torch.cat(out) if out else torch.empty(0, _embed_dim(model))
+    tokens = tokenizer(list(texts))
+    pad = getattr(getattr(tokenizer, "tokenizer", None), "pad_token_id", None)
+    if pad is None:  # open_clip's own tower: fixed context, nothing to bucket
+        groups = [list(range(i, min(i + batch_size, len(texts)))) for i in range(0, len(texts), batch_size)]
+    else:
+        groups = length_batches((tokens != pad).sum(1).tolist(), batch_size)
+    out = torch.empty(len(texts), _embed_dim(model))
+    for rows in groups:
+        out[rows] = F.normalize(forward(trim_padding(tokens[rows], tokenizer).to(device)).float(), dim=-1).cpu()
+    return out
 
 
 def _eval_mode(model: Any) -> None:

@@ -273,3 +273,15 @@ def test_text_cache_under_concurrent_threads() -> None:
     for t in threads:
         t.join()
     assert not errors and len(cache) == 50
+
+
+@pytest.mark.assets
+def test_length_batches_come_back_in_the_callers_order(small_model, prompts) -> None:
+    """The prompts (11-17 tokens) run in several batches of similar length: each row is the text's own."""
+    from facevlm.clip import inference, load
+
+    clip = load(small_model, backend="eager", text_cache=backends.TextCache(0))
+    lengths = (clip.tokenizer(prompts) != 0).sum(1).tolist()
+    assert len(inference.length_batches(lengths, 64)) > 1
+    one_by_one = torch.cat([clip.encode_texts([t]) for t in prompts])
+    torch.testing.assert_close(clip.encode_texts(prompts), one_by_one, atol=1e-5, rtol=0)

@@ -125,3 +125,22 @@ def test_load_errors(tmp_path) -> None:
         load(tmp_path)
     with pytest.raises(FacevlmError, match="no such"):
         load(tmp_path / "missing")
+
+
+def test_length_batches_bound_padding_and_keep_every_row_once() -> None:
+    lengths = [17, 11, 12, 11, 40, 12, 15, 14, 12, 16]
+    batches = inference.length_batches(lengths, batch_size=3, slack=0.1)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for rows in batches:
+        assert len(rows) <= 3
+        used, padded = sum(lengths[i] for i in rows), len(rows) * max(lengths[i] for i in rows)
+        assert padded <= 1.1 * used
+    assert [lengths[i] for i in batches[-1]] == [40]  # the outlier pads nobody
+    assert inference.length_batches([5] * 7, batch_size=64) == [list(range(7))]
+    assert inference.length_batches([], batch_size=4) == []
+
+
+def test_text_batches_of_mixed_lengths_keep_the_input_order(tiny) -> None:
+    texts = ["a face", "a smiling woman with round glasses and a beard", "a man", "a surprised child"] * 3
+    one_by_one = torch.cat([inference.encode_texts(tiny.model, tiny.tokenizer, [t]) for t in texts])
+    torch.testing.assert_close(inference.encode_texts(tiny.model, tiny.tokenizer, texts, 4), one_by_one)
