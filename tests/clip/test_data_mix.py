@@ -57,3 +57,33 @@ def test_recipe_repeat_and_holdout_are_checked() -> None:
     ):
         with pytest.raises(FacevlmError, match=match):
             DataConfig(datasets=["synthetic"], **bad)
+
+
+def test_repeated_faces_are_cropped_once_and_give_the_same_samples(toy_dataset, tmp_path, monkeypatch) -> None:
+    """A repeated set's crops are kept after their first decode (the rendered set's, drawn once, are not),
+    and every sample equals the one a fresh decode gives."""
+    import torch
+    from fakes import toy_records
+
+    from facevlm.clip import data
+    from facevlm.clip.factory import create
+    from facevlm.data.store import save_records
+
+    small = save_records(toy_records(5, seed=7), tmp_path / "small")
+    records = load_training_records([str(toy_dataset), str(small)], ["train"], repeat={str(small): 3})
+    built = create("facevlm-clip-tiny", pretrained_towers=False, aug_cfg={"scale": [0.5, 1.0]})
+    crops = []
+    real_crop = data._face_crop
+    monkeypatch.setattr(data, "_face_crop", lambda r, m: crops.append(r.id) or real_crop(r, m))
+    cached = data.CaptionPairs(records, built.train_transform, built.tokenizer)
+    n, big = len(cached), len(records) - 15
+    keys = [(0, i) for i in range(n)] + [(1, i) for i in range(n)]
+    got = [cached[k] for k in keys]
+    assert len(cached._crops) == 5  # the small set's faces, not the big set's
+    assert len(crops) == 2 * big + 5  # the big set cropped on each draw, the small one once
+    monkeypatch.setattr(data, "CROP_CACHE_BYTES", 0)  # nothing kept: every sample decoded afresh
+    fresh = data.CaptionPairs(records, built.train_transform, built.tokenizer)
+    for k, (x, t) in zip(keys, got):
+        x2, t2 = fresh[k]
+        assert torch.equal(x, x2) and torch.equal(t, t2)
+    assert not fresh._crops
