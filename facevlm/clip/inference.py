@@ -68,6 +68,11 @@ def encode_images(
 PADDING_SLACK = 0.1  # length_batches: the share of a text batch's tokens that may be padding
 
 
+def pad_id(tokenizer: Any) -> int | None:
+    """The pad token of an HF text tower's tokenizer; None for open_clip's own (fixed-context) tokenizer."""
+    return getattr(getattr(tokenizer, "tokenizer", None), "pad_token_id", None)
+
+
 def trim_padding(tokens: torch.Tensor, tokenizer: Any) -> torch.Tensor:
     """For HF text towers, drop the trailing columns that are padding in every row.
 
@@ -75,10 +80,10 @@ def trim_padding(tokens: torch.Tensor, tokenizer: Any) -> torch.Tensor:
     pooling) gives the same features without those columns, and short captions then cost 2-3x less.
     open_clip's own text transformer adds its full positional table, so its tokens are left alone.
     """
-    hf = getattr(tokenizer, "tokenizer", None)
-    if hf is None or getattr(hf, "pad_token_id", None) is None:
+    pad = pad_id(tokenizer)
+    if pad is None:
         return tokens
-    used = (tokens != hf.pad_token_id).any(0).nonzero()
+    used = (tokens != pad).any(0).nonzero()
     return tokens[:, : int(used.max()) + 1] if len(used) else tokens[:, :1]
 
 
@@ -118,7 +123,7 @@ def encode_texts(
     forward = text_runner(model, backend or default_backend())
     _eval_mode(model)
     tokens = tokenizer(list(texts))
-    pad = getattr(getattr(tokenizer, "tokenizer", None), "pad_token_id", None)
+    pad = pad_id(tokenizer)
     if pad is None:  # open_clip's own tower: fixed context, nothing to bucket
         groups = [list(range(i, min(i + batch_size, len(texts)))) for i in range(0, len(texts), batch_size)]
     else:
