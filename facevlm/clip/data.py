@@ -116,10 +116,14 @@ def _columns(records: Any, names: Sequence[str]) -> list[list[Any]]:
 @contextlib.contextmanager
 def _seeded(seed: int) -> Iterator[None]:
     """Seed the global RNGs augmentations draw from (torchvision: torch; open_clip's colour jitter and
-    grayscale: python `random`), restoring them afterwards so training RNG streams are untouched."""
+    grayscale: python `random`), restoring them afterwards so training RNG streams are untouched.
+
+    Only the CPU generator is seeded: `torch.manual_seed` also queues a seed for every accelerator backend
+    and, with a CUDA build and no GPU initialised, formats a traceback of the call each time, work thrown
+    away once per sample. The transforms draw from the CPU generator only, so the samples are the same."""
     state = random.getstate()
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)
         random.seed(seed)
         try:
             yield

@@ -26,11 +26,13 @@ from facevlm.clip.train_step import (
     LrProxy,
     autocast_and_scaler,
     freeze_towers,
+    group_text_by_length,
     init_distributed,
     make_loss,
     mean_over_ranks,
     out_of_time,
     param_groups,
+    resolve_precision,
     train_mode,
     train_step,
 )
@@ -75,6 +77,8 @@ def run(cfg: FinetuneConfig, *, resume: str | None = None, recipe_name: str = "c
         raise FacevlmError(f"{cfg.model}: loss siglip needs a model with a logit_bias")
     model.output_dict = True
     freeze_towers(model, cfg)
+    if cfg.text_length_groups:
+        group_text_by_length(model, tokenizer)
     layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model.visual.to(memory_format=layout)
     optimizer = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
@@ -125,6 +129,7 @@ def run(cfg: FinetuneConfig, *, resume: str | None = None, recipe_name: str = "c
                 {
                     **to_dict(cfg),
                     "resolved_model_cfg": model_cfg,
+                    "resolved_precision": resolve_precision(cfg, dist.device),
                     "world_size": dist.world_size,
                     "n_train_faces": len(dataset),
                 },

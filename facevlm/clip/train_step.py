@@ -25,7 +25,7 @@ import torch
 from facevlm.clip import checkpoint
 from facevlm.clip.train_config import FinetuneConfig
 from facevlm.errors import FacevlmError
-from facevlm.hardware import native_bf16
+from facevlm.hardware import bf16_faster
 
 
 @dataclass
@@ -78,6 +78,35 @@ def train_mode(model: Any) -> None:
                 module.eval()
 
 
+def group_text_by_length(model: Any, tokenizer: Any) -> bool:
+    """Make an HF text tower run each batch in groups of captions of similar length; False if it cannot.
+
+    A batch pads every caption to its longest one, and the tower computes over that padding before the mean
+    pooler drops it: on the default mix (captions of 8-54 tokens, 28 on average) a third of the text tower's
+    token forwards were padding, and the text tower was most of a training step on CPU. Each group
+    (`inference.length_batches`, the rule the inference path uses) is trimmed to its own longest caption and
+    the rows are put back in the batch's order, so the features, the negatives and the loss are those of the
+    whole batch; only the order of float sums and the dropout draws differ. Patched on the instance, so the
+    saved state dict and `model(images, texts)` (and DDP's hooks around it) are untouched."""
+    from facevlm.clip.inference import length_batches, pad_id, trim_padding
+
+    text, pad = getattr(model, "text", None), pad_id(tokenizer)
+    if pad is None or text is None or getattr(text, "output_tokens", False):
+        return False  # open_clip's own text transformer: a fixed context, nothing to trim
+    whole = text.forward
+
+    def forward(tokens: torch.Tensor) -> torch.Tensor:
+        groups = length_batches((tokens != pad).sum(1).tolist(), len(tokens))
+        if len(groups) == 1:
+            return whole(trim_padding(tokens, tokenizer))
+        rows = torch.tensor([i for g in groups for i in g], device=tokens.device)
+        parts = [whole(trim_padding(tokens[g], tokenizer)) for g in groups]
+        return torch.cat(parts).index_select(0, torch.argsort(rows))  # back to the batch's order
+
+    text.forward = forward
+    return True
+
+
 def param_groups(model: Any, cfg: FinetuneConfig) -> list[dict[str, Any]]:
     """AdamW groups: towers vs fresh heads (learning rate), and open_clip_train's no-decay rule
     (gains, biases, norms and the logit scale are not decayed)."""
@@ -107,11 +136,16 @@ class LrProxy:
         self.param_groups = [{"lr": 0.0}]
 
 
+def resolve_precision(cfg: FinetuneConfig, device: torch.device) -> str:
+    """The precision a run uses: `cfg.precision`, with auto decided by `hardware.bf16_faster`."""
+    if cfg.precision == "auto":
+        return "bf16" if bf16_faster(device.type) else "fp32"
+    return cfg.precision
+
+
 def autocast_and_scaler(cfg: FinetuneConfig, device: torch.device) -> tuple[Any, Any]:
     """(autocast context factory, GradScaler or None)."""
-    mode = cfg.precision
-    if mode == "auto":
-        mode = "bf16" if native_bf16(device.type) else "fp32"
+    mode = resolve_precision(cfg, device)
     if mode == "fp32":
         return contextlib.nullcontext, None
     if mode == "bf16":

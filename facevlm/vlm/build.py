@@ -234,18 +234,19 @@ def compose(arch: ArchConfig) -> tuple[Any, Any]:
     return model.float(), processor
 
 
-def bf16_available() -> bool:
-    """bf16 matmuls in hardware: a CUDA GPU that has them, or a CPU with AVX512-BF16 / AMX (oneDNN).
+def bf16_available(*, faster: bool = True) -> bool:
+    """bf16 matmuls in hardware (a CUDA GPU that has them, or a CPU with AVX512-BF16 / AMX, oneDNN) and, with
+    `faster`, measurably faster than float32 there (`hardware.bf16_faster`: "auto" picks bf16 only then).
     FACEVLM_VLM_FP32=1 turns bf16 off (e.g. to compare against float32)."""
     import os
 
     import torch
 
-    from facevlm.hardware import native_bf16
+    from facevlm.hardware import bf16_faster, native_bf16
 
     if os.environ.get("FACEVLM_VLM_FP32"):
         return False
-    return native_bf16("cuda" if torch.cuda.is_available() else "cpu")
+    return (bf16_faster if faster else native_bf16)("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def load_vlm(source: str, *, quantize_4bit: bool = False) -> tuple[Any, Any]:

@@ -124,7 +124,7 @@ class FaceChat:
         self.processor.tokenizer.padding_side = "left"  # batched generation continues every row at its end
         self.crop, self._pipeline, self._torch = crop, None, torch
         self.device = "cuda" if next(self.model.parameters()).is_cuda else "cpu"
-        self.bf16 = bf16_available()  # autocast: float32 weights, bf16 matmuls (about 2x on this CPU)
+        self.bf16 = bf16_available()  # autocast: float32 weights, bf16 matmuls where faster (~2x on an EPYC)
         eos = self.model.generation_config.eos_token_id
         self.eos = eos if isinstance(eos, list) else [eos]
 

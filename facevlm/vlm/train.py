@@ -190,9 +190,9 @@ def train(cfg: VLMRecipe, out: str | None = None, steps: int | None = None, prog
 
 
 def _precision(cfg: VLMRecipe) -> str:
-    """accelerate's mixed precision: bf16 autocast where the hardware has bf16 matmuls (a GPU, or a CPU with
-    AVX512-BF16/AMX: about 2x a float32 step on this project's 2-core EPYC), else float32. The trained
-    weights stay float32 either way."""
+    """accelerate's mixed precision: bf16 autocast where the hardware has faster bf16 matmuls (a GPU, or a CPU
+    where they measure faster: about 2x a float32 step on this project's 2-core EPYC; `hardware.bf16_faster`),
+    else float32. The trained weights stay float32 either way."""
     from facevlm.vlm.build import bf16_available
 
     if cfg.precision == "fp32" or (cfg.precision == "auto" and not bf16_available()):

@@ -191,10 +191,10 @@ def test_recipes_parse() -> None:
 
 @pytest.mark.parametrize("native", [True, False])
 def test_auto_precision_is_bf16_only_where_the_hardware_has_it(monkeypatch, native: bool) -> None:
-    """precision auto: bf16 autocast on a CPU with bf16 matmuls (emulated bf16 would be slower than fp32)."""
+    """precision auto: bf16 autocast where bf16 matmuls are faster (emulated or slow bf16 would cost time)."""
     from facevlm.clip import train_step
 
-    monkeypatch.setattr(train_step, "native_bf16", lambda device_type: native)
+    monkeypatch.setattr(train_step, "bf16_faster", lambda device_type: native)
     autocast, scaler = train_step.autocast_and_scaler(FinetuneConfig(precision="auto"), torch.device("cpu"))
     with autocast():
         out = torch.ones(2, 2) @ torch.ones(2, 2)
@@ -215,3 +215,52 @@ def test_bf16_channels_last_run_saves_contiguous_weights(toy_dataset: Path, tmp_
     e1 = clip.encode_images(images)
     assert torch.isfinite(e1).all()
     torch.testing.assert_close(load(clip.save(tmp_path / "copy")).encode_images(images), e1, rtol=0, atol=0)
+
+
+@pytest.mark.assets
+def test_text_length_groups_give_the_whole_batch_features_and_gradients() -> None:
+    """The training text forward in length groups (train_step.group_text_by_length) on MiniLM: the same
+    features and gradients as one padded batch, in the batch's order, from calls of different widths."""
+    from facevlm.clip import load
+    from facevlm.clip.inference import trim_padding
+    from facevlm.clip.train_step import group_text_by_length
+
+    torch.manual_seed(0)
+    clip = load("facevlm-clip-small", backend="eager")
+    model, tokenizer = clip.model, clip.tokenizer
+    model.eval()  # no dropout, so both paths compute the same function
+    captions = [
+        "a face",
+        "a smiling young woman with long dark hair, earrings and a pale blue hat",
+        "a man",
+        "an older man with a grey beard and glasses looking at the camera",
+        "a child",
+        "a calm face",
+    ]
+    tokens = trim_padding(tokenizer(captions), tokenizer)
+    proj = model.text.proj.weight
+    weights = torch.randn(len(captions), proj.shape[0], generator=torch.Generator().manual_seed(0))
+
+    def features_and_grad() -> tuple[torch.Tensor, torch.Tensor]:
+        proj.grad = None
+        features = model.encode_text(tokens, normalize=True)
+        (features * weights).sum().backward()  # a different weight per row: the order matters
+        return features.detach(), proj.grad.clone()
+
+    whole = features_and_grad()
+    widths: list[int] = []
+    forward = model.text.forward
+    model.text.forward = lambda x: widths.append(x.shape[1]) or forward(x)
+    assert group_text_by_length(model, tokenizer)
+    grouped = features_and_grad()
+    assert len(widths) >= 2 and max(widths) == tokens.shape[1] and min(widths) < tokens.shape[1]
+    torch.testing.assert_close(grouped[0], whole[0], rtol=0, atol=1e-5)
+    assert (grouped[1] - whole[1]).norm() <= 1e-5 * whole[1].norm()
+
+
+def test_text_length_groups_leave_open_clip_text_towers_alone() -> None:
+    from facevlm.clip import factory
+    from facevlm.clip.train_step import group_text_by_length
+
+    built = factory.create("facevlm-clip-tiny", None, device="cpu", pretrained_towers=False)
+    assert not group_text_by_length(built.model, built.tokenizer)
