@@ -63,7 +63,8 @@ class FinetuneConfig:
     eps: float = 1e-6
     image_unlocked_groups: int | None = None  # None: whole image tower trains; 0: frozen; n: last n groups
     text_unlocked_layers: int | None = None  # None: whole text tower trains; 0: frozen; n: last n layers
-    # auto: bf16 autocast where the hardware has bf16 matmuls (most GPUs; CPUs with AVX512-BF16 or AMX), else fp32
+    # auto: bf16 autocast on a GPU with bf16, and on a CPU only where a bf16 matmul measures >= 1.1x faster than
+    # fp32 (facevlm.hardware.bf16_faster: a Zen 4 EPYC yes, an Emerald Rapids VM without AMX no), else fp32
     precision: Literal["auto", "fp32", "bf16", "amp"] = "auto"
     channels_last: bool = True  # NHWC image tower and batches: oneDNN's fast conv layout (CPU and GPU)
     # HF text tower: each batch's captions run in groups of similar length, each padded to its own longest
