@@ -26,6 +26,7 @@ from facevlm.clip.train_step import (
     LrProxy,
     autocast_and_scaler,
     freeze_towers,
+    frozen_modules,
     group_text_by_length,
     init_distributed,
     make_loss,
@@ -77,6 +78,7 @@ def run(cfg: FinetuneConfig, *, resume: str | None = None, recipe_name: str = "c
         raise FacevlmError(f"{cfg.model}: loss siglip needs a model with a logit_bias")
     model.output_dict = True
     freeze_towers(model, cfg)
+    frozen = frozen_modules(model, dropout=cfg.frozen_dropout)
     if cfg.text_length_groups:
         group_text_by_length(model, tokenizer)
     layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
@@ -170,7 +172,7 @@ def run(cfg: FinetuneConfig, *, resume: str | None = None, recipe_name: str = "c
             texts = trim_padding(texts, tokenizer)
             images = images.to(dist.device, non_blocking=True, memory_format=layout)
             micro.append((images, texts.to(dist.device, non_blocking=True)))
-        train_mode(model)
+        train_mode(model, frozen)
         optimizer.zero_grad(set_to_none=True)
         loss = mean_over_ranks(train_step(model, loss_fn, micro, autocast, scaler), dist)
         if scaler is not None:

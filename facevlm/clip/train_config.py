@@ -66,6 +66,9 @@ class FinetuneConfig:
     # auto: bf16 autocast on a GPU with bf16, and on a CPU only where a bf16 matmul measures >= 1.1x faster than
     # fp32 (facevlm.hardware.bf16_faster: a Zen 4 EPYC yes, an Emerald Rapids VM without AMX no), else fp32
     precision: Literal["auto", "fp32", "bf16", "amp"] = "auto"
+    # dropout in the frozen layers of the towers (lock_*_tower leaves them in train mode). False: they run as at
+    # inference, ~28% of a bf16 text forward saved on CPU (train_step.frozen_modules); True: as before
+    frozen_dropout: bool = False
     channels_last: bool = True  # NHWC image tower and batches: oneDNN's fast conv layout (CPU and GPU)
     # HF text tower: each batch's captions run in groups of similar length, each padded to its own longest
     # (train_step.group_text_by_length); the batch, its negatives and the loss are unchanged. Off by default:

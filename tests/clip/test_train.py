@@ -264,3 +264,31 @@ def test_text_length_groups_leave_open_clip_text_towers_alone() -> None:
 
     built = factory.create("facevlm-clip-tiny", None, device="cpu", pretrained_towers=False)
     assert not group_text_by_length(built.model, built.tokenizer)
+
+
+@pytest.mark.parametrize("dropout", [False, True])
+def test_frozen_layers_run_without_dropout_unless_asked(dropout: bool) -> None:
+    """train_mode with frozen_modules: locked MiniLM layers and MobileNet blocks run as at inference (no dropout
+    draws, BatchNorm statistics kept) while the unlocked layers still train with dropout; `frozen_dropout`
+    gives back the old behaviour, where only the frozen BatchNorm layers were held in eval mode."""
+    from facevlm.clip import factory
+    from facevlm.clip.train_step import freeze_towers, frozen_modules, train_mode
+
+    cfg = FinetuneConfig(image_unlocked_groups=2, text_unlocked_layers=2, frozen_dropout=dropout)
+    model = factory.create("facevlm-clip-small", None, device="cpu", pretrained_towers=False).model
+    freeze_towers(model, cfg)
+    train_mode(model, frozen_modules(model, dropout=cfg.frozen_dropout))
+    bert = model.text.transformer
+    assert model.training and model.text.proj.training and bert.encoder.layer[-1].training
+    assert all(
+        not m.training
+        for m in model.visual.modules()
+        if isinstance(m, torch.nn.BatchNorm2d) and not any(p.requires_grad for p in m.parameters())
+    )
+    assert bert.encoder.layer[0].training is dropout and bert.embeddings.dropout.training is dropout
+    tokens = torch.randint(1000, 2000, (4, 12))
+    with torch.no_grad():
+        lower = [bert(tokens, output_hidden_states=True).hidden_states[4] for _ in range(2)]
+        top = [model.encode_text(tokens) for _ in range(2)]
+    assert torch.equal(*lower) is not dropout  # frozen layers: the same features every draw
+    assert not torch.equal(*top)  # the unlocked layers keep their dropout
