@@ -47,7 +47,7 @@ def run(cfg: FinetuneConfig, *, resume: str | None = None, recipe_name: str = "c
     from tqdm import tqdm
 
     from facevlm.clip import factory
-    from facevlm.clip.data import CaptionPairs, EpochSampler, load_training_records
+    from facevlm.clip.data import CaptionPairs, EpochSampler, load_training_records, worker_init
     from facevlm.clip.inference import trim_padding
     from facevlm.clip.report import write_report
 
@@ -115,6 +115,7 @@ def run(cfg: FinetuneConfig, *, resume: str | None = None, recipe_name: str = "c
         batch_size=cfg.batch_size,
         sampler=sampler,
         num_workers=cfg.data.workers,
+        worker_init_fn=worker_init(cfg.data.worker_nice),
         pin_memory=dist.device.type == "cuda",
         persistent_workers=cfg.data.workers > 0,
     )

@@ -21,6 +21,9 @@ class DataConfig:
     crop_margin: float = 0.2
     max_records: int | None = None
     workers: int = 0
+    # niceness of the loader workers (0-19): at 19 a worker decodes on what the training step's threads leave
+    # idle instead of taking turns with them; on 2 CPU cores that is what makes one worker pay (docs/benchmarks.md)
+    worker_nice: int = 0
     # dataset -> how many times its records enter the mix (oversampling a small set, e.g. {real: 20}: 82 real
     # faces beside 20k rendered ones); each repetition draws its own caption and augmentation
     repeat: dict[str, int] = field(default_factory=dict)
@@ -33,6 +36,9 @@ class DataConfig:
             unknown = sorted(set(getattr(self, name)) - set(self.datasets))
             if unknown:
                 raise FacevlmError(f"data.{name}: {', '.join(unknown)} not in data.datasets")
+        nice = self.worker_nice
+        if isinstance(nice, bool) or not isinstance(nice, int) or not 0 <= nice <= 19:
+            raise FacevlmError(f"data.worker_nice: {self.worker_nice!r} must be an integer in 0-19")
         bad = [k for k, v in self.holdout.items() if not isinstance(v, (int, float)) or not 0 <= v < 1]
         if bad:
             raise FacevlmError(f"data.holdout.{bad[0]}: must be a fraction in [0, 1)")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+import torch
 
 from facevlm.clip.data import load_training_records
-from facevlm.errors import DataError
+from facevlm.errors import DataError, FacevlmError
 
 
 def test_repeat_oversamples_one_dataset(toy_dataset, tmp_path) -> None:
@@ -87,3 +90,27 @@ def test_repeated_faces_are_cropped_once_and_give_the_same_samples(toy_dataset, 
         x2, t2 = fresh[k]
         assert torch.equal(x, x2) and torch.equal(t, t2)
     assert not fresh._crops
+
+
+class _Niceness(torch.utils.data.Dataset):
+    """Each item: the niceness of the process that loads it."""
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, i: int) -> int:
+        return os.nice(0)
+
+
+def test_loader_workers_run_at_the_recipe_priority() -> None:
+    """`data.worker_nice`: the loader worker decodes at a lower CPU priority than the training process (capped
+    at 19, as the OS does); 0 leaves the workers alone; anything outside 0-19 is refused in the recipe."""
+    from facevlm.clip.data import worker_init
+    from facevlm.clip.train_config import DataConfig
+
+    assert worker_init(0) is None
+    loader = torch.utils.data.DataLoader(_Niceness(), batch_size=None, num_workers=1, worker_init_fn=worker_init(5))
+    assert list(loader) == [min(os.nice(0) + 5, 19)] * 2
+    for bad in (20, -1, True, 1.5):
+        with pytest.raises(FacevlmError, match="worker_nice"):
+            DataConfig(worker_nice=bad)
