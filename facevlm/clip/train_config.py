@@ -38,7 +38,7 @@ class DataConfig:
                 raise FacevlmError(f"data.{name}: {', '.join(unknown)} not in data.datasets")
         nice = self.worker_nice
         if isinstance(nice, bool) or not isinstance(nice, int) or not 0 <= nice <= 19:
-            raise FacevlmError(f"data.worker_nice: {self.worker_nice!r} must be an integer in 0-19")
+            raise FacevlmError(f"data.worker_nice: {nice!r} must be an integer in 0-19")
         bad = [k for k, v in self.holdout.items() if not isinstance(v, (int, float)) or not 0 <= v < 1]
         if bad:
             raise FacevlmError(f"data.holdout.{bad[0]}: must be a fraction in [0, 1)")

@@ -50,7 +50,6 @@ def test_holdout_keeps_the_held_out_identities_out_of_training(tmp_path) -> None
 
 def test_recipe_repeat_and_holdout_are_checked() -> None:
     from facevlm.clip.train_config import DataConfig
-    from facevlm.errors import FacevlmError
 
     assert DataConfig(datasets=["synthetic", "real"], repeat={"real": 60}, holdout={"real": 0.3}).repeat == {"real": 60}
     for bad, match in (
